@@ -1,0 +1,54 @@
+/**
+ * The Connect router: one handler set per concern (./handlers/*), merged, each method wrapped so
+ * that every error becomes a Connect error with a clear message and PID 1 never sees a throw.
+ */
+import { type ConnectRouter, createConnectRouter, type ServiceImpl } from "@connectrpc/connect";
+import { createFetchHandler } from "@connectrpc/connect/protocol";
+import { AconService } from "../gen/acon_pb.ts";
+import { toConnectError } from "./errors.ts";
+
+export type Handlers = Partial<ServiceImpl<typeof AconService>>;
+
+// deno-lint-ignore no-explicit-any
+type AnyFn = (...args: any[]) => any;
+
+function wrap(name: string, fn: AnyFn): AnyFn {
+  // Server-streaming handlers are async generators: wrap the iteration, not just the call.
+  if (fn.constructor?.name === "AsyncGeneratorFunction") {
+    return async function* (...args: unknown[]) {
+      try {
+        yield* fn(...args);
+      } catch (e) {
+        throw toConnectError(e, name);
+      }
+    };
+  }
+  return async (...args: unknown[]) => {
+    try {
+      return await fn(...args);
+    } catch (e) {
+      throw toConnectError(e, name);
+    }
+  };
+}
+
+export function mergeHandlers(sets: Handlers[]): Handlers {
+  const out: Record<string, AnyFn> = {};
+  for (const set of sets) {
+    for (const [name, fn] of Object.entries(set)) {
+      if (name in out) throw new Error(`RPC ${name} has two handlers`);
+      out[name] = wrap(name, fn as AnyFn);
+    }
+  }
+  return out as Handlers;
+}
+
+/** Builds path → fetch handler for the merged handlers. */
+export function buildRoutes(
+  handlers: Handlers,
+  readMaxBytes: number,
+): Map<string, (req: Request) => Promise<Response>> {
+  const router: ConnectRouter = createConnectRouter({ readMaxBytes });
+  router.service(AconService, handlers);
+  return new Map(router.handlers.map((h) => [h.requestPath, createFetchHandler(h)]));
+}

@@ -1,0 +1,106 @@
+/**
+ * Serves the API with Deno.serve: Connect (JSON and binary) and gRPC-web over HTTP/1.1 and h2c,
+ * on a Unix socket (mode 0600) and optionally on TCP.
+ */
+import { log } from "../util/log.ts";
+
+export type Route = (req: Request) => Promise<Response>;
+
+export interface Listener {
+  readonly addr: string;
+  shutdown(): Promise<void>;
+  readonly finished: Promise<void>;
+}
+
+function handlerFor(routes: Map<string, Route>): Deno.ServeHandler {
+  return async (req) => {
+    let path: string;
+    try {
+      path = new URL(req.url).pathname;
+    } catch {
+      return new Response("bad request URL\n", { status: 400 });
+    }
+    const route = routes.get(path);
+    if (!route) {
+      return new Response(`no such RPC: ${path}\n`, {
+        status: 404,
+        headers: { "content-type": "text/plain" },
+      });
+    }
+    try {
+      return await route(req);
+    } catch (e) {
+      // connect's handler turns handler errors into responses; reaching here means transport trouble.
+      log.warn(`${path}: ${e instanceof Error ? e.message : String(e)}`);
+      return new Response("internal error\n", { status: 500 });
+    }
+  };
+}
+
+function onError(e: unknown): Response {
+  log.warn(`serve: ${e instanceof Error ? e.message : String(e)}`);
+  return new Response("internal error\n", { status: 500 });
+}
+
+/**
+ * Binds the socket in a fresh 0700 directory next to the target, sets mode 0600, then renames it
+ * over the target: no window in which the socket is reachable with looser permissions, and a stale
+ * socket from a dead daemon is replaced atomically. A live one is refused.
+ */
+export async function serveUnix(path: string, routes: Map<string, Route>): Promise<Listener> {
+  const dir = path.slice(0, path.lastIndexOf("/")) || "/";
+  await Deno.mkdir(dir, { recursive: true, mode: 0o755 });
+  try {
+    const st = await Deno.lstat(path);
+    if (!st.isSocket) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
+    try {
+      const c = await Deno.connect({ transport: "unix", path });
+      c.close();
+      throw new Error(`another server is listening on ${path}`);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.ConnectionRefused)) throw e;
+      // stale: replaced by the rename below
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  const tmpDir = await Deno.makeTempDir({ dir, prefix: ".acond-bind-" });
+  await Deno.chmod(tmpDir, 0o700);
+  const tmpPath = `${tmpDir}/s`;
+  const server = Deno.serve({
+    transport: "unix",
+    path: tmpPath,
+    onListen: () => {},
+    onError,
+  }, handlerFor(routes));
+  try {
+    await Deno.chmod(tmpPath, 0o600);
+    await Deno.rename(tmpPath, path);
+  } finally {
+    await Deno.remove(tmpDir, { recursive: true }).catch(() => {});
+  }
+  log.info(`serving on unix:${path}`);
+  return {
+    addr: `unix:${path}`,
+    finished: server.finished,
+    async shutdown() {
+      await server.shutdown();
+      await Deno.remove(path).catch(() => {});
+    },
+  };
+}
+
+export function serveTcp(
+  hostname: string,
+  port: number,
+  routes: Map<string, Route>,
+): Listener {
+  const server = Deno.serve({ hostname, port, onListen: () => {}, onError }, handlerFor(routes));
+  const a = server.addr as Deno.NetAddr;
+  log.info(`serving on tcp:${a.hostname}:${a.port}`);
+  return {
+    addr: `tcp:${a.hostname}:${a.port}`,
+    finished: server.finished,
+    shutdown: () => server.shutdown(),
+  };
+}

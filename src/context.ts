@@ -1,0 +1,27 @@
+/**
+ * What every service shares: options, the TEE and its event log, the lifecycle event bus, the
+ * state lock, and the pod state (loaded images; containers live in container/).
+ */
+import type { Options } from "./options.ts";
+import type { Tee } from "./attest/tee.ts";
+import type { EventLog } from "./attest/eventlog.ts";
+import type { EventBus } from "./events.ts";
+import type { Mutex } from "./util/mutex.ts";
+import type { LoadedImage } from "./image/types.ts";
+
+export interface PodState {
+  finalized: boolean;
+  /** By image id, in insertion order. */
+  images: Map<string, LoadedImage>;
+}
+
+export interface Context {
+  readonly opts: Options;
+  readonly tee: Tee;
+  readonly eventLog: EventLog;
+  readonly events: EventBus;
+  /** Serialises every state-changing operation (validate, measure, commit run under it). */
+  readonly lock: Mutex;
+  readonly state: PodState;
+  readonly startedAt: number;
+}

@@ -1,0 +1,98 @@
+/** Dev mode: `acond --dev --root DIR --socket PATH [--tee sim] [--tcp HOST:PORT]`. */
+import { parseArgs } from "node:util";
+import { DEFAULT_MAX_REQUEST_BYTES, type Options, parseHostPort, parseMinHash } from "./options.ts";
+import { startDaemon } from "./daemon.ts";
+import { log, setLogLevel } from "./util/log.ts";
+import { ACOND_VERSION } from "./version.ts";
+
+const HELP = `acond ${ACOND_VERSION}: the init and runtime of an ACON confidential VM
+
+Usage:
+  acond --dev --root DIR --socket PATH [options]   run on an ordinary Linux host (as root)
+  acond                                            run as PID 1 of the VM (reads /proc/cmdline)
+
+Options (dev mode):
+  --root DIR          state directory (images, layers, containers, event log)
+  --socket PATH       Unix socket of the API (created with mode 0600)
+  --tcp HOST:PORT     also serve the API on TCP (plain HTTP; Connect and gRPC-web)
+  --tee auto|tdx|sim  TEE backend (default: auto = tdx when available, else sim)
+  --min-hash ALG      weakest certificate/layer hash accepted: sha384 (default), sha256 for
+                      ACON-era images
+  --max-request MiB   largest unary request (default 64; use the chunked blob upload above it)
+  --log LEVEL         error|warn|info|debug (default info)
+  --version           print the version
+  -h, --help          this help
+`;
+
+export async function runDev(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        dev: { type: "boolean" },
+        root: { type: "string" },
+        socket: { type: "string" },
+        tcp: { type: "string" },
+        tee: { type: "string", default: "auto" },
+        "min-hash": { type: "string", default: "sha384" },
+        "max-request": { type: "string" },
+        log: { type: "string", default: "info" },
+        version: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    console.error(`acond: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (values.version) {
+    console.log(`acond ${ACOND_VERSION}`);
+    return 0;
+  }
+  const fail = (m: string) => {
+    console.error(`acond: ${m} (see --help)`);
+    return 2;
+  };
+  if (!values.dev) return fail("not PID 1: pass --dev to run on an ordinary host");
+  if (!values.root) return fail("--root DIR is required");
+  if (!values.socket) return fail("--socket PATH is required");
+  if (!["auto", "tdx", "sim"].includes(values.tee!)) return fail(`bad --tee "${values.tee}"`);
+  if (!["error", "warn", "info", "debug"].includes(values.log!)) {
+    return fail(`bad --log "${values.log}"`);
+  }
+  let opts: Options;
+  try {
+    const maxMiB = values["max-request"] ? Number(values["max-request"]) : 0;
+    if (values["max-request"] && !(Number.isInteger(maxMiB) && maxMiB > 0 && maxMiB <= 1024)) {
+      return fail(`bad --max-request "${values["max-request"]}" (1..1024 MiB)`);
+    }
+    opts = {
+      root: values.root.replace(/\/+$/, "") || "/",
+      socket: values.socket,
+      tcp: values.tcp ? parseHostPort(values.tcp) : null,
+      tee: values.tee as Options["tee"],
+      minHash: parseMinHash(values["min-hash"]!),
+      pid1: false,
+      maxRequestBytes: maxMiB ? maxMiB * 1024 * 1024 : DEFAULT_MAX_REQUEST_BYTES,
+      logLevel: values.log as Options["logLevel"],
+    };
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+  setLogLevel(opts.logLevel);
+  const daemon = await startDaemon(opts);
+  log.info(`acond ${ACOND_VERSION} ready (dev mode, root ${opts.root})`);
+  const stop = new Promise<void>((resolve) => {
+    for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(sig, () => resolve());
+  });
+  await stop;
+  log.info("stopping");
+  await daemon.shutdown();
+  return 0;
+}

@@ -1,0 +1,53 @@
+/** In-process lifecycle events, fanned out to Watch streams. */
+import type { Event_Kind } from "./gen/acon_pb.ts";
+
+export interface AcondEvent {
+  kind: Event_Kind;
+  containerId?: number;
+  imageId?: string;
+  wstatus?: number;
+  exitSignal?: boolean;
+  timeMs: number;
+}
+
+type Listener = (e: AcondEvent) => void;
+
+export class EventBus {
+  #listeners = new Set<Listener>();
+
+  emit(e: Omit<AcondEvent, "timeMs">): void {
+    const ev = { ...e, timeMs: Date.now() };
+    for (const l of this.#listeners) l(ev);
+  }
+
+  subscribe(l: Listener): () => void {
+    this.#listeners.add(l);
+    return () => this.#listeners.delete(l);
+  }
+
+  /** An async iterator of events until the signal aborts (bounded queue: slow readers lose old events). */
+  async *stream(signal: AbortSignal, maxQueue = 1024): AsyncGenerator<AcondEvent> {
+    const queue: AcondEvent[] = [];
+    let wake: (() => void) | null = null;
+    const unsubscribe = this.subscribe((e) => {
+      if (queue.length >= maxQueue) queue.shift();
+      queue.push(e);
+      wake?.();
+    });
+    const onAbort = () => wake?.();
+    signal.addEventListener("abort", onAbort);
+    try {
+      while (!signal.aborted) {
+        if (queue.length === 0) {
+          await new Promise<void>((r) => (wake = r));
+          wake = null;
+          continue;
+        }
+        yield queue.shift()!;
+      }
+    } finally {
+      unsubscribe();
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+}

@@ -1,0 +1,37 @@
+/** Daemon options: from the command line in dev mode, from /proc/cmdline in PID-1 mode. */
+import type { HashAlg } from "./attest/sha.ts";
+
+export type TeeChoice = "auto" | "tdx" | "sim";
+
+export interface Options {
+  /** State directory (`/run/acond` as PID 1, `--root` in dev mode). */
+  root: string;
+  /** Unix socket of the API. */
+  socket: string;
+  /** Extra TCP listener, host:port. */
+  tcp: { hostname: string; port: number } | null;
+  tee: TeeChoice;
+  /** The weakest certificate/layer hash accepted. */
+  minHash: HashAlg;
+  /** Running as the VM's init. */
+  pid1: boolean;
+  /** Maximum bytes of one unary request (AddBlob data included). */
+  maxRequestBytes: number;
+  logLevel: "error" | "warn" | "info" | "debug";
+}
+
+export const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024;
+
+/** Parses HOST:PORT (IPv6 as [::1]:PORT). */
+export function parseHostPort(s: string): { hostname: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(s);
+  if (!m) throw new Error(`expected HOST:PORT, got "${s}"`);
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) throw new Error(`port out of range in "${s}"`);
+  return { hostname: m[1] ?? (m[2] || "0.0.0.0"), port };
+}
+
+export function parseMinHash(s: string): HashAlg {
+  if (s === "sha256" || s === "sha384" || s === "sha512") return s;
+  throw new Error(`unknown hash "${s}" (expected sha256, sha384 or sha512)`);
+}

@@ -1,0 +1,59 @@
+/** A failed system call: the errno and the name of the call, plus the object it was about. */
+export class SysError extends Error {
+  readonly errno: number;
+  readonly syscall: string;
+  constructor(errno: number, syscall: string, subject?: string) {
+    const name = ERRNO_NAMES[errno] ?? `errno ${errno}`;
+    super(`${syscall}${subject ? ` ${subject}` : ""}: ${name}`);
+    this.name = "SysError";
+    this.errno = errno;
+    this.syscall = syscall;
+  }
+  get code(): string {
+    return ERRNO_NAMES[this.errno] ?? `E${this.errno}`;
+  }
+}
+
+/** Throws SysError when a shim call returned -errno; returns the value otherwise. */
+export function check(ret: number, syscall: string, subject?: string): number {
+  if (ret < 0) throw new SysError(-ret, syscall, subject);
+  return ret;
+}
+
+/** The same for 64-bit results, which Deno FFI returns as bigint. */
+export function check64(ret: bigint | number, syscall: string, subject?: string): number {
+  const n = Number(ret);
+  if (n < 0) throw new SysError(-n, syscall, subject);
+  return n;
+}
+
+export const ERRNO: Record<string, number> = {
+  EPERM: 1,
+  ENOENT: 2,
+  ESRCH: 3,
+  EINTR: 4,
+  EIO: 5,
+  EBADF: 9,
+  ECHILD: 10,
+  EAGAIN: 11,
+  ENOMEM: 12,
+  EACCES: 13,
+  EBUSY: 16,
+  EEXIST: 17,
+  ENOTDIR: 20,
+  EISDIR: 21,
+  EINVAL: 22,
+  ENOSPC: 28,
+  EPIPE: 32,
+  ERANGE: 34,
+  ENOSYS: 38,
+  ENOTEMPTY: 39,
+  ELOOP: 40,
+  ENODATA: 61,
+  EOPNOTSUPP: 95,
+  ETIMEDOUT: 110,
+};
+
+const ERRNO_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(ERRNO).map(([k, v]) => [v, k]),
+);

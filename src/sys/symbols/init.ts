@@ -1,0 +1,2 @@
+/** Symbols of ffi/init.c (none yet). */
+export const initSymbols = {} as const satisfies Deno.ForeignLibraryInterface;

@@ -1,0 +1,130 @@
+/**
+ * Starts the real dist/acond in dev mode on a temporary root and socket, and gives tests real
+ * clients for it: curl (Connect JSON) and connect-es (Connect JSON, binary, gRPC-web).
+ */
+import { type Client, createClient, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
+import { AconService } from "../../src/gen/acon_pb.ts";
+
+export const TOP = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+export const ACOND = `${TOP}/dist/acond`;
+
+export type AconClient = Client<typeof AconService>;
+export type TransportKind = "connect-json" | "connect-binary" | "grpc-web";
+
+export interface DevDaemon {
+  root: string;
+  socket: string;
+  dir: string;
+  proc: Deno.ChildProcess;
+  client(kind?: TransportKind): AconClient;
+  /** POSTs a Connect JSON body with curl over the socket; returns HTTP status and parsed body. */
+  curl(method: string, body: unknown): Promise<{ status: number; body: unknown; raw: string }>;
+  /** What the daemon wrote to stderr so far. */
+  stderr(): string;
+  stop(): Promise<void>;
+}
+
+export interface DaemonOptions {
+  args?: string[];
+  env?: Record<string, string>;
+}
+
+export async function startDaemon(o: DaemonOptions = {}): Promise<DevDaemon> {
+  const dir = await Deno.makeTempDir({ prefix: "acond-test-" });
+  const root = `${dir}/root`;
+  const socket = `${dir}/acond.sock`;
+  const proc = new Deno.Command(ACOND, {
+    args: ["--dev", "--root", root, "--socket", socket, "--tee", "sim", ...(o.args ?? [])],
+    env: o.env,
+    stdout: "null",
+    stderr: "piped",
+    stdin: "null",
+  }).spawn();
+  let log = "";
+  const pump = (async () => {
+    const dec = new TextDecoder();
+    for await (const chunk of proc.stderr) log += dec.decode(chunk, { stream: true });
+  })();
+  const httpClient = Deno.createHttpClient({ proxy: { transport: "unix", path: socket } });
+  const unixFetch: typeof fetch = (input, init) => fetch(input, { ...init, client: httpClient });
+  const transports: Record<TransportKind, Transport> = {
+    "connect-json": createConnectTransport({ baseUrl: "http://localhost", fetch: unixFetch }),
+    "connect-binary": createConnectTransport({
+      baseUrl: "http://localhost",
+      fetch: unixFetch,
+      useBinaryFormat: true,
+    }),
+    "grpc-web": createGrpcWebTransport({ baseUrl: "http://localhost", fetch: unixFetch }),
+  };
+  const d: DevDaemon = {
+    root,
+    socket,
+    dir,
+    proc,
+    client: (kind = "connect-binary") => createClient(AconService, transports[kind]),
+    async curl(method, body) {
+      const out = await new Deno.Command("curl", {
+        args: [
+          "-sS",
+          "--unix-socket",
+          socket,
+          "-H",
+          "Content-Type: application/json",
+          "--data-binary",
+          "@-",
+          "-w",
+          "\n%{http_code}",
+          `http://localhost/acon.grpc.AconService/${method}`,
+        ],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const w = out.stdin.getWriter();
+      await w.write(
+        new TextEncoder().encode(typeof body === "string" ? body : JSON.stringify(body)),
+      );
+      await w.close();
+      const r = await out.output();
+      const text = new TextDecoder().decode(r.stdout);
+      const nl = text.lastIndexOf("\n");
+      const raw = text.slice(0, nl);
+      let parsed: unknown = raw;
+      try {
+        parsed = JSON.parse(raw);
+      } catch { /* not JSON */ }
+      return { status: Number(text.slice(nl + 1)), body: parsed, raw };
+    },
+    stderr: () => log,
+    async stop() {
+      try {
+        proc.kill("SIGTERM");
+      } catch { /* already gone */ }
+      const timer = setTimeout(() => {
+        try {
+          proc.kill("SIGKILL");
+        } catch { /* gone */ }
+      }, 5000);
+      await proc.status;
+      clearTimeout(timer);
+      await pump;
+      httpClient.close();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+  // Wait until Health answers (the daemon binds its socket only when ready).
+  const deadline = Date.now() + 15000;
+  for (;;) {
+    try {
+      await d.client().health({});
+      return d;
+    } catch (e) {
+      if (Date.now() > deadline) {
+        await d.stop();
+        throw new Error(`acond did not come up: ${(e as Error).message}\n${log}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
