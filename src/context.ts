@@ -8,11 +8,15 @@ import type { EventLog } from "./attest/eventlog.ts";
 import type { EventBus } from "./events.ts";
 import type { Mutex } from "./util/mutex.ts";
 import type { LoadedImage } from "./image/types.ts";
+import type { ContainerRecord } from "./container/types.ts";
+import type { Layout } from "./image/layout.ts";
 
 export interface PodState {
   finalized: boolean;
   /** By image id, in insertion order. */
   images: Map<string, LoadedImage>;
+  /** By container id (ids are never reused). */
+  containers: Map<number, ContainerRecord>;
 }
 
 export interface Context {
@@ -24,4 +28,5 @@ export interface Context {
   readonly lock: Mutex;
   readonly state: PodState;
   readonly startedAt: number;
+  readonly layout: Layout;
 }

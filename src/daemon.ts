@@ -9,6 +9,7 @@ import { buildRoutes, type Handlers, mergeHandlers } from "./api/router.ts";
 import { type Listener, serveTcp, serveUnix } from "./api/server.ts";
 import { healthHandlers } from "./api/handlers/health.ts";
 import { log } from "./util/log.ts";
+import { Layout } from "./image/layout.ts";
 
 export interface Daemon {
   readonly ctx: Context;
@@ -31,7 +32,8 @@ export async function startDaemon(opts: Options): Promise<Daemon> {
     eventLog: new EventLog(`${opts.root}/rtmr/rtmr3.log`, tee),
     events: new EventBus(),
     lock: new Mutex(),
-    state: { finalized: false, images: new Map() },
+    state: { finalized: false, images: new Map(), containers: new Map() },
+    layout: new Layout(opts.root),
     startedAt: Date.now(),
   };
   const routes = buildRoutes(mergeHandlers(allHandlers(ctx)), opts.maxRequestBytes + 4096);
