@@ -8,6 +8,11 @@ import { Mutex } from "./util/mutex.ts";
 import { buildRoutes, type Handlers, mergeHandlers } from "./api/router.ts";
 import { type Listener, serveTcp, serveUnix } from "./api/server.ts";
 import { healthHandlers } from "./api/handlers/health.ts";
+import { imageHandlers } from "./api/handlers/image.ts";
+import { blobHandlers } from "./api/handlers/blob.ts";
+import { containerHandlers } from "./api/handlers/container.ts";
+import { attestHandlers } from "./api/handlers/attest.ts";
+import { powerHandlers } from "./api/handlers/power.ts";
 import { log } from "./util/log.ts";
 import { Layout } from "./image/layout.ts";
 
@@ -19,7 +24,14 @@ export interface Daemon {
 
 /** Every handler set; each concern contributes one (see api/handlers/). */
 function allHandlers(ctx: Context): Handlers[] {
-  return [healthHandlers(ctx)];
+  return [
+    healthHandlers(ctx),
+    imageHandlers(ctx),
+    blobHandlers(ctx),
+    containerHandlers(ctx),
+    attestHandlers(ctx),
+    powerHandlers(ctx),
+  ];
 }
 
 export async function startDaemon(opts: Options): Promise<Daemon> {

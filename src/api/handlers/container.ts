@@ -1,0 +1,6 @@
+import type { Context } from "../../context.ts";
+import type { Handlers } from "../router.ts";
+
+export function containerHandlers(_ctx: Context): Handlers {
+  return {};
+}
