@@ -1,63 +1,124 @@
-/** aconctl: the command-line client (grows with the client issue). */
-import { parseArgs } from "node:util";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-web";
-import { AconService } from "../gen/acon_pb.ts";
+/** aconctl: the command-line client of acond. */
 import { toJson } from "@bufbuild/protobuf";
+import { ConnectError } from "@connectrpc/connect";
+import { connect, resolveAddr } from "./client.ts";
+import { type Command, printJson, UsageError } from "./command.ts";
+import { imageCommands } from "./images.ts";
+import { containerCommands } from "./containers.ts";
 import { HealthResponseSchema } from "../gen/acon_pb.ts";
 
-const { values, positionals } = parseArgs({
-  args: Deno.args,
-  options: {
-    socket: { type: "string" },
-    tcp: { type: "string" },
-    help: { type: "boolean", short: "h" },
+const health: Command = {
+  name: "health",
+  usage: "health",
+  summary: "acond's version, TEE backend and state (JSON)",
+  async run(c) {
+    printJson(toJson(HealthResponseSchema, await c.client().health({})));
+    return 0;
   },
-  allowPositionals: true,
-});
+};
 
-const HELP = `aconctl: talk to acond
+const COMMANDS: Command[] = [health, ...imageCommands, ...containerCommands];
 
-Usage: aconctl [--socket PATH | --tcp HOST:PORT] COMMAND
-  (or set ACON_ADDR=unix:/path or ACON_ADDR=host:port)
+function help(): string {
+  return `aconctl: the client of acond
+
+Usage: aconctl [--socket PATH | --tcp HOST:PORT] [--json] COMMAND [ARGS]
+  The address can also come from ACON_ADDR (unix:/path, /path, or host:port);
+  the default is unix:/run/acond/acond.sock.
 
 Commands:
-  health    print acond's version, TEE backend and state as JSON
+${COMMANDS.map((c) => `  ${c.usage}\n      ${c.summary}`).join("\n")}
 `;
-
-if (values.help || positionals.length === 0) {
-  console.log(HELP);
-  Deno.exit(values.help ? 0 : 2);
 }
 
-const addr = values.socket
-  ? `unix:${values.socket}`
-  : values.tcp ?? Deno.env.get("ACON_ADDR") ?? "unix:/run/acond/acond.sock";
-let fetchImpl: typeof fetch = fetch;
-let baseUrl = "http://localhost";
-if (addr.startsWith("unix:")) {
-  const client = Deno.createHttpClient({ proxy: { transport: "unix", path: addr.slice(5) } });
-  fetchImpl = (input, init) => fetch(input, { ...init, client });
-} else {
-  baseUrl = `http://${addr.replace(/^tcp:/, "")}`;
-}
-const acon = createClient(
-  AconService,
-  createConnectTransport({ baseUrl, fetch: fetchImpl, useBinaryFormat: true }),
-);
-
-try {
-  switch (positionals[0]) {
-    case "health": {
-      const h = await acon.health({});
-      console.log(JSON.stringify(toJson(HealthResponseSchema, h), null, 2));
-      break;
-    }
-    default:
-      console.error(`aconctl: unknown command "${positionals[0]}"\n\n${HELP}`);
-      Deno.exit(2);
+/** Splits global flags (before the command) from the command and its arguments. */
+function splitGlobal(argv: string[]) {
+  const g: { socket?: string; tcp?: string; json: boolean; help: boolean } = {
+    json: false,
+    help: false,
+  };
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--socket" || a === "--tcp") {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${a} needs a value`);
+      if (a === "--socket") g.socket = v;
+      else g.tcp = v;
+    } else if (a.startsWith("--socket=")) g.socket = a.slice(9);
+    else if (a.startsWith("--tcp=")) g.tcp = a.slice(6);
+    else if (a === "--json") g.json = true;
+    else if (a === "-h" || a === "--help") g.help = true;
+    else break;
   }
-} catch (e) {
-  console.error(`aconctl: ${(e as Error).message}`);
-  Deno.exit(1);
+  return { g, name: argv[i], rest: argv.slice(i + 1).filter((a) => a !== "--json"), argv };
 }
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = splitGlobal(argv);
+  } catch (e) {
+    console.error(`aconctl: ${(e as Error).message}`);
+    return 2;
+  }
+  const { g, name, rest } = parsed;
+  if (g.help || !name || name === "help") {
+    console.log(help());
+    return name || g.help ? 0 : 2;
+  }
+  const cmd = COMMANDS.find((c) => c.name === name);
+  if (!cmd) {
+    console.error(`aconctl: unknown command "${name}"\n\n${help()}`);
+    return 2;
+  }
+  const addr = resolveAddr(g.socket, g.tcp, Deno.env.get("ACON_ADDR"));
+  let client: ReturnType<typeof connect> | undefined;
+  try {
+    return await cmd.run({
+      client: () => client ??= connect(addr),
+      json: g.json || argv.includes("--json"),
+      args: rest,
+    });
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`aconctl ${name}: ${e.message}\nusage: aconctl ${cmd.usage}`);
+      return 2;
+    }
+    if (e instanceof ConnectError) {
+      // A transport failure surfaces as an Unknown error whose cause is the fetch error.
+      if (e.code === 2 && e.cause instanceof TypeError) {
+        console.error(`aconctl ${name}: cannot reach acond at ${addr}: ${e.cause.message}`);
+        return 1;
+      }
+      console.error(`aconctl ${name}: ${e.rawMessage} [${codeName(e.code)}]`);
+      return 1;
+    }
+    console.error(`aconctl ${name}: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+function codeName(code: number): string {
+  return [
+    "ok",
+    "canceled",
+    "unknown",
+    "invalid_argument",
+    "deadline_exceeded",
+    "not_found",
+    "already_exists",
+    "permission_denied",
+    "resource_exhausted",
+    "failed_precondition",
+    "aborted",
+    "out_of_range",
+    "unimplemented",
+    "internal",
+    "unavailable",
+    "data_loss",
+    "unauthenticated",
+  ][code] ?? String(code);
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,29 @@
+import { assertEquals, assertMatch } from "../helpers/assert.ts";
+import { startDaemon, TOP } from "../helpers/daemon.ts";
+
+async function aconctl(args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(`${TOP}/dist/aconctl`, { args, env, stdin: "null" }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("aconctl health works by --socket and by ACON_ADDR; errors are clear", async () => {
+  const d = await startDaemon();
+  try {
+    const a = await aconctl(["--socket", d.socket, "health"]);
+    assertEquals(a.code, 0, a.stderr);
+    assertEquals(JSON.parse(a.stdout).tee, "sim");
+    const b = await aconctl(["health"], { ACON_ADDR: `unix:${d.socket}` });
+    assertEquals(b.code, 0, b.stderr);
+    const bad = await aconctl(["--socket", `${d.dir}/nope.sock`, "health"]);
+    assertEquals(bad.code, 1);
+    assertMatch(bad.stderr, /cannot reach acond at unix:/);
+    const usage = await aconctl(["--socket", d.socket, "start"]);
+    assertEquals(usage.code, 2);
+    assertMatch(usage.stderr, /usage: aconctl start IMAGE_ID/);
+    const unknown = await aconctl(["frobnicate"]);
+    assertEquals(unknown.code, 2);
+  } finally {
+    await d.stop();
+  }
+});
