@@ -1,0 +1,279 @@
+/**
+ * Strict manifest validation (Image.md; behaviour file §4.1, with ACON's TODOs done): exact types,
+ * required fields, no unknown fields (except top-level vendor fields starting with `_`), and the
+ * semantic checks ACON left out. Every problem is an InvalidArgument naming the field. Pure.
+ */
+import type { HashAlg } from "../attest/sha.ts";
+import { invalid } from "../errors.ts";
+import { atLeast, fileNameProblem, type LayerRef, parseLayerRef } from "./ids.ts";
+import type { Manifest } from "./types.ts";
+
+export const MAX_MANIFEST_BYTES = 1024 * 1024;
+/** overlayfs accepts up to 500 lower layers. */
+export const MAX_LAYERS = 500;
+const OVERFLOW_UID = 65534;
+const MAX_SIGNAL = 64;
+
+type Obj = Record<string, unknown>;
+
+class Field {
+  constructor(readonly path: string) {}
+  fail(problem: string): never {
+    throw invalid(`Invalid manifest: ${this.path} ${problem}`);
+  }
+  child(key: string | number): Field {
+    return new Field(typeof key === "number" ? `${this.path}[${key}]` : `${this.path}.${key}`);
+  }
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "object") return "an object";
+  return `a ${typeof v}`;
+}
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function object(f: Field, v: unknown, allowed: readonly string[]): Obj {
+  if (!isObj(v)) f.fail(`must be an object, not ${typeName(v)}`);
+  for (const k of Object.keys(v)) {
+    if (!allowed.includes(k)) f.fail(`has unknown field "${k}"`);
+  }
+  return v;
+}
+
+function string(f: Field, v: unknown): string {
+  if (typeof v !== "string") f.fail(`must be a string, not ${typeName(v)}`);
+  if (v.includes("\0")) f.fail("must not contain a NUL character");
+  return v;
+}
+
+function bool(f: Field, v: unknown): boolean {
+  if (typeof v !== "boolean") f.fail(`must be a boolean, not ${typeName(v)}`);
+  return v;
+}
+
+function integer(f: Field, v: unknown, min: number, max: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v)) {
+    f.fail(`must be an integer, not ${typeName(v) === "a number" ? String(v) : typeName(v)}`);
+  }
+  if (v < min || v > max) f.fail(`must be between ${min} and ${max}, not ${v}`);
+  return v;
+}
+
+function array<T>(f: Field, v: unknown, item: (f: Field, v: unknown) => T): T[] {
+  if (!Array.isArray(v)) f.fail(`must be an array, not ${typeName(v)}`);
+  return v.map((x, i) => item(f.child(i), x));
+}
+
+function noDuplicates<T>(f: Field, items: T[]): void {
+  const seen = new Set<T>();
+  items.forEach((x, i) => {
+    if (seen.has(x)) f.child(i).fail(`duplicates ${JSON.stringify(x)}`);
+    seen.add(x);
+  });
+}
+
+function layerRef(f: Field, v: unknown, minHash: HashAlg): string {
+  const s = string(f, v);
+  const r: LayerRef | string = parseLayerRef(s);
+  if (typeof r === "string") f.fail(`"${s.slice(0, 200)}": ${r}`);
+  if (!atLeast(r.alg, minHash)) {
+    f.fail(`uses ${r.alg}, weaker than the minimum ${minHash} (see --min-hash)`);
+  }
+  return s;
+}
+
+function aliasName(f: Field, v: unknown): string {
+  const s = string(f, v);
+  const p = fileNameProblem(s);
+  if (p) f.fail(`(alias name) ${p}`);
+  return s;
+}
+
+/**
+ * The first key that appears twice in one object of (already syntactically valid) JSON text, or
+ * null. JSON.parse silently keeps the last value; a signed manifest must mean one thing to every
+ * reader, so duplicates are refused (serde refuses them too).
+ */
+export function duplicateKey(text: string): string | null {
+  const stack: { keys: Set<string> | null; expectKey: boolean }[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "{") stack.push({ keys: new Set(), expectKey: true });
+    else if (c === "[") stack.push({ keys: null, expectKey: false });
+    else if (c === "}" || c === "]") stack.pop();
+    else if (c === ",") {
+      const top = stack.at(-1);
+      if (top?.keys) top.expectKey = true;
+    } else if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      const top = stack.at(-1);
+      if (top?.keys && top.expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.keys.has(key)) return key;
+        top.keys.add(key);
+        top.expectKey = false;
+      }
+      i = j;
+    }
+  }
+  return null;
+}
+
+const TOP_FIELDS = [
+  "aconSpecVersion",
+  "layers",
+  "aliases",
+  "entrypoint",
+  "env",
+  "workingDir",
+  "uids",
+  "logFDs",
+  "writableFS",
+  "noRestart",
+  "signals",
+  "maxInstances",
+  "policy",
+] as const;
+const REQUIRED = ["aconSpecVersion", "aliases", "workingDir", "signals", "policy"];
+
+/**
+ * Parses and validates manifest text. `minHash` applies to every digest the manifest names
+ * (layers and content-alias objects).
+ */
+export function parseManifest(text: string, minHash: HashAlg): Manifest {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw invalid(`Invalid manifest: not valid JSON: ${(e as Error).message}`);
+  }
+  const dup = duplicateKey(text);
+  if (dup !== null) throw invalid(`Invalid manifest: key ${JSON.stringify(dup)} appears twice`);
+  const top: Field = new Field("manifest");
+  if (!isObj(v)) top.fail(`must be a JSON object, not ${typeName(v)}`);
+  for (const k of Object.keys(v)) {
+    if (!(TOP_FIELDS as readonly string[]).includes(k) && !k.startsWith("_")) {
+      top.fail(`has unknown field "${k}" (vendor fields must start with "_")`);
+    }
+  }
+  for (const k of REQUIRED) if (!(k in v)) top.fail(`lacks the required field "${k}"`);
+  const f = (k: string) => new Field(k);
+
+  const version = array(
+    f("aconSpecVersion"),
+    v.aconSpecVersion,
+    (g, x) => integer(g, x, 0, 0xffffffff),
+  );
+  if (version.length !== 2) f("aconSpecVersion").fail("must be [major, minor]");
+  if (version[0] !== 1) {
+    f("aconSpecVersion").fail(`major version ${version[0]} is not supported (1)`);
+  }
+
+  const layers = "layers" in v
+    ? array(f("layers"), v.layers, (g, x) => layerRef(g, x, minHash))
+    : [];
+  if (layers.length > MAX_LAYERS) f("layers").fail(`has more than ${MAX_LAYERS} entries`);
+  noDuplicates(f("layers"), layers);
+
+  const al = object(f("aliases"), v.aliases, ["contents", "self"]);
+  const contents: Record<string, string[]> = {};
+  if ("contents" in al) {
+    const c = f("aliases.contents");
+    const seen = new Set<string>();
+    for (
+      const [obj, names] of Object.entries(object(c, al.contents, Object.keys(al.contents as Obj)))
+    ) {
+      const g = c.child(obj);
+      layerRef(g, obj, minHash);
+      contents[obj] = array(g, names, aliasName);
+      contents[obj].forEach((n, i) => {
+        if (seen.has(n)) g.child(i).fail(`alias "${n}" is defined twice`);
+        seen.add(n);
+      });
+    }
+  }
+  const self: Record<string, string[]> = {};
+  if ("self" in al) {
+    const s = f("aliases.self");
+    const sv = object(s, al.self, Object.keys(al.self as Obj));
+    const seen = new Set<string>();
+    for (const [key, names] of Object.entries(sv)) {
+      if (key !== ".") s.fail(`has key "${key}": only "." (this image) is allowed`);
+      self[key] = array(s.child(key), names, aliasName);
+      self[key].forEach((n, i) => {
+        // A self alias shares its directory with the image directories (named by digests).
+        if (/^[0-9a-f]{64,}$/.test(n)) s.child(key).child(i).fail("must not look like a digest");
+        if (seen.has(n)) s.child(key).child(i).fail(`alias "${n}" is defined twice`);
+        seen.add(n);
+      });
+    }
+  }
+
+  const entrypoint = "entrypoint" in v ? array(f("entrypoint"), v.entrypoint, string) : [];
+  if (layers.length > 0 && entrypoint.length === 0) {
+    f("entrypoint").fail("must not be empty for an image with layers");
+  }
+  if (entrypoint.length > 0 && entrypoint[0] === "") f("entrypoint[0]").fail("must not be empty");
+
+  const env = "env" in v ? array(f("env"), v.env, string) : [];
+  const workingDir = string(f("workingDir"), v.workingDir);
+
+  const uids = "uids" in v
+    ? array(f("uids"), v.uids, (g, x) => {
+      const u = integer(g, x, 1, 0xfffffffe);
+      if (u === OVERFLOW_UID) g.fail(`must not be the overflow uid ${OVERFLOW_UID}`);
+      return u;
+    })
+    : [];
+  noDuplicates(f("uids"), uids);
+
+  const logFDs = "logFDs" in v
+    ? array(f("logFDs"), v.logFDs, (g, x) => integer(g, x, 0, 0x7fffffff))
+    : [];
+  noDuplicates(f("logFDs"), logFDs);
+
+  const writableFS = "writableFS" in v ? bool(f("writableFS"), v.writableFS) : false;
+  const noRestart = "noRestart" in v ? bool(f("noRestart"), v.noRestart) : false;
+
+  const signals = array(f("signals"), v.signals, (g, x) => {
+    const s = integer(g, x, -MAX_SIGNAL, MAX_SIGNAL);
+    return s;
+  });
+  // 0 is meaningful only first (the restart signal: "send none").
+  signals.forEach((s, i) => {
+    if (s === 0 && i > 0) f("signals").child(i).fail("must not be 0 (only signals[0] may be 0)");
+  });
+  noDuplicates(f("signals"), signals);
+
+  const maxInstances = "maxInstances" in v
+    ? integer(f("maxInstances"), v.maxInstances, 0, Number.MAX_SAFE_INTEGER)
+    : 1;
+
+  const p = object(f("policy"), v.policy, ["accepts", "rejectUnaccepted"]);
+  const accepts = "accepts" in p ? array(f("policy.accepts"), p.accepts, string) : [];
+  const rejectUnaccepted = "rejectUnaccepted" in p
+    ? bool(f("policy.rejectUnaccepted"), p.rejectUnaccepted)
+    : false;
+
+  return {
+    aconSpecVersion: version,
+    layers,
+    aliases: { contents, self },
+    entrypoint,
+    env,
+    workingDir,
+    uids,
+    logFDs,
+    writableFS,
+    noRestart,
+    signals,
+    maxInstances,
+    policy: { accepts, rejectUnaccepted },
+  };
+}

@@ -1,0 +1,147 @@
+/**
+ * AddManifest, Finalize and GetManifest (behaviour file §3.4, with §11's defects fixed): under
+ * the state lock, validate everything (certificate, signature, manifest, IDs, launch policy,
+ * store conflicts), then measure, then commit. A rejected manifest changes nothing.
+ */
+import type { Context } from "../context.ts";
+import { AcondError, denied, invalid, MSG, precondition } from "../errors.ts";
+import { Event_Kind } from "../gen/acon_pb.ts";
+import { addManifestLine, FINALIZE_LINE } from "../attest/eventlog.ts";
+import { evaluatePolicy, type PolicyImage } from "../policy/policy.ts";
+import { log } from "../util/log.ts";
+import {
+  MAX_CERTIFICATE_BYTES,
+  MAX_SIGNATURE_BYTES,
+  parseCertificate,
+  verifySignature,
+} from "./cert.ts";
+import { computeImageId } from "./ids.ts";
+import { MAX_MANIFEST_BYTES, parseManifest } from "./manifest.ts";
+import {
+  commitImage,
+  conflictingPath,
+  discardStaged,
+  imageParents,
+  missingLayers,
+  readImage,
+  stageImage,
+} from "./store.ts";
+import type { LoadedImage } from "./types.ts";
+
+export interface AddManifestInput {
+  manifest: string;
+  signature: Uint8Array;
+  certificate: Uint8Array;
+}
+
+export interface AddManifestResult {
+  imageId: string;
+  missingLayers: string[];
+}
+
+function checkSizes(raw: Uint8Array, input: AddManifestInput): void {
+  if (raw.length === 0) throw invalid("Invalid manifest: empty");
+  if (raw.length > MAX_MANIFEST_BYTES) {
+    throw invalid(`Invalid manifest: larger than ${MAX_MANIFEST_BYTES} bytes`);
+  }
+  if (input.certificate.length > MAX_CERTIFICATE_BYTES) {
+    throw invalid(`${MSG.badCertificate}: larger than ${MAX_CERTIFICATE_BYTES} bytes`);
+  }
+  if (input.signature.length > MAX_SIGNATURE_BYTES) {
+    throw invalid(`${MSG.badSignature}: larger than ${MAX_SIGNATURE_BYTES} bytes`);
+  }
+}
+
+export function policyImage(image: LoadedImage): PolicyImage {
+  return {
+    alg: image.alg,
+    signerDigest: image.signerDigest,
+    manifestDigest: image.manifestDigest,
+    selfAliases: Object.values(image.manifest.aliases.self).flat(),
+    accepts: image.manifest.policy.accepts,
+    rejectUnaccepted: image.manifest.policy.rejectUnaccepted,
+  };
+}
+
+/** The pure part of AddManifest: certificate, signature, IDs and manifest. */
+export function verifyImage(ctx: Context, input: AddManifestInput): LoadedImage {
+  const raw = new TextEncoder().encode(input.manifest);
+  checkSizes(raw, input);
+  const cert = parseCertificate(input.certificate, ctx.opts.minHash);
+  verifySignature(cert, raw, input.signature);
+  const ids = computeImageId(cert.alg, input.certificate, raw);
+  const manifest = parseManifest(input.manifest, ctx.opts.minHash);
+  return { ...ids, manifest, raw, certificate: input.certificate.slice() };
+}
+
+export function addManifest(ctx: Context, input: AddManifestInput): Promise<AddManifestResult> {
+  return ctx.lock.run(async () => {
+    if (ctx.state.finalized) throw denied(MSG.finalized);
+    if (!ctx.tee.canMeasure) {
+      throw precondition(`cannot add images: this TEE cannot measure them (${ctx.tee.note})`);
+    }
+    const image = verifyImage(ctx, input);
+    const loaded = ctx.state.images.get(image.id);
+    // Same bytes, same signer: already measured and committed.
+    if (loaded) {
+      return { imageId: loaded.id, missingLayers: await missingLayers(ctx.layout, loaded) };
+    }
+
+    const decision = evaluatePolicy(
+      policyImage(image),
+      [...ctx.state.images.values()].map(policyImage),
+    );
+    if (!decision.accepted) {
+      log.info(`AddManifest ${image.id} refused by launch policy: ${decision.reason ?? ""}`);
+      // ACON's text first (clients match it), then which rejecting image fails to reach which.
+      throw denied(decision.reason ? `${MSG.policy}: ${decision.reason}` : MSG.policy);
+    }
+    if (ctx.eventLog.broken) throw precondition(`cannot add images: ${ctx.eventLog.broken}`);
+    for (const rel of imageParents(image)) {
+      const bad = await conflictingPath(ctx.opts.root, rel);
+      if (bad) throw precondition(`state directory conflict: ${bad} is not a directory`);
+    }
+
+    const staged = await stageImage(ctx.layout, image);
+    try {
+      await ctx.eventLog.measure(addManifestLine(image.id));
+    } catch (e) {
+      await discardStaged(staged);
+      throw e;
+    }
+    try {
+      await commitImage(ctx.layout, image, staged);
+    } catch (e) {
+      // Measured but not stored (rename/symlink on our own tmpfs failed): the image cannot be
+      // used without its files, so it is not inserted; the log line stays, as RTMR3 has it.
+      log.error(`AddManifest ${image.id}: measured but commit failed: ${(e as Error).message}`);
+      await discardStaged(staged);
+      throw new AcondError("internal", MSG.unexpected, { cause: e });
+    }
+    ctx.state.images.set(image.id, image);
+    ctx.events.emit({ kind: Event_Kind.IMAGE_ADDED, imageId: image.id });
+    return { imageId: image.id, missingLayers: await missingLayers(ctx.layout, image) };
+  });
+}
+
+export function finalize(ctx: Context): Promise<void> {
+  return ctx.lock.run(async () => {
+    if (ctx.state.finalized) throw denied(MSG.finalized);
+    if (ctx.eventLog.broken) throw precondition(`cannot finalize: ${ctx.eventLog.broken}`);
+    if (!ctx.tee.canMeasure) {
+      throw precondition(`cannot finalize: this TEE cannot measure (${ctx.tee.note})`);
+    }
+    await ctx.eventLog.measure(FINALIZE_LINE);
+    ctx.state.finalized = true;
+    ctx.events.emit({ kind: Event_Kind.FINALIZED });
+  });
+}
+
+export async function getManifest(
+  ctx: Context,
+  imageId: string,
+): Promise<{ manifest: string; certificate: Uint8Array }> {
+  if (!ctx.state.images.has(imageId)) throw invalid(MSG.badImageId);
+  const { raw, certificate } = await readImage(ctx.layout, imageId);
+  return { manifest: new TextDecoder().decode(raw), certificate };
+}

@@ -1,0 +1,146 @@
+/**
+ * The image part of the state directory (behaviour file §4.5, §4.7): staging and committing an
+ * image directory, alias links, and which layers have content. I/O only; decisions are made by
+ * the caller (service.ts).
+ */
+import { CERT_FILE, type Layout, MANIFEST_FILE } from "./layout.ts";
+import type { LoadedImage } from "./types.ts";
+
+async function lstatOrNull(path: string): Promise<Deno.FileInfo | null> {
+  try {
+    return await Deno.lstat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+}
+
+/**
+ * Every existing component of `rel` under the root must be a real directory (never a symlink or a
+ * file), so that the links and directories we create land where we think. Returns the first
+ * offending path, or null.
+ */
+export async function conflictingPath(root: string, rel: string): Promise<string | null> {
+  let path = root;
+  for (const part of rel.split("/")) {
+    path = `${path}/${part}`;
+    const st = await lstatOrNull(path);
+    if (st === null) return null;
+    if (!st.isDirectory || st.isSymlink) return path;
+  }
+  return null;
+}
+
+/** The directories AddManifest writes into, relative to the root. */
+export function imageParents(image: LoadedImage): string[] {
+  return [
+    "tmp",
+    `images/${image.alg}/${image.signerDigest}`,
+    `contents/signer/${image.alg}/${image.signerDigest}`,
+  ];
+}
+
+/** Where a layer link `l/<i>` points: `contents/<ref verbatim>` from images/<alg>/<s>/<m>/l/. */
+export function layerLinkTarget(ref: string): string {
+  return `../../../../../contents/${ref}`;
+}
+
+/** Where a content alias link in contents/signer/<alg>/<signer>/ points (ACON §4.7). */
+export function contentAliasTarget(object: string): string {
+  return object.startsWith("signer/")
+    ? `../..${object.slice("signer".length)}`
+    : `../../../${object}`;
+}
+
+/** Writes the image directory (manifest, certificate, layer links) under tmp/; returns its path. */
+export async function stageImage(layout: Layout, image: LoadedImage): Promise<string> {
+  await Deno.mkdir(layout.tmp, { recursive: true, mode: 0o700 });
+  const dir = await Deno.makeTempDir({ dir: layout.tmp, prefix: "image-" });
+  try {
+    await Deno.chmod(dir, 0o755);
+    await Deno.writeFile(`${dir}/${MANIFEST_FILE}`, image.raw, { mode: 0o644 });
+    await Deno.writeFile(`${dir}/${CERT_FILE}`, image.certificate, { mode: 0o644 });
+    await Deno.mkdir(`${dir}/l`, { mode: 0o755 });
+    for (const [i, ref] of image.manifest.layers.entries()) {
+      await Deno.symlink(layerLinkTarget(ref), `${dir}/l/${i}`);
+    }
+    return dir;
+  } catch (e) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw e;
+  }
+}
+
+export async function discardStaged(dir: string): Promise<void> {
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+}
+
+/** A link is created only where nothing exists yet (even a dangling link): first definition wins. */
+async function linkIfAbsent(target: string, path: string): Promise<void> {
+  if ((await lstatOrNull(path)) !== null) return;
+  try {
+    await Deno.symlink(target, path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+  }
+}
+
+/** Moves the staged directory into place and creates the alias links. */
+export async function commitImage(
+  layout: Layout,
+  image: LoadedImage,
+  staged: string,
+): Promise<void> {
+  const signerDir = layout.signerImagesDir(image.alg, image.signerDigest);
+  await Deno.mkdir(signerDir, { recursive: true, mode: 0o755 });
+  const dest = layout.imageDir(image.id);
+  // A directory left by an earlier daemon on the same root (dev mode) is not a loaded image.
+  if ((await lstatOrNull(dest)) !== null) {
+    const trash = await Deno.makeTempDir({ dir: layout.tmp, prefix: "stale-" });
+    await Deno.rename(dest, `${trash}/d`);
+    await Deno.remove(trash, { recursive: true });
+  }
+  await Deno.rename(staged, dest);
+  for (const names of Object.values(image.manifest.aliases.self)) {
+    for (const name of names) await linkIfAbsent(image.manifestDigest, `${signerDir}/${name}`);
+  }
+  const contents = Object.entries(image.manifest.aliases.contents);
+  if (contents.length > 0) {
+    const aliasDir = layout.signerAliasDir(image.alg, image.signerDigest);
+    await Deno.mkdir(aliasDir, { recursive: true, mode: 0o755 });
+    for (const [object, names] of contents) {
+      for (const name of names) {
+        await linkIfAbsent(contentAliasTarget(object), `${aliasDir}/${name}`);
+      }
+    }
+  }
+}
+
+/**
+ * The layers of a committed image whose content is absent: `l/<i>` does not resolve (through
+ * alias links) to a directory.
+ */
+export async function missingLayers(layout: Layout, image: LoadedImage): Promise<string[]> {
+  const dir = layout.imageDir(image.id);
+  const missing: string[] = [];
+  for (const [i, ref] of image.manifest.layers.entries()) {
+    let present = false;
+    try {
+      present = (await Deno.stat(`${dir}/l/${i}`)).isDirectory;
+    } catch { /* dangling */ }
+    if (!present) missing.push(ref);
+  }
+  return missing;
+}
+
+/** The stored manifest bytes and certificate of a committed image. */
+export async function readImage(
+  layout: Layout,
+  id: string,
+): Promise<{ raw: Uint8Array; certificate: Uint8Array }> {
+  const dir = layout.imageDir(id);
+  return {
+    raw: await Deno.readFile(`${dir}/${MANIFEST_FILE}`),
+    certificate: await Deno.readFile(`${dir}/${CERT_FILE}`),
+  };
+}

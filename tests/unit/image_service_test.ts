@@ -1,0 +1,141 @@
+/**
+ * The image service with a controllable TEE (no daemon): fail-closed when the TEE cannot measure
+ * or an extend fails, events, and serialisation of concurrent adds.
+ */
+import { assertEquals } from "../helpers/assert.ts";
+import { makeSigner } from "../helpers/pki.ts";
+import { baseManifest, expectedImageId, signedManifest } from "../helpers/image.ts";
+import { addManifest, finalize } from "../../src/image/service.ts";
+import type { Context } from "../../src/context.ts";
+import type { Options } from "../../src/options.ts";
+import type { Tee } from "../../src/attest/tee.ts";
+import { EventLog } from "../../src/attest/eventlog.ts";
+import { type AcondEvent, EventBus } from "../../src/events.ts";
+import { Mutex } from "../../src/util/mutex.ts";
+import { Layout } from "../../src/image/layout.ts";
+import { digest } from "../../src/attest/sha.ts";
+import { AcondError } from "../../src/errors.ts";
+import { Event_Kind } from "../../src/gen/acon_pb.ts";
+
+class FakeTee implements Tee {
+  readonly kind = "sim" as const;
+  note = "fake";
+  canMeasure = true;
+  failExtend = false;
+  extends = 0;
+  #rtmr = new Uint8Array(48);
+  extendRtmr(_i: number, d: Uint8Array): Promise<void> {
+    if (this.failExtend) return Promise.reject(new Error("extend failed"));
+    this.extends++;
+    const j = new Uint8Array(96);
+    j.set(this.#rtmr);
+    j.set(d, 48);
+    this.#rtmr = digest("sha384", j);
+    return Promise.resolve();
+  }
+  readRtmr(): Promise<Uint8Array> {
+    return Promise.resolve(this.#rtmr.slice());
+  }
+  report(): Promise<Uint8Array> {
+    return Promise.reject(new Error("no reports"));
+  }
+  quote(): Promise<Uint8Array> {
+    return Promise.reject(new Error("no quotes"));
+  }
+}
+
+async function context(tee: FakeTee) {
+  const root = await Deno.makeTempDir({ prefix: "acond-image-unit-" });
+  const events: AcondEvent[] = [];
+  const bus = new EventBus();
+  bus.subscribe((e) => events.push(e));
+  const ctx: Context = {
+    opts: { root, minHash: "sha384" } as Options,
+    tee,
+    eventLog: new EventLog(`${root}/rtmr/rtmr3.log`, tee),
+    events: bus,
+    lock: new Mutex(),
+    state: { finalized: false, images: new Map(), containers: new Map() },
+    startedAt: Date.now(),
+    layout: new Layout(root),
+  };
+  return { ctx, root, events };
+}
+
+async function entries(root: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(root)) out.push(e.name);
+  return out.sort();
+}
+
+async function rejectsWith(p: Promise<unknown>, code: string, re: RegExp) {
+  const e = await p.then(() => null, (e) => e);
+  assertEquals(e instanceof AcondError, true, String(e));
+  assertEquals((e as AcondError).code, code);
+  assertEquals(re.test((e as Error).message), true, (e as Error).message);
+}
+
+Deno.test("a TEE that cannot measure: AddManifest and Finalize refused, nothing written", async () => {
+  const tee = new FakeTee();
+  tee.canMeasure = false;
+  const { ctx, root } = await context(tee);
+  try {
+    const m = await signedManifest(await makeSigner("ec-p384"), baseManifest());
+    await rejectsWith(addManifest(ctx, m), "failed_precondition", /cannot measure/);
+    await rejectsWith(finalize(ctx), "failed_precondition", /cannot measure/);
+    assertEquals(await entries(root), []);
+    assertEquals(ctx.state.images.size, 0);
+    assertEquals(ctx.state.finalized, false);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("an extend that fails leaves no image, link, log line or staged directory", async () => {
+  const tee = new FakeTee();
+  tee.failExtend = true;
+  const { ctx, root, events } = await context(tee);
+  try {
+    const m = await signedManifest(
+      await makeSigner("ec-p384"),
+      baseManifest({ aliases: { self: { ".": ["A:1"] } } }),
+    );
+    const e = await addManifest(ctx, m).then(() => null, (e) => e);
+    assertEquals((e as Error).message, "extend failed");
+    assertEquals(ctx.state.images.size, 0);
+    assertEquals(events, []);
+    assertEquals(await entries(`${root}/tmp`), []);
+    assertEquals(await entries(root).then((r) => r.includes("images")), false);
+    assertEquals(await Deno.readTextFile(`${root}/rtmr/rtmr3.log`).catch(() => ""), "");
+    // Once the TEE works again, the same manifest goes in.
+    tee.failExtend = false;
+    const r = await addManifest(ctx, m);
+    assertEquals(ctx.state.images.has(r.imageId), true);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("concurrent adds of one manifest measure once; events IMAGE_ADDED and FINALIZED", async () => {
+  const tee = new FakeTee();
+  const { ctx, root, events } = await context(tee);
+  try {
+    const signer = await makeSigner("ed25519");
+    const m = await signedManifest(signer, baseManifest());
+    const rs = await Promise.all([addManifest(ctx, m), addManifest(ctx, m), addManifest(ctx, m)]);
+    const id = await expectedImageId(signer, m.manifest);
+    for (const r of rs) assertEquals(r, { imageId: id, missingLayers: [] });
+    assertEquals(tee.extends, 2); // INIT + one AddManifest
+    await finalize(ctx);
+    assertEquals(tee.extends, 3);
+    assertEquals(events.map((e) => [e.kind, e.imageId]), [
+      [Event_Kind.IMAGE_ADDED, id],
+      [Event_Kind.FINALIZED, undefined],
+    ]);
+    await rejectsWith(finalize(ctx), "permission_denied", /^Manifests finalized$/);
+    await rejectsWith(addManifest(ctx, m), "permission_denied", /^Manifests finalized$/);
+    assertEquals(tee.extends, 3);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
