@@ -86,7 +86,13 @@ export async function runDev(argv: string[]): Promise<number> {
     return fail((e as Error).message);
   }
   setLogLevel(opts.logLevel);
-  const daemon = await startDaemon(opts);
+  let daemon;
+  try {
+    daemon = await startDaemon(opts);
+  } catch (e) {
+    console.error(`acond: cannot start: ${(e as Error).message}`);
+    return 1;
+  }
   log.info(`acond ${ACOND_VERSION} ready (dev mode, root ${opts.root})`);
   const stop = new Promise<void>((resolve) => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(sig, () => resolve());

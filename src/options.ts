@@ -18,6 +18,10 @@ export interface Options {
   /** Maximum bytes of one unary request (AddBlob data included). */
   maxRequestBytes: number;
   logLevel: "error" | "warn" | "info" | "debug";
+  /** Interactive console/pty access (measured in the boot event; a verifier may refuse it). */
+  interactive?: boolean;
+  /** A debug console is enabled (measured in the boot event). */
+  debugConsole?: boolean;
 }
 
 export const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024;

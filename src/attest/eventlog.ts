@@ -1,18 +1,69 @@
 /**
  * ACON's RTMR3 event log: one line per event, each extended into RTMR3 as sha384(line). The
  * first measurement writes `INIT sha384/<96 zeros>` first. Lines: `<domain> <operation> <content>`.
+ *
+ * Crash consistency (extend and append cannot be one atomic step): a write-ahead file
+ * `rtmr3.log.pending` holds the line being measured. Order: write+fsync pending → extend RTMR3 →
+ * append+fsync the log → remove pending. On open(), the log is replayed and compared with RTMR3:
+ * equal → the pending line (if any) was never extended and is dropped; equal after adding the
+ * pending line → the extend happened but the append did not, so the line is appended; a torn last
+ * line (no newline) is cut off first. Anything else means the log does not describe RTMR3: the log
+ * is "broken" and every later measurement is refused (fail closed) rather than building on it.
  */
-import { digest } from "./sha.ts";
+import { digest, toHex } from "./sha.ts";
 import type { Tee } from "./tee.ts";
+import { AcondError, MSG } from "../errors.ts";
+import { Mutex } from "../util/mutex.ts";
+import { log } from "../util/log.ts";
 
 export const INIT_LINE = "INIT sha384/" + "0".repeat(96);
 export const ACON_DOMAIN = "github.com/intel/ACON";
+export const FINALIZE_LINE = `${ACON_DOMAIN} Finalize`;
 export const RTMR3 = 3;
+/** Longest line accepted (an image id is ~230 bytes; the boot event well under 1 KiB). */
+export const MAX_LINE = 4096;
+
+export function addManifestLine(imageId: string): string {
+  return `${ACON_DOMAIN} AddManifest ${imageId}`;
+}
+
+/** A line is printable ASCII without newline (what a text log and its verifiers can carry). */
+export function checkLine(line: string): void {
+  if (line.length === 0 || line.length > MAX_LINE || !/^[\x20-\x7e]+$/.test(line)) {
+    throw new AcondError("internal", "an event log line must be 1..4096 printable ASCII chars");
+  }
+}
+
+const enc = new TextEncoder();
+
+async function writeSynced(path: string, data: string, append: boolean): Promise<void> {
+  const f = await Deno.open(path, { write: true, create: true, append, truncate: !append });
+  try {
+    const bytes = enc.encode(data);
+    let off = 0;
+    while (off < bytes.length) off += await f.write(bytes.subarray(off));
+    await f.syncData();
+  } finally {
+    f.close();
+  }
+}
+
+async function readOrNull(path: string): Promise<string | null> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+}
 
 export class EventLog {
   readonly path: string;
   readonly #tee: Tee;
+  readonly #mutex = new Mutex();
   #lines: string[] = [];
+  #opened = false;
+  #broken: string | null = null;
 
   constructor(path: string, tee: Tee) {
     this.path = path;
@@ -23,27 +74,101 @@ export class EventLog {
     return this.#lines;
   }
 
+  get pendingPath(): string {
+    return `${this.path}.pending`;
+  }
+
+  /** Why measurements are refused, or null when the log matches RTMR3. */
+  get broken(): string | null {
+    return this.#broken;
+  }
+
+  /** Loads and recovers the log (see the module comment). Idempotent. */
+  open(): Promise<void> {
+    return this.#mutex.run(() => this.#open());
+  }
+
+  async #open(): Promise<void> {
+    if (this.#opened) return;
+    this.#opened = true;
+    const dir = this.path.slice(0, this.path.lastIndexOf("/"));
+    await Deno.mkdir(dir, { recursive: true });
+    let text = (await readOrNull(this.path)) ?? "";
+    if (text.length > 0 && !text.endsWith("\n")) {
+      // A torn append: the bytes after the last newline were never a complete line.
+      text = text.slice(0, text.lastIndexOf("\n") + 1);
+      await writeSynced(this.path, text, false);
+    }
+    const lines = text === "" ? [] : text.slice(0, -1).split("\n");
+    const pending = await readOrNull(this.pendingPath);
+    if (!this.#tee.canMeasure) {
+      this.#lines = lines;
+      return;
+    }
+    const rtmr = toHex(await this.#tee.readRtmr(RTMR3));
+    const zero = "0".repeat(96);
+    if (toHex(replay(lines)) === rtmr) {
+      this.#lines = lines;
+    } else if (pending !== null && toHex(replay([...lines, pending])) === rtmr) {
+      await writeSynced(this.path, pending + "\n", true);
+      this.#lines = [...lines, pending];
+      log.warn(`event log: recovered "${pending}" (extended but not appended before a crash)`);
+    } else if (rtmr === zero) {
+      // The register was reset (a new boot, or a new sim instance): the file is from before.
+      const stale = `${this.path}.stale-${Date.now()}`;
+      await Deno.rename(this.path, stale);
+      log.warn(`event log: RTMR3 is zero but a log exists; moved it to ${stale}`);
+      this.#lines = [];
+    } else {
+      this.#lines = lines;
+      this.#broken = `the event log (${lines.length} lines) does not replay to RTMR3 ${rtmr}`;
+      log.error(`event log: ${this.#broken}; measurements are refused`);
+    }
+    if (pending !== null) await Deno.remove(this.pendingPath).catch(() => {});
+  }
+
   /** Extends RTMR3 with sha384(line) and appends the line (writing INIT first if needed). */
-  async measure(line: string): Promise<void> {
-    if (line.includes("\n")) throw new Error("event log lines cannot contain a newline");
-    if (this.#lines.length === 0) await this.#append(INIT_LINE);
-    await this.#append(line);
+  measure(line: string): Promise<void> {
+    return this.#mutex.run(async () => {
+      checkLine(line);
+      if (!this.#tee.canMeasure) {
+        throw new AcondError(
+          "failed_precondition",
+          `${MSG.attestationNotSupported}: this TEE cannot extend RTMR3 (${this.#tee.note})`,
+        );
+      }
+      await this.#open();
+      if (this.#broken) throw new AcondError("failed_precondition", this.#broken);
+      if (this.#lines.length === 0) await this.#append(INIT_LINE);
+      await this.#append(line);
+    });
   }
 
   async #append(line: string): Promise<void> {
-    await this.#tee.extendRtmr(RTMR3, digest("sha384", line));
+    await writeSynced(this.pendingPath, line, false);
+    try {
+      await this.#tee.extendRtmr(RTMR3, digest("sha384", line));
+    } catch (e) {
+      await Deno.remove(this.pendingPath).catch(() => {});
+      throw e;
+    }
+    try {
+      await writeSynced(this.path, line + "\n", true);
+    } catch (e) {
+      // RTMR3 now includes a line the log lacks: stop measuring; open() after a restart recovers.
+      this.#broken = `appending "${line}" to the event log failed after extending RTMR3`;
+      throw e;
+    }
     this.#lines.push(line);
-    const dir = this.path.slice(0, this.path.lastIndexOf("/"));
-    await Deno.mkdir(dir, { recursive: true });
-    await Deno.writeTextFile(this.path, line + "\n", { append: true });
+    await Deno.remove(this.pendingPath).catch(() => {});
   }
 }
 
 /** Replays lines from an all-zero RTMR: H = sha384(H || sha384(line)). */
 export function replay(lines: readonly string[]): Uint8Array {
   let h: Uint8Array<ArrayBuffer> = new Uint8Array(48);
+  const joined = new Uint8Array(96);
   for (const line of lines) {
-    const joined = new Uint8Array(96);
     joined.set(h);
     joined.set(digest("sha384", line), 48);
     h = digest("sha384", joined);

@@ -1,24 +1,61 @@
 /**
- * Software TEE: four RTMRs extended as hardware does, and a TDREPORT-shaped 1024-byte report
- * with REPORTDATA at 128 and RTMR0..3 at 720/768/816/864. Recognisable as a simulation.
+ * Software TEE: four RTMRs extended as hardware does (sha384(old ‖ value)), a 1024-byte
+ * TDREPORT with the real offsets whose TDINFO/TEE_TCB_INFO carry recognisable ASCII simulator
+ * values, and simulated quotes signed with a per-boot ECDSA P-384 key (see quote.ts).
  */
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { digest } from "./sha.ts";
 import type { Tee } from "./tee.ts";
-import { AcondError, MSG } from "../errors.ts";
+import { AcondError } from "../errors.ts";
+import { TDR, TDREPORT_SIZE, TDX_REPORT_TYPE } from "./tdreport.ts";
+import { buildSimQuote } from "./quote.ts";
 
-export const TDREPORT_SIZE = 1024;
-export const REPORTDATA_OFFSET = 128;
-export const RTMR_OFFSET = 720;
+export { TDREPORT_SIZE };
+export const REPORTDATA_OFFSET = TDR.reportData;
+export const RTMR_OFFSET = TDR.rtmr0;
+
+const enc = new TextEncoder();
+/** ASCII text, NUL-padded to len bytes: recognisable in any hex dump. */
+function ascii(s: string, len: number): Uint8Array {
+  const b = new Uint8Array(len);
+  b.set(enc.encode(s).subarray(0, len));
+  return b;
+}
+
+/** The fixed simulator values (documented in docs/attestation.md). */
+export const SIM_VALUES = {
+  cpuSvn: ascii("ACOND-SIM-CPUSVN", 16),
+  mac: ascii("ACOND SIM: NO MAC, NOT HARDWARE", 32),
+  teeTcbSvn: ascii("ACOND-SIM-TCBSVN", 16),
+  mrSeam: ascii("ACOND SIMULATED TDX MODULE: MRSEAM", 48),
+  mrSignerSeam: ascii("ACOND SIMULATED TDX MODULE: MRSIGNERSEAM", 48),
+  mrTd: ascii("ACOND SIMULATED TD: MRTD", 48),
+  /** AVX-512, AMX off: a typical TD's XFAM; attributes 0 (not a debug TD). */
+  xfam: 0x00000000000602e7n,
+  tdAttributes: 0n,
+} as const;
 
 export class SimTee implements Tee {
   readonly kind = "sim" as const;
   readonly canMeasure = true;
-  readonly note = "software simulation: reports are not signed by TDX hardware";
+  readonly note: string;
   readonly rtmrs: Uint8Array[] = [0, 1, 2, 3].map(() => new Uint8Array(48));
+  readonly simPublicKey: Uint8Array;
+  readonly #key: KeyObject;
+
+  /** why: how the simulator came to be chosen ("requested", "auto: …"), for the note. */
+  constructor(why = "requested") {
+    this.note = `software simulation (${why}): reports and quotes are not from TDX hardware`;
+    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-384" });
+    this.#key = privateKey;
+    this.simPublicKey = new Uint8Array(publicKey.export({ type: "spki", format: "der" }));
+  }
 
   extendRtmr(index: number, value: Uint8Array): Promise<void> {
-    if (index < 0 || index > 3 || value.length !== 48) {
-      throw new AcondError("internal", `bad RTMR extend: index ${index}, ${value.length} bytes`);
+    if (!Number.isInteger(index) || index < 0 || index > 3 || value.length !== 48) {
+      return Promise.reject(
+        new AcondError("internal", `bad RTMR extend: index ${index}, ${value.length} bytes`),
+      );
     }
     const joined = new Uint8Array(96);
     joined.set(this.rtmrs[index]);
@@ -27,15 +64,52 @@ export class SimTee implements Tee {
     return Promise.resolve();
   }
 
-  report(reportData: Uint8Array): Promise<Uint8Array> {
-    if (reportData.length !== 64) throw new AcondError("internal", "REPORTDATA must be 64 bytes");
-    const r = new Uint8Array(TDREPORT_SIZE);
-    r.set(reportData, REPORTDATA_OFFSET);
-    for (let i = 0; i < 4; i++) r.set(this.rtmrs[i], RTMR_OFFSET + 48 * i);
-    return Promise.resolve(r);
+  readRtmr(index: number): Promise<Uint8Array> {
+    if (!Number.isInteger(index) || index < 0 || index > 3) {
+      return Promise.reject(new AcondError("internal", `bad RTMR index ${index}`));
+    }
+    return Promise.resolve(this.rtmrs[index].slice());
   }
 
-  quote(_reportData: Uint8Array): Promise<Uint8Array> {
-    return Promise.reject(new AcondError("failed_precondition", MSG.attestationNotSupported));
+  /** Synchronous TDREPORT builder (the hardware's TDG.MR.REPORT, minus the MAC). */
+  buildReport(reportData: Uint8Array): Uint8Array<ArrayBuffer> {
+    if (reportData.length !== 64) throw new AcondError("internal", "REPORTDATA must be 64 bytes");
+    const r = new Uint8Array(TDREPORT_SIZE);
+    const dv = new DataView(r.buffer);
+    r[TDR.reportType] = TDX_REPORT_TYPE;
+    r.set(SIM_VALUES.cpuSvn, TDR.cpuSvn);
+    r.set(reportData, TDR.reportData);
+    r.set(SIM_VALUES.mac, TDR.mac);
+    dv.setBigUint64(TDR.tcbValid, 0xffffn, true);
+    r.set(SIM_VALUES.teeTcbSvn, TDR.teeTcbSvn);
+    r.set(SIM_VALUES.mrSeam, TDR.mrSeam);
+    r.set(SIM_VALUES.mrSignerSeam, TDR.mrSignerSeam);
+    dv.setBigUint64(TDR.tdAttributes, SIM_VALUES.tdAttributes, true);
+    dv.setBigUint64(TDR.xfam, SIM_VALUES.xfam, true);
+    r.set(SIM_VALUES.mrTd, TDR.mrTd);
+    for (let i = 0; i < 4; i++) r.set(this.rtmrs[i], TDR.rtmr0 + 48 * i);
+    // As the TDX module does: the report MAC struct carries hashes of the two info structs.
+    r.set(
+      digest("sha384", r.subarray(TDR.teeTcbInfo, TDR.teeTcbInfo + TDR.teeTcbInfoSize)),
+      TDR.teeTcbInfoHash,
+    );
+    r.set(digest("sha384", r.subarray(TDR.tdInfo, TDREPORT_SIZE)), TDR.teeInfoHash);
+    return r;
+  }
+
+  report(reportData: Uint8Array): Promise<Uint8Array> {
+    try {
+      return Promise.resolve(this.buildReport(reportData));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  quote(reportData: Uint8Array): Promise<Uint8Array> {
+    try {
+      return Promise.resolve(buildSimQuote(this.buildReport(reportData), this.#key));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 }

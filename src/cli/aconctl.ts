@@ -5,6 +5,7 @@ import { connect, resolveAddr } from "./client.ts";
 import { type Command, printJson, UsageError } from "./command.ts";
 import { imageCommands } from "./images.ts";
 import { containerCommands } from "./containers.ts";
+import { reportCommands } from "./report.ts";
 import { HealthResponseSchema } from "../gen/acon_pb.ts";
 
 const health: Command = {
@@ -17,7 +18,7 @@ const health: Command = {
   },
 };
 
-const COMMANDS: Command[] = [health, ...imageCommands, ...containerCommands];
+const COMMANDS: Command[] = [health, ...imageCommands, ...containerCommands, ...reportCommands];
 
 function help(): string {
   return `aconctl: the client of acond

@@ -11,7 +11,7 @@ export function healthHandlers(ctx: Context): Handlers {
         tee: ctx.tee.kind,
         finalized: ctx.state.finalized,
         images: ctx.state.images.size,
-        containers: 0,
+        containers: ctx.state.containers.size,
         uptimeMs: BigInt(Date.now() - ctx.startedAt),
         minHash: ctx.opts.minHash,
         pid1: ctx.opts.pid1,

@@ -1,0 +1,253 @@
+/**
+ * The container-facing socket server (behaviour file §6.4). One request and one response per
+ * connection; requests are handled one at a time. Every refusal is a framed error struct and
+ * never touches state; a slow or hostile client is cut off by a read deadline and a connection
+ * limit, and nothing a client sends can throw out of here (PID 1 must survive).
+ *
+ * Caller identity: `identify` maps the connection to a container id (or null = unknown caller).
+ * The transport decides what it knows: see docs/attestation.md ("Container identity").
+ */
+import type { ReportDeps } from "./report.ts";
+import { makeReport } from "./report.ts";
+import {
+  CMD_GET_REPORT,
+  decodeHeader,
+  decodeRequest,
+  encodeError,
+  encodeGetReportRsp,
+  encodeSetDataRsp,
+  HEADER_SIZE,
+  IpcError,
+} from "./ipc.ts";
+import { AcondError, MSG } from "../errors.ts";
+import { Mutex } from "../util/mutex.ts";
+import { log } from "../util/log.ts";
+
+export interface IpcConn {
+  read(p: Uint8Array): Promise<number | null>;
+  write(p: Uint8Array): Promise<number>;
+  close(): void;
+}
+
+export interface IpcOptions {
+  /** Whole-request read deadline. */
+  readTimeoutMs?: number;
+  /** Connections served at once; more are closed immediately. */
+  maxConnections?: number;
+}
+
+/** Reads exactly p.length bytes; false on EOF first. */
+async function readFull(c: IpcConn, p: Uint8Array): Promise<boolean> {
+  let off = 0;
+  while (off < p.length) {
+    const n = await c.read(p.subarray(off));
+    if (n === null || n === 0) return false;
+    off += n;
+  }
+  return true;
+}
+
+async function writeAll(c: IpcConn, p: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < p.length) off += await c.write(p.subarray(off));
+}
+
+export class ContainerIpc {
+  readonly #deps: ReportDeps;
+  readonly #serial = new Mutex();
+  readonly #timeout: number;
+  readonly #max: number;
+  #active = 0;
+
+  constructor(deps: ReportDeps, o: IpcOptions = {}) {
+    this.#deps = deps;
+    this.#timeout = o.readTimeoutMs ?? 5000;
+    this.#max = o.maxConnections ?? 64;
+  }
+
+  /** Answers one complete, already-framed request from caller `cid` (null: unknown caller). */
+  handle(message: Uint8Array, cid: number | null): Promise<Uint8Array> {
+    return this.#serial.run(async () => {
+      let command = -1;
+      try {
+        command = decodeHeader(message).command;
+        const req = decodeRequest(message);
+        if (req.kind === "set_data") {
+          await this.#deps.lock.run(() => {
+            const c = cid === null ? undefined : this.#deps.state.containers.get(cid);
+            if (!c) throw new IpcError(command, MSG.badContainerId);
+            c.attestData = req.attestData;
+          });
+          return encodeSetDataRsp();
+        }
+        const known = cid !== null && this.#deps.state.containers.has(cid);
+        const r = await makeReport(this.#deps, {
+          nonceLo: req.nonceLo,
+          nonceHi: req.nonceHi,
+          requestType: req.requestType,
+          override: known ? { containerId: cid!, data: req.attestData } : undefined,
+        });
+        return encodeGetReportRsp(r.mrlog[3], r.attestationData, r.data);
+      } catch (e) {
+        if (e instanceof IpcError) return encodeError(e.request, e.message);
+        if (e instanceof AcondError) return encodeError(command, e.message);
+        log.error(`container socket: ${(e as Error).stack ?? e}`);
+        return encodeError(command, MSG.unexpected);
+      }
+    });
+  }
+
+  /** Serves one connection: read one framed request (bounded), answer, close. Never throws. */
+  async serve(conn: IpcConn, cid: number | null): Promise<void> {
+    if (this.#active >= this.#max) {
+      try {
+        conn.close();
+      } catch { /* gone */ }
+      return;
+    }
+    this.#active++;
+    const timer = setTimeout(() => {
+      try {
+        conn.close();
+      } catch { /* gone */ }
+    }, this.#timeout);
+    try {
+      const head = new Uint8Array(HEADER_SIZE);
+      let reply: Uint8Array;
+      if (!(await readFull(conn, head))) {
+        reply = encodeError(-1, MSG.badStructure);
+      } else {
+        try {
+          const h = decodeHeader(head);
+          const msg = new Uint8Array(h.size);
+          msg.set(head);
+          reply = (await readFull(conn, msg.subarray(HEADER_SIZE)))
+            ? await this.handle(msg, cid)
+            : encodeError(h.command, MSG.badStructure);
+        } catch (e) {
+          reply = e instanceof IpcError
+            ? encodeError(e.request, e.message)
+            : encodeError(CMD_GET_REPORT, MSG.badStructure);
+        }
+      }
+      clearTimeout(timer);
+      await writeAll(conn, reply);
+    } catch (e) {
+      log.debug(`container socket connection: ${(e as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+      this.#active--;
+      try {
+        conn.close();
+      } catch { /* gone */ }
+    }
+  }
+
+  /**
+   * Listens on a Unix socket (mode 0666, stale file removed). `identify` gives the caller's
+   * container id for this listener (a per-container socket knows its container), or null.
+   */
+  async listen(path: string, identify: () => number | null): Promise<{ close(): void }> {
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")) || "/", { recursive: true });
+    await Deno.remove(path).catch(() => {});
+    const listener = Deno.listen({ transport: "unix", path });
+    await Deno.chmod(path, 0o666);
+    let closed = false;
+    (async () => {
+      try {
+        for await (const conn of listener) this.serve(conn, identify());
+      } catch (e) {
+        if (!closed) log.error(`container socket ${path}: ${(e as Error).message}`);
+      }
+    })();
+    return {
+      close() {
+        closed = true;
+        try {
+          listener.close();
+        } catch { /* closed */ }
+      },
+    };
+  }
+}
+
+/**
+ * Per-container sockets: identity by construction. The container module calls open(cid) when it
+ * starts a container and bind-mounts the returned socket over /shared/acon.sock inside that
+ * container's mount namespace; whatever arrives on it comes from that container, whatever uid
+ * the caller runs as. The shared socket (below) serves callers it cannot identify: reports work
+ * for them, setting data does not.
+ */
+export class ContainerSockets {
+  readonly ipc: ContainerIpc;
+  readonly dir: string;
+  readonly #open = new Map<number, { close(): void }>();
+
+  constructor(deps: ReportDeps, dir: string, o: IpcOptions = {}) {
+    this.ipc = new ContainerIpc(deps, o);
+    this.dir = dir;
+  }
+
+  pathOf(cid: number): string {
+    return `${this.dir}/${cid}.sock`;
+  }
+
+  /** Listens on the container's own socket (idempotent); returns its path. */
+  async open(cid: number): Promise<string> {
+    if (!Number.isSafeInteger(cid) || cid < 0) throw new Error(`bad container id ${cid}`);
+    if (!this.#open.has(cid)) {
+      this.#open.set(
+        cid,
+        await this.ipc.listen(this.pathOf(cid), () => cid),
+      );
+    }
+    return this.pathOf(cid);
+  }
+
+  async close(cid: number): Promise<void> {
+    this.#open.get(cid)?.close();
+    this.#open.delete(cid);
+    await Deno.remove(this.pathOf(cid)).catch(() => {});
+  }
+
+  closeAll(): void {
+    for (const l of this.#open.values()) l.close();
+    this.#open.clear();
+  }
+}
+
+type SocketCtx = ReportDeps & { opts: { pid1: boolean; root: string } };
+const perContext = new WeakMap<object, ContainerSockets>();
+
+/** The daemon's ContainerSockets (one per context; the container module uses it). */
+export function containerSockets(ctx: SocketCtx): ContainerSockets {
+  let s = perContext.get(ctx);
+  if (!s) {
+    s = new ContainerSockets(ctx, `${ctx.opts.root}/ipc`);
+    perContext.set(ctx, s);
+  }
+  return s;
+}
+
+/** `/shared/acon.sock` (PID 1) or `<root>/shared/acon.sock` (dev mode). */
+export function containerSocketPath(opts: { pid1: boolean; root: string }): string {
+  return opts.pid1 ? "/shared/acon.sock" : `${opts.root}/shared/acon.sock`;
+}
+
+/** Binds the shared socket (anonymous callers) at daemon start; a failure is logged, not fatal. */
+export async function startContainerSocket(ctx: SocketCtx): Promise<{ close(): void }> {
+  const path = containerSocketPath(ctx.opts);
+  const sockets = containerSockets(ctx);
+  try {
+    const shared = await sockets.ipc.listen(path, () => null);
+    return {
+      close() {
+        shared.close();
+        sockets.closeAll();
+      },
+    };
+  } catch (e) {
+    log.error(`container socket ${path}: ${(e as Error).message} (containers cannot attest)`);
+    return { close: () => sockets.closeAll() };
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * DCAP quote v4/v5 parsing (anchors §3.6) and the simulator's quote format (docs/attestation.md).
+ * Pure: no I/O. The DCAP signature chain itself is not checked here (that needs Intel collateral);
+ * the simulated quote's signature is.
+ */
+import { Buffer } from "node:buffer";
+import { createPublicKey, type KeyObject, sign, verify } from "node:crypto";
+import { TDR, TDREPORT_SIZE, type TdReportBody } from "./tdreport.ts";
+
+export const QUOTE_HEADER_SIZE = 48;
+export const TD10_BODY_SIZE = 584;
+export const TD15_BODY_SIZE = 648;
+export const TDX_TEE_TYPE = 0x81;
+
+/** Offsets inside a TD report body (TD 1.0; TD 1.5 appends TEE_TCB_SVN2 and MRSERVICETD). */
+const BODY = {
+  teeTcbSvn: 0,
+  mrSeam: 16,
+  mrSignerSeam: 64,
+  seamAttributes: 112,
+  tdAttributes: 120,
+  xfam: 128,
+  mrTd: 136,
+  mrConfigId: 184,
+  mrOwner: 232,
+  mrOwnerConfig: 280,
+  rtmr0: 328,
+  reportData: 520,
+} as const;
+
+export type QuoteOrigin = "dcap" | "sim" | "mock";
+
+export interface Quote {
+  version: 4 | 5;
+  attKeyType: number;
+  teeType: number;
+  qeVendorId: Uint8Array;
+  /** v5 body type: 2 = TD 1.0, 3 = TD 1.5 (v4 is always TD 1.0). */
+  bodyType: number;
+  body: TdReportBody;
+  /** Bytes covered by the quote signature (header and body, without the signature data). */
+  signed: Uint8Array;
+  signatureData: Uint8Array;
+  origin: QuoteOrigin;
+}
+
+const enc = new TextEncoder();
+/** qe_vendor_id of our simulated quotes and of the mock kernel module's fake quotes. */
+export const SIM_VENDOR_ID = enc.encode("ACOND-SIM-QUOTE!");
+export const MOCK_VENDOR_ID = enc.encode("MOCK-TDX-QUOTE!!");
+/** att_key_type of a simulated quote: no real attestation key type uses it. */
+export const SIM_ATT_KEY_TYPE = 0xffff;
+/** The tag opening a simulated quote's signature data. */
+export const SIM_SIG_MAGIC = enc.encode("ACOND-SIM-SIG-01");
+export const SIM_SIGNATURE_SIZE = 96; // ECDSA P-384, r || s
+const SIM_USER_DATA = enc.encode("acond simulated TEE\0"); // 20 bytes
+
+function eq(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function parseBody(b: Uint8Array): TdReportBody {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const s = (off: number, len: number) => b.slice(off, off + len);
+  return {
+    teeTcbSvn: s(BODY.teeTcbSvn, 16),
+    mrSeam: s(BODY.mrSeam, 48),
+    mrSignerSeam: s(BODY.mrSignerSeam, 48),
+    seamAttributes: s(BODY.seamAttributes, 8),
+    tdAttributes: dv.getBigUint64(BODY.tdAttributes, true),
+    xfam: dv.getBigUint64(BODY.xfam, true),
+    mrTd: s(BODY.mrTd, 48),
+    mrConfigId: s(BODY.mrConfigId, 48),
+    mrOwner: s(BODY.mrOwner, 48),
+    mrOwnerConfig: s(BODY.mrOwnerConfig, 48),
+    rtmr: [0, 1, 2, 3].map((i) => s(BODY.rtmr0 + 48 * i, 48)),
+    reportData: s(BODY.reportData, 64),
+  };
+}
+
+/** Parses a DCAP v4 or v5 TDX quote (and recognises sim and mock quotes); throws when malformed. */
+export function parseQuote(q: Uint8Array): Quote {
+  if (q.length < QUOTE_HEADER_SIZE + 4) throw new Error(`quote too short (${q.length} bytes)`);
+  const dv = new DataView(q.buffer, q.byteOffset, q.byteLength);
+  const version = dv.getUint16(0, true);
+  const attKeyType = dv.getUint16(2, true);
+  const teeType = dv.getUint32(4, true);
+  if (teeType !== TDX_TEE_TYPE) {
+    throw new Error(`quote tee_type 0x${teeType.toString(16)} is not TDX`);
+  }
+  let bodyOff: number, bodySize: number, bodyType: number;
+  if (version === 4) {
+    bodyOff = QUOTE_HEADER_SIZE;
+    bodySize = TD10_BODY_SIZE;
+    bodyType = 2;
+  } else if (version === 5) {
+    bodyType = dv.getUint16(48, true);
+    bodySize = dv.getUint32(50, true);
+    bodyOff = 54;
+    const want = bodyType === 2 ? TD10_BODY_SIZE : bodyType === 3 ? TD15_BODY_SIZE : -1;
+    if (want < 0) throw new Error(`quote v5 body type ${bodyType} is not a TD report`);
+    if (bodySize !== want) throw new Error(`quote v5 body size ${bodySize}, expected ${want}`);
+  } else {
+    throw new Error(`quote version ${version} is not 4 or 5`);
+  }
+  const sigLenOff = bodyOff + bodySize;
+  if (q.length < sigLenOff + 4) throw new Error("quote truncated before the signature data");
+  const sigLen = dv.getUint32(sigLenOff, true);
+  if (q.length !== sigLenOff + 4 + sigLen) {
+    throw new Error(`quote is ${q.length} bytes, its header says ${sigLenOff + 4 + sigLen}`);
+  }
+  const qeVendorId = q.slice(12, 28);
+  const origin: QuoteOrigin = eq(qeVendorId, SIM_VENDOR_ID)
+    ? "sim"
+    : eq(qeVendorId, MOCK_VENDOR_ID)
+    ? "mock"
+    : "dcap";
+  return {
+    version,
+    attKeyType,
+    teeType,
+    qeVendorId,
+    bodyType,
+    body: parseBody(q.subarray(bodyOff, bodyOff + bodySize)),
+    signed: q.slice(0, sigLenOff),
+    signatureData: q.slice(sigLenOff + 4),
+    origin,
+  };
+}
+
+/** The TD 1.0 quote body a TDREPORT yields (what the quoting enclave copies). */
+export function bodyFromTdReport(r: Uint8Array): Uint8Array<ArrayBuffer> {
+  if (r.length !== TDREPORT_SIZE) throw new Error("a TDREPORT is 1024 bytes");
+  const b = new Uint8Array(TD10_BODY_SIZE);
+  b.set(r.subarray(TDR.teeTcbSvn, TDR.teeTcbSvn + 16), BODY.teeTcbSvn);
+  b.set(r.subarray(TDR.mrSeam, TDR.mrSeam + 48), BODY.mrSeam);
+  b.set(r.subarray(TDR.mrSignerSeam, TDR.mrSignerSeam + 48), BODY.mrSignerSeam);
+  b.set(r.subarray(TDR.seamAttributes, TDR.seamAttributes + 8), BODY.seamAttributes);
+  // TD attributes .. RTMR3 are contiguous in both layouts (TDINFO 512..912, body 120..520).
+  b.set(r.subarray(TDR.tdAttributes, TDR.rtmr0 + 4 * 48), BODY.tdAttributes);
+  b.set(r.subarray(TDR.reportData, TDR.reportData + 64), BODY.reportData);
+  return b;
+}
+
+/**
+ * A simulated quote: a v4-shaped header (att_key_type 0xFFFF, qe_vendor_id "ACOND-SIM-QUOTE!"),
+ * the TD 1.0 body from the TDREPORT, then signature data = magic ‖ TDREPORT ‖ ECDSA-P384-SHA384
+ * signature (r‖s) over every byte before the signature.
+ */
+export function buildSimQuote(tdreport: Uint8Array, key: KeyObject): Uint8Array<ArrayBuffer> {
+  const sigDataLen = SIM_SIG_MAGIC.length + TDREPORT_SIZE + SIM_SIGNATURE_SIZE;
+  const total = QUOTE_HEADER_SIZE + TD10_BODY_SIZE + 4 + sigDataLen;
+  const q = new Uint8Array(total);
+  const dv = new DataView(q.buffer);
+  dv.setUint16(0, 4, true);
+  dv.setUint16(2, SIM_ATT_KEY_TYPE, true);
+  dv.setUint32(4, TDX_TEE_TYPE, true);
+  q.set(SIM_VENDOR_ID, 12);
+  q.set(SIM_USER_DATA, 28);
+  q.set(bodyFromTdReport(tdreport), QUOTE_HEADER_SIZE);
+  let off = QUOTE_HEADER_SIZE + TD10_BODY_SIZE;
+  dv.setUint32(off, sigDataLen, true);
+  off += 4;
+  q.set(SIM_SIG_MAGIC, off);
+  off += SIM_SIG_MAGIC.length;
+  q.set(tdreport, off);
+  off += TDREPORT_SIZE;
+  const sig = sign("sha384", q.subarray(0, off), { key, dsaEncoding: "ieee-p1363" });
+  q.set(sig, off);
+  return q;
+}
+
+/**
+ * Checks a simulated quote against the simulator's public key (SPKI DER): the signature, the
+ * magic, and that the body is the one the embedded TDREPORT yields. Returns the TDREPORT.
+ */
+export function verifySimQuote(q: Uint8Array, spki: Uint8Array): Uint8Array {
+  const parsed = parseQuote(q);
+  if (parsed.origin !== "sim" || parsed.attKeyType !== SIM_ATT_KEY_TYPE || parsed.version !== 4) {
+    throw new Error("not a simulated quote");
+  }
+  const sd = parsed.signatureData;
+  if (sd.length !== SIM_SIG_MAGIC.length + TDREPORT_SIZE + SIM_SIGNATURE_SIZE) {
+    throw new Error("simulated quote: bad signature data size");
+  }
+  if (!eq(sd.subarray(0, SIM_SIG_MAGIC.length), SIM_SIG_MAGIC)) {
+    throw new Error("simulated quote: bad signature magic");
+  }
+  const tdreport = sd.slice(SIM_SIG_MAGIC.length, SIM_SIG_MAGIC.length + TDREPORT_SIZE);
+  const signedLen = q.length - SIM_SIGNATURE_SIZE;
+  const key = createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" });
+  const ok = verify(
+    "sha384",
+    q.subarray(0, signedLen),
+    { key, dsaEncoding: "ieee-p1363" },
+    q.subarray(signedLen),
+  );
+  if (!ok) throw new Error("simulated quote: the signature does not verify with the given key");
+  const body = q.subarray(QUOTE_HEADER_SIZE, QUOTE_HEADER_SIZE + TD10_BODY_SIZE);
+  if (!eq(body, bodyFromTdReport(tdreport))) {
+    throw new Error("simulated quote: the body does not match the embedded TDREPORT");
+  }
+  return tdreport;
+}
