@@ -1,5 +1,252 @@
-/** PID-1 mode (the init duties land with the PID-1 issue). */
-export function runInit(_args: string[]): Promise<void> {
-  console.error("acond: PID-1 mode is not built yet; use --dev");
-  return Promise.resolve();
+/**
+ * PID-1 mode: the VM's init. Order (docs/boot.md): /proc and the other early mounts, the /dev
+ * links, the kernel command line, kernel modules, network, signals and reaping, the daemon with
+ * its listeners, the idle timer. PID 1 never exits: errors are logged and serving goes on; if
+ * acond cannot go on at all it powers off (or reboots, acond.on_fatal), never panics the kernel.
+ *
+ * Only modules that need no /proc are imported statically (the bundle's node:* imports are
+ * satisfied by the static /init launcher, which mounts /proc before it starts Deno).
+ */
+import { mountEarly } from "./mounts.ts";
+import { log, setLogLevel } from "../util/log.ts";
+
+const ROOT = "/run/acond";
+const SOCKET = "/run/acond/acond.sock";
+const MODULE_DIR = "/lib/modules/acond";
+
+export async function runInit(_args: string[]): Promise<void> {
+  const t0 = performance.now();
+  const phases: string[] = [];
+  let tPhase = t0;
+  const phase = (name: string) => {
+    const now = performance.now();
+    phases.push(`${name} ${(now - tPhase).toFixed(0)}`);
+    tPhase = now;
+  };
+  const m = mountEarly();
+  // From here on the kernel log (and so the serial console) carries acond's own lines too.
+  // /dev/kmsg drops writers' records beyond 10 per 5 s unless told otherwise (printk.devkmsg);
+  // acond's boot alone writes more. A cmdline setting locks the sysctl, and wins.
+  try {
+    Deno.writeTextFileSync("/proc/sys/kernel/printk_devkmsg", "on\n");
+  } catch { /* locked by printk.devkmsg= on the cmdline */ }
+  const { kmsgSink } = await import("./kmsg.ts");
+  const { addLogSink } = await import("../util/log.ts");
+  const sink = kmsgSink();
+  if (sink) addLogSink(sink);
+  guardProcess();
+  for (const n of m.notes) log.warn(n);
+  for (const f of m.failed) log.error(`mount ${f}`);
+  log.info(`mounted ${m.mounted.join(" ") || "nothing"}${m.usedFstab ? " (from /etc/fstab)" : ""}`);
+
+  const { parseCmdline } = await import("./cmdline.ts");
+  let cmdline = "";
+  try {
+    cmdline = Deno.readTextFileSync("/proc/cmdline");
+  } catch (e) {
+    log.error(`cannot read /proc/cmdline: ${(e as Error).message}; using the defaults`);
+  }
+  const { config, problems } = parseCmdline(cmdline);
+  setLogLevel(config.logLevel);
+  for (const p of problems) log.error(p);
+
+  const sys = await import("../sys/init.ts");
+  try {
+    sys.reboot(sys.RB.DISABLE_CAD); // ctrl-alt-del becomes SIGINT to us (→ graceful reboot)
+  } catch (e) {
+    log.warn(`ctrl-alt-del: ${(e as Error).message}`);
+  }
+  phase("early");
+  await loadModules(sys);
+  phase("modules");
+  configureNetwork(sys, config.ip);
+  phase("network");
+
+  const { powerDown, childPids } = await import("./shutdown.ts");
+  const { ListenerSupervisor, serveVsock, haveVsockDevice } = await import("./listeners.ts");
+  const { setPowerController, DEFAULT_GRACE_MS } = await import("./power.ts");
+  const { handledSignals, signalAction } = await import("./signals.ts");
+  const { Reaper } = await import("../container/reaper.ts");
+  const supervisor = new ListenerSupervisor();
+  // Until the daemon is up there are no children; then its reaper (or ours) owns waitpid.
+  let reaper: { reapNow(): void } = { reapNow: () => {} };
+  const down = (kind: "poweroff" | "reboot", graceMs: number, reason: string) =>
+    powerDown(kind, graceMs, reason, {
+      stopListeners: () => supervisor.stop(),
+      reapNow: () => reaper.reapNow(),
+    }).catch((e) => log.error(`power-down: ${(e as Error).message}`));
+  setPowerController((kind, graceMs, reason) => void down(kind, graceMs, reason));
+  for (const sig of handledSignals(true)) {
+    Deno.addSignalListener(sig, () => {
+      const action = signalAction(sig, true);
+      if (action === "poweroff" || action === "reboot") {
+        void down(action, DEFAULT_GRACE_MS, `${sig} received`);
+      }
+    });
+  }
+
+  const { startDaemon } = await import("../daemon.ts");
+  const { DEFAULT_MAX_REQUEST_BYTES } = await import("../options.ts");
+  const { serveTcp, serveUnix } = await import("../api/server.ts");
+  let daemon;
+  try {
+    daemon = await startDaemon({
+      root: ROOT,
+      socket: SOCKET,
+      tcp: null, // the supervisor owns TCP (restarts it if it dies)
+      tee: config.tee,
+      minHash: config.minHash,
+      pid1: true,
+      maxRequestBytes: DEFAULT_MAX_REQUEST_BYTES,
+      logLevel: config.logLevel,
+      interactive: config.interactive,
+    });
+  } catch (e) {
+    log.error(`acond cannot start: ${(e as Error).message}; ${config.onFatal}`);
+    await down(config.onFatal, 0, "fatal start-up error");
+    return;
+  }
+  // Every orphan in the VM becomes our child: one reaper collects them all.
+  const shared = (daemon.ctx as { reaper?: { reapNow(): void } }).reaper;
+  if (shared) reaper = shared;
+  else {
+    const own = new Reaper();
+    own.start({ subreaper: false });
+    reaper = own;
+  }
+  phase("daemon");
+  const routes = daemon.routes;
+  const { IdleTimer } = await import("./idle.ts");
+  const idle = new IdleTimer(
+    config.timeout * 1000,
+    () => childPids().length > 0,
+    () => void down("poweroff", DEFAULT_GRACE_MS, `idle for ${config.timeout} s (acond.timeout)`),
+  );
+  // Every request counts as activity for the idle timer (wrapping the shared route table).
+  for (const [path, route] of routes) {
+    routes.set(path, async (req) => {
+      idle.begin();
+      try {
+        return await route(req);
+      } finally {
+        idle.end();
+      }
+    });
+  }
+  await supervisor.add(
+    { name: "unix", start: () => serveUnix(SOCKET, routes) },
+    daemon.listeners[0],
+  );
+  await supervisor.add({
+    name: "tcp",
+    start: () => serveTcp("0.0.0.0", config.tcpPort, routes),
+  });
+  if (haveVsockDevice()) {
+    await supervisor.add({ name: "vsock", start: () => serveVsock(config.vsockPort, routes) });
+  } else log.info("no virtio-vsock device: vsock listener not started");
+
+  phase("listeners");
+  let uptime = "?";
+  let rss = "?";
+  try {
+    uptime = Deno.readTextFileSync("/proc/uptime").split(" ")[0];
+    const kb = /VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync("/proc/self/status"))?.[1];
+    if (kb) rss = (Number(kb) / 1024).toFixed(1);
+  } catch { /* informational */ }
+  log.info(
+    `acond ready as PID 1 in ${(performance.now() - t0).toFixed(0)} ms (uptime ${uptime} s, ` +
+      `rss ${rss} MiB): tcp ${config.tcpPort}, tee ${daemon.ctx.tee.kind}, ` +
+      `idle timeout ${config.timeout || "off"}; ms per phase: ${phases.join(", ")}`,
+  );
+  injectFaults(config.testFaults, supervisor.listeners);
+  // Keep the event loop alive forever: PID 1 must not return.
+  setInterval(() => {}, 1 << 30);
+}
+
+/** An uncaught exception or rejection is logged; PID 1 keeps serving. */
+function guardProcess(): void {
+  globalThis.addEventListener("error", (e) => {
+    e.preventDefault();
+    log.error(`uncaught exception: ${describe(e.error ?? e.message)}`);
+  });
+  globalThis.addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    log.error(`unhandled rejection: ${describe(e.reason)}`);
+  });
+}
+
+function describe(x: unknown): string {
+  return x instanceof Error ? (x.stack ?? x.message) : String(x);
+}
+
+function injectFaults(
+  faults: string[],
+  listeners: { addr: string; shutdown(): Promise<void> }[],
+): void {
+  for (const f of faults) {
+    log.warn(`test fault injected: ${f}`);
+    if (f === "throw") {
+      setTimeout(() => {
+        throw new Error("injected uncaught exception (acond.test_fault=throw)");
+      }, 10);
+    }
+    if (f === "sigterm") {
+      // The kernel delivers a signal from PID 1 to itself only because a handler is installed:
+      // the same path as `kill -TERM 1` from a process in the VM.
+      setTimeout(() => Deno.kill(Deno.pid, "SIGTERM"), 1000);
+    }
+    if (f === "listener") {
+      // A listener whose server ends on its own (as after an accept error): it must come back.
+      const tcp = listeners.find((l) => l.addr.startsWith("tcp:"));
+      setTimeout(() => void tcp?.shutdown(), 30);
+    }
+    if (f === "reject") {
+      setTimeout(() => {
+        Promise.reject(new Error("injected unhandled rejection (acond.test_fault=reject)"));
+      }, 20);
+    }
+  }
+}
+
+type SysInit = typeof import("../sys/init.ts");
+
+async function loadModules(sys: SysInit): Promise<void> {
+  const { parseLoadList, finitFlags } = await import("./modules.ts");
+  let list: string[];
+  try {
+    list = parseLoadList(Deno.readTextFileSync(`${MODULE_DIR}/order`));
+  } catch {
+    log.info(`no ${MODULE_DIR}/order: no kernel modules to load`);
+    return;
+  }
+  const loaded: string[] = [];
+  for (const file of list) {
+    try {
+      await sys.finitModule(`${MODULE_DIR}/${file}`, finitFlags(file));
+      loaded.push(file.replace(/\.ko.*$/, ""));
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === "EEXIST") continue; // built in or already loaded
+      // e.g. tdx-guest outside a TD (ENODEV): expected on a plain VM.
+      log.warn(`module ${file} not loaded: ${(e as Error).message}`);
+    }
+  }
+  log.info(`modules loaded: ${loaded.join(" ") || "none"}`);
+}
+
+function configureNetwork(sys: SysInit, ip: import("./cmdline.ts").StaticIp | null): void {
+  try {
+    sys.ifUp("lo");
+  } catch (e) {
+    log.error(`lo: ${(e as Error).message}`);
+  }
+  if (!ip) return;
+  try {
+    sys.ifAddr(ip.iface, ip.address, ip.prefix);
+    sys.ifUp(ip.iface);
+    if (ip.gateway) sys.routeDefault(ip.gateway);
+    log.info(`${ip.iface}: ${ip.address}/${ip.prefix}${ip.gateway ? ` via ${ip.gateway}` : ""}`);
+  } catch (e) {
+    log.error(`network ${ip.iface}: ${(e as Error).message} (acond.ip ignored)`);
+  }
 }

@@ -1,0 +1,95 @@
+/* PID-1 duties the Deno runtime has no API for: power (reboot(2)), kernel modules
+ * (finit_module(2)), network interface set-up (classic ioctls). Signals and reaping: proc.c. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <net/route.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/reboot.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+/* cmd: RB_POWER_OFF, RB_AUTOBOOT (restart) or RB_DISABLE_CAD (ctrl-alt-del sends SIGINT to init). */
+int32_t shim_reboot(uint32_t cmd) { return SHIM_RET(reboot((int)cmd)); }
+
+/* Loads a module file; flags 4 (MODULE_INIT_COMPRESSED_FILE) lets the kernel decompress it. */
+int32_t shim_finit_module(const char *path, const char *params, int32_t flags) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  long r = syscall(SYS_finit_module, fd, params ? params : "", flags);
+  int err = errno;
+  close(fd);
+  return r < 0 ? -err : 0;
+}
+
+static int ifreq_for(struct ifreq *ifr, const char *name) {
+  memset(ifr, 0, sizeof *ifr);
+  if (strlen(name) >= IFNAMSIZ) return -ENAMETOOLONG;
+  strncpy(ifr->ifr_name, name, IFNAMSIZ - 1);
+  return 0;
+}
+
+static void set_sin(struct sockaddr *sa, uint32_t addr_be) {
+  struct sockaddr_in sin;
+  memset(&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = addr_be;
+  memcpy(sa, &sin, sizeof sin);
+}
+
+/* Sets IFF_UP on an interface. */
+int32_t shim_if_up(const char *name) {
+  struct ifreq ifr;
+  int r = ifreq_for(&ifr, name);
+  if (r < 0) return r;
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -errno;
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) goto fail;
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) goto fail;
+  close(s);
+  return 0;
+fail:
+  r = -errno;
+  close(s);
+  return r;
+}
+
+/* Assigns an IPv4 address and netmask (both in network byte order). */
+int32_t shim_if_addr(const char *name, uint32_t addr_be, uint32_t mask_be) {
+  struct ifreq ifr;
+  int r = ifreq_for(&ifr, name);
+  if (r < 0) return r;
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -errno;
+  set_sin(&ifr.ifr_addr, addr_be);
+  if (ioctl(s, SIOCSIFADDR, &ifr) < 0) goto fail;
+  set_sin(&ifr.ifr_netmask, mask_be);
+  if (ioctl(s, SIOCSIFNETMASK, &ifr) < 0) goto fail;
+  close(s);
+  return 0;
+fail:
+  r = -errno;
+  close(s);
+  return r;
+}
+
+/* Adds the default IPv4 route through a gateway (network byte order). */
+int32_t shim_route_default(uint32_t gw_be) {
+  struct rtentry rt;
+  memset(&rt, 0, sizeof rt);
+  set_sin(&rt.rt_dst, 0);
+  set_sin(&rt.rt_genmask, 0);
+  set_sin(&rt.rt_gateway, gw_be);
+  rt.rt_flags = RTF_UP | RTF_GATEWAY;
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -errno;
+  int r = ioctl(s, SIOCADDRT, &rt) < 0 ? -errno : 0;
+  close(s);
+  return r;
+}

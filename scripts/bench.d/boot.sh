@@ -1,0 +1,58 @@
+# shellcheck shell=bash
+# ---- boot: QEMU start → API ready, acond vs the floor; initramfs size per compression; RSS ----
+# Sourced by scripts/bench. TCG unless ACCEL=kvm (CI has no usable KVM): absolute times are an
+# upper bound; the ratio to the floor (same kernel, launcher and deno) is what to compare.
+boot() {
+  local work=build/bench-boot
+  rm -rf "$work" && mkdir -p "$work"
+  ./scripts/initramfs >/dev/null 2>&1 || { echo "bench: scripts/initramfs failed" >&2; return 1; }
+  # The floor: acond's root with the floor program instead of acond, and only the NIC modules.
+  cp -a build/initramfs/root "$work/floor"
+  "$DENO" bundle --quiet --platform=deno -o "$work/floor/app/acond.js" scripts/bench.d/floor.ts
+  grep -E '^(failover|net_failover|virtio_net)\.ko' build/initramfs/root/lib/modules/acond/order \
+    > "$work/floor/lib/modules/acond/order"
+  (cd "$work/floor" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --reproducible --quiet) |
+    lz4 -l -9 -q -c > "$work/floor.cpio.lz4"
+  local accel=(-accel tcg -cpu max)
+  [ "${ACCEL:-tcg}" = kvm ] && accel=(-accel kvm -cpu host)
+  boot_once() { # initrd, serial log → prints seconds from QEMU start to the first HTTP 200
+    local port=$((20000 + RANDOM % 20000)) t0 t1 qpid
+    t0=$(now)
+    qemu-system-x86_64 "${accel[@]}" -m 1G -smp 1 -display none -monitor none -serial "file:$2" \
+      -no-reboot -kernel dist/vmlinuz -initrd "$1" \
+      -append 'console=ttyS0 panic=-1 quiet acond.ip=eth0:10.0.2.15/24:10.0.2.2 acond.tee=sim' \
+      -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$port-:1025" -device virtio-net-pci,netdev=n0,romfile= \
+      </dev/null >/dev/null 2>&1 &
+    qpid=$!
+    until curl -sf -m 1 -o /dev/null -H 'content-type: application/json' -d '{}' \
+      "http://127.0.0.1:$port/acon.grpc.AconService/Health"; do
+      kill -0 $qpid 2>/dev/null || { echo "bench: QEMU died" >&2; return 1; }
+      sleep 0.05
+    done
+    t1=$(now)
+    kill $qpid; wait $qpid 2>/dev/null || true
+    calc "round($t1 - $t0, 2)"
+  }
+  local a=() f=() i
+  for i in 1 2 3; do
+    a+=("$(boot_once dist/initramfs.cpio.lz4 "$work/acond-$i.log")")
+    f+=("$(boot_once "$work/floor.cpio.lz4" "$work/floor-$i.log")")
+  done
+  local am fm
+  am=$(median3 "${a[@]}")
+  fm=$(median3 "${f[@]}")
+  row boot "QEMU start → API ready, acond (median of 3, ${ACCEL:-tcg})" "$am s (${a[*]})"
+  row boot "QEMU start → HTTP, floor deno PID 1 (median of 3)" "$fm s (${f[*]})"
+  row boot "ratio acond / floor" "$(calc "round($am / $fm, 2)")"
+  row boot "acond start → ready, in the guest" \
+    "$(grep -aho 'ready as PID 1 in [0-9]* ms' "$work"/acond-*.log | awk '{print $6}' | sort -n | sed -n 2p) ms (median)"
+  row boot "acond RSS after boot" "$(grep -aho 'rss [0-9.]* MiB' "$work/acond-1.log" | head -1 | awk '{print $2}') MiB"
+  # Sizes: the same cpio through each compressor the kernel can unpack.
+  (cd build/initramfs/root && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --reproducible --quiet) \
+    > "$work/acond.cpio"
+  row boot "initramfs none" "$(stat -c%s "$work/acond.cpio") bytes"
+  local c
+  for c in "lz4 -l -9" "gzip -n -9" "zstd -19 -T0" "xz --check=crc32 -T0"; do
+    row boot "initramfs $c" "$($c -q -c < "$work/acond.cpio" 2>/dev/null | wc -c) bytes"
+  done
+}

@@ -1,0 +1,216 @@
+/**
+ * acond's configuration from the kernel command line (/proc/cmdline). Pure: text in, config and
+ * complaints out. ACON's keys keep ACON's names and defaults; an invalid value never stops the
+ * boot (ACON made it fatal, which for PID 1 means a kernel panic): it is reported and the
+ * documented default is used instead. See docs/boot.md for the table.
+ */
+import type { TeeChoice } from "../options.ts";
+import type { HashAlg } from "../attest/sha.ts";
+import type { Level } from "../util/log.ts";
+
+export interface StaticIp {
+  iface: string;
+  /** Dotted quad. */
+  address: string;
+  prefix: number;
+  gateway: string | null;
+}
+
+export type FatalAction = "poweroff" | "reboot";
+
+export interface BootConfig {
+  tcpPort: number;
+  vsockPort: number;
+  /** Idle power-off after this many seconds without work; 0 disables. */
+  timeout: number;
+  tee: TeeChoice;
+  interactive: boolean;
+  logLevel: Level;
+  ip: StaticIp | null;
+  minHash: HashAlg;
+  /** What to do when acond cannot go on. */
+  onFatal: FatalAction;
+  /** Test hook: faults to inject after boot (`acond.test_fault=throw,reject,sigterm,listener`); see docs/boot.md. */
+  testFaults: TestFault[];
+}
+
+export type TestFault = "throw" | "reject" | "sigterm" | "listener";
+
+export const BOOT_DEFAULTS: Readonly<BootConfig> = Object.freeze({
+  tcpPort: 1025,
+  vsockPort: 1024,
+  timeout: 180,
+  tee: "auto",
+  interactive: false,
+  logLevel: "info",
+  ip: null,
+  minHash: "sha384",
+  onFatal: "poweroff",
+  testFaults: [],
+});
+
+export interface ParsedCmdline {
+  config: BootConfig;
+  /** One clear line per problem; the value named in it was replaced by its default. */
+  problems: string[];
+}
+
+/**
+ * Splits the command line the way the kernel does: whitespace separates parameters, double
+ * quotes protect whitespace and are removed. Everything after a bare `--` belongs to init's argv.
+ */
+export function tokenize(text: string): string[] {
+  const out: string[] = [];
+  let cur = "";
+  let inQuote = false;
+  let have = false;
+  for (const ch of text) {
+    if (ch === '"') {
+      inQuote = !inQuote;
+      have = true;
+    } else if (!inQuote && /\s/.test(ch)) {
+      if (have) out.push(cur);
+      cur = "";
+      have = false;
+    } else {
+      cur += ch;
+      have = true;
+    }
+  }
+  if (have) out.push(cur);
+  const dashes = out.indexOf("--");
+  return dashes >= 0 ? out.slice(0, dashes) : out;
+}
+
+const U32_MAX = 0xffff_ffff;
+
+function parseUint(v: string | undefined, max: number): number | null {
+  if (v === undefined || !/^[0-9]{1,10}$/.test(v)) return null;
+  const n = Number(v);
+  return n <= max ? n : null;
+}
+
+function parseBool(v: string | undefined): boolean | null {
+  if (v === undefined) return true; // a bare flag switches it on
+  if (["1", "y", "yes", "true", "on"].includes(v)) return true;
+  if (["0", "n", "no", "false", "off"].includes(v)) return false;
+  return null;
+}
+
+function parseIpv4(s: string): string | null {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  if (!m || m.slice(1).some((o) => Number(o) > 255 || (o.length > 1 && o.startsWith("0")))) {
+    return null;
+  }
+  return s;
+}
+
+/** `IFACE:ADDR/PREFIX[:GATEWAY]`, e.g. `eth0:10.0.2.15/24:10.0.2.2`. */
+export function parseStaticIp(v: string): StaticIp | null {
+  const parts = v.split(":");
+  if (parts.length < 2 || parts.length > 3) return null;
+  const [iface, cidr, gw] = parts;
+  // Interface names: at most 15 bytes (IFNAMSIZ-1), no '/' or whitespace.
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(iface)) return null;
+  const m = /^([^/]+)\/(\d{1,2})$/.exec(cidr);
+  if (!m) return null;
+  const address = parseIpv4(m[1]);
+  const prefix = Number(m[2]);
+  if (!address || prefix > 32) return null;
+  let gateway: string | null = null;
+  if (gw !== undefined && gw !== "") {
+    gateway = parseIpv4(gw);
+    if (!gateway) return null;
+  }
+  return { iface, address, prefix, gateway };
+}
+
+const LEVELS: readonly Level[] = ["error", "warn", "info", "debug"];
+const TEES: readonly TeeChoice[] = ["auto", "tdx", "sim"];
+const HASHES: readonly HashAlg[] = ["sha256", "sha384", "sha512"];
+
+/** Keys ACON had that acond accepts and ignores (with a note). */
+const IGNORED: Record<string, string> = {
+  "acond.vsock_conn": "legacy; the vsock listener starts whenever a vsock device exists",
+  "acond.openid_user": "OpenID login is not supported",
+  "acond.https_proxy": "OpenID login is not supported",
+};
+
+export function parseCmdline(text: string): ParsedCmdline {
+  const config: BootConfig = { ...BOOT_DEFAULTS, testFaults: [] };
+  const problems: string[] = [];
+  const bad = (key: string, value: string | undefined, want: string, def: unknown) =>
+    problems.push(
+      `invalid kernel cmdline parameter ${key}${
+        value === undefined ? " (no value)" : `=${JSON.stringify(value)}`
+      }: expected ${want}; using the default ${JSON.stringify(def)}`,
+    );
+  for (const token of tokenize(text)) {
+    const eq = token.indexOf("=");
+    const key = eq < 0 ? token : token.slice(0, eq);
+    const value = eq < 0 ? undefined : token.slice(eq + 1);
+    if (!key.startsWith("acond.")) continue;
+    switch (key) {
+      case "acond.tcp_port": {
+        const n = parseUint(value, 65535);
+        if (n === null || n === 0) bad(key, value, "a TCP port 1..65535", BOOT_DEFAULTS.tcpPort);
+        else config.tcpPort = n;
+        break;
+      }
+      case "acond.vsock_port": {
+        const n = parseUint(value, U32_MAX - 1); // VMADDR_PORT_ANY (-1) is not a port
+        if (n === null) bad(key, value, "a vsock port 0..4294967294", BOOT_DEFAULTS.vsockPort);
+        else config.vsockPort = n;
+        break;
+      }
+      case "acond.timeout": {
+        const n = parseUint(value, U32_MAX);
+        if (n === null) bad(key, value, "seconds (0 disables)", BOOT_DEFAULTS.timeout);
+        else config.timeout = n;
+        break;
+      }
+      case "acond.tee":
+        if (TEES.includes(value as TeeChoice)) config.tee = value as TeeChoice;
+        else bad(key, value, TEES.join("|"), BOOT_DEFAULTS.tee);
+        break;
+      case "acond.interactive": {
+        const b = parseBool(value);
+        if (b === null) bad(key, value, "a boolean (1|0|true|false)", BOOT_DEFAULTS.interactive);
+        else config.interactive = b;
+        break;
+      }
+      case "acond.log":
+        if (LEVELS.includes(value as Level)) config.logLevel = value as Level;
+        else bad(key, value, LEVELS.join("|"), BOOT_DEFAULTS.logLevel);
+        break;
+      case "acond.ip": {
+        const ip = value === undefined ? null : parseStaticIp(value);
+        if (!ip) bad(key, value, "IFACE:ADDR/PREFIX[:GATEWAY]", "no address");
+        else config.ip = ip;
+        break;
+      }
+      case "acond.min_hash":
+        if (HASHES.includes(value as HashAlg)) config.minHash = value as HashAlg;
+        else bad(key, value, HASHES.join("|"), BOOT_DEFAULTS.minHash);
+        break;
+      case "acond.on_fatal":
+        if (value === "poweroff" || value === "reboot") config.onFatal = value;
+        else bad(key, value, "poweroff|reboot", BOOT_DEFAULTS.onFatal);
+        break;
+      case "acond.test_fault": {
+        const faults = (value ?? "").split(",");
+        if (faults.every((f) => ["throw", "reject", "sigterm", "listener"].includes(f))) {
+          config.testFaults = faults as TestFault[];
+        } else bad(key, value, "a list of throw|reject|sigterm|listener", []);
+        break;
+      }
+      default:
+        problems.push(
+          key in IGNORED
+            ? `kernel cmdline parameter ${key} ignored: ${IGNORED[key]}`
+            : `unknown kernel cmdline parameter ${key} ignored`,
+        );
+    }
+  }
+  return { config, problems };
+}

@@ -1,0 +1,35 @@
+/** The kernel log: acond's own lines into /dev/kmsg, and records out of it (KernelLog RPC). */
+import type { Level } from "../util/log.ts";
+
+const PRIO: Record<Level, number> = { error: 3, warn: 4, info: 6, debug: 7 };
+
+/** A log sink writing `<prio>acond: ...` records; silent if /dev/kmsg cannot be opened. */
+export function kmsgSink(path = "/dev/kmsg"): ((level: Level, line: string) => void) | null {
+  let f: Deno.FsFile;
+  try {
+    f = Deno.openSync(path, { write: true });
+  } catch {
+    return null;
+  }
+  const enc = new TextEncoder();
+  return (level, line) => {
+    // One write is one record; the kernel caps records at about 1 KiB.
+    const text = line.replace(/^acond\[\w+\] /, "").replaceAll("\n", " ").slice(0, 900);
+    f.writeSync(enc.encode(`<${PRIO[level]}>acond: ${text}\n`));
+  };
+}
+
+/**
+ * `prio,seq,usec,flags[,...];message` (continuation lines start with a blank) → a printable line
+ * `[    1.234567] message`. Unparseable records are returned as they are.
+ */
+export function formatKmsgRecord(record: string): string {
+  const semi = record.indexOf(";");
+  if (semi < 0) return record.trimEnd();
+  const head = record.slice(0, semi).split(",");
+  const msg = record.slice(semi + 1).split("\n")[0];
+  const usec = Number(head[2]);
+  if (head.length < 3 || !Number.isFinite(usec)) return record.trimEnd();
+  const secs = (usec / 1e6).toFixed(6).padStart(12, " ");
+  return `[${secs}] ${msg}`;
+}

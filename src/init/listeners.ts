@@ -1,0 +1,102 @@
+/**
+ * Keeps the API listeners up: a listener whose server ends while acond is not shutting down is
+ * started again (with a growing back-off), so one failing socket never leaves PID 1 deaf.
+ */
+import type { Listener, Route } from "../api/server.ts";
+import { log } from "../util/log.ts";
+
+export interface ListenerSpec {
+  name: string;
+  start(): Listener | Promise<Listener>;
+}
+
+export class ListenerSupervisor {
+  #current = new Map<string, Listener>();
+  #stopping = false;
+  /** How many restarts happened (Health/logs/tests). */
+  restarts = 0;
+
+  constructor(private readonly minBackoffMs = 200, private readonly maxBackoffMs = 10_000) {}
+
+  /** Supervises `spec`; `initial` is an already running listener to adopt. */
+  async add(spec: ListenerSpec, initial?: Listener): Promise<void> {
+    let backoff = this.minBackoffMs;
+    const run = async (l: Listener | undefined) => {
+      while (!this.#stopping) {
+        if (!l) {
+          try {
+            l = await spec.start();
+            backoff = this.minBackoffMs;
+          } catch (e) {
+            log.error(`listener ${spec.name}: ${(e as Error).message}; retrying`);
+            await new Promise((r) => setTimeout(r, backoff));
+            backoff = Math.min(backoff * 2, this.maxBackoffMs);
+            continue;
+          }
+        }
+        this.#current.set(spec.name, l);
+        await l.finished.catch((e) => log.error(`listener ${spec.name}: ${e}`));
+        this.#current.delete(spec.name);
+        if (this.#stopping) return;
+        this.restarts++;
+        log.error(`listener ${spec.name} (${l.addr}) ended; restarting`);
+        l = undefined;
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, this.maxBackoffMs);
+      }
+    };
+    if (initial) {
+      run(initial);
+    } else {
+      // The first start happens now, so a caller sees the listener before this resolves.
+      let first: Listener | undefined;
+      try {
+        first = await spec.start();
+      } catch (e) {
+        log.error(`listener ${spec.name}: ${(e as Error).message}; retrying`);
+      }
+      run(first);
+    }
+  }
+
+  get listeners(): Listener[] {
+    return [...this.#current.values()];
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await Promise.all(
+      [...this.#current.values()].map((l) => l.shutdown().catch(() => {})),
+    );
+  }
+}
+
+/** The API on vsock (any local CID), for hosts that reach the guest through virtio-vsock. */
+export function serveVsock(port: number, routes: Map<string, Route>): Listener {
+  const server = Deno.serve({
+    transport: "vsock",
+    cid: -1,
+    port,
+    onListen: () => {},
+    onError: (e) => {
+      log.warn(`serve vsock: ${e instanceof Error ? e.message : String(e)}`);
+      return new Response("internal error\n", { status: 500 });
+    },
+  }, async (req) => {
+    const route = routes.get(new URL(req.url).pathname);
+    if (!route) return new Response("no such RPC\n", { status: 404 });
+    return await route(req);
+  });
+  log.info(`serving on vsock:${port}`);
+  return { addr: `vsock:${port}`, finished: server.finished, shutdown: () => server.shutdown() };
+}
+
+/** True when a virtio-vsock device is bound to its driver (the modules load without one). */
+export function haveVsockDevice(): boolean {
+  try {
+    for (const e of Deno.readDirSync("/sys/bus/virtio/drivers/vmw_vsock_virtio_transport")) {
+      if (e.name.startsWith("virtio")) return true;
+    }
+  } catch { /* no driver */ }
+  return false;
+}

@@ -1,0 +1,123 @@
+/**
+ * The graceful end of the VM: stop accepting work, ask every running container to stop, wait a
+ * bounded time, SIGKILL what is left, unmount, sync, then power off or reboot. Nothing in here
+ * may throw past its caller: whatever fails is logged and the sequence goes on to reboot(2).
+ */
+import { RB, reboot } from "../sys/init.ts";
+import { kill } from "../sys/proc.ts";
+import { MNT_DETACH, sync, umount } from "../sys/fs.ts";
+import { mountedTargets } from "./fstab.ts";
+import { log } from "../util/log.ts";
+import type { PowerKind } from "./power.ts";
+
+const SIGTERM = 15;
+const SIGKILL = 9;
+
+/** Registered by the container module: send each container its manifest's first signal. */
+let containerStopper: ((graceMs: number) => Promise<void>) | null = null;
+export function setContainerStopper(fn: ((graceMs: number) => Promise<void>) | null): void {
+  containerStopper = fn;
+}
+
+/** Children of this process, from /proc (any thread may have forked them). */
+export function childPids(): number[] {
+  const out: number[] = [];
+  try {
+    for (const t of Deno.readDirSync("/proc/self/task")) {
+      const text = Deno.readTextFileSync(`/proc/self/task/${t.name}/children`).trim();
+      if (text) out.push(...text.split(/\s+/).map(Number));
+    }
+  } catch { /* no /proc: nothing known */ }
+  return out;
+}
+
+async function waitNoChildren(ms: number, reapNow: () => void): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    reapNow();
+    if (childPids().length === 0) return true;
+    if (Date.now() >= end) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const KEEP = new Set(["/", "/proc", "/sys", "/dev", "/dev/pts"]);
+
+function unmountAll(): void {
+  let targets: string[];
+  try {
+    targets = [...mountedTargets(Deno.readTextFileSync("/proc/mounts"))];
+  } catch {
+    return;
+  }
+  for (const t of targets.reverse()) {
+    if (KEEP.has(t)) continue;
+    try {
+      umount(t, MNT_DETACH);
+    } catch (e) {
+      log.debug(`umount ${t}: ${(e as Error).message}`);
+    }
+  }
+}
+
+export interface PowerDownDeps {
+  stopListeners(): Promise<void>;
+  /** The daemon's reaper (the one owner of waitpid). */
+  reapNow(): void;
+}
+
+let inProgress = false;
+
+export async function powerDown(
+  kind: PowerKind,
+  graceMs: number,
+  reason: string,
+  deps: PowerDownDeps,
+): Promise<void> {
+  if (inProgress) {
+    log.info(`${kind} requested (${reason}) while already going down`);
+    return;
+  }
+  inProgress = true;
+  log.info(`${kind}: ${reason}; stopping (grace ${graceMs} ms)`);
+  const step = async (what: string, p: Promise<unknown>, ms: number) => {
+    let t: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise((r) => (t = setTimeout(() => r("timeout"), ms)));
+    try {
+      if ((await Promise.race([p, timeout])) === "timeout") log.warn(`${what}: timed out`);
+    } catch (e) {
+      log.warn(`${what}: ${(e as Error).message}`);
+    } finally {
+      clearTimeout(t);
+    }
+  };
+  // KernelLog followers poll every 250 ms: let them carry the line above before streams close.
+  await new Promise((r) => setTimeout(r, 400));
+  await step("stopping listeners", deps.stopListeners(), 3000);
+  if (containerStopper) {
+    await step("stopping containers", containerStopper(graceMs), graceMs + 2000);
+  }
+  try {
+    if (childPids().length) kill(-1, SIGTERM);
+  } catch { /* ESRCH: nobody left */ }
+  if (!(await waitNoChildren(containerStopper ? 1000 : graceMs, deps.reapNow))) {
+    log.warn("processes still running after the grace period; killing them");
+    try {
+      kill(-1, SIGKILL);
+    } catch { /* ESRCH */ }
+    await waitNoChildren(2000, deps.reapNow);
+  }
+  unmountAll();
+  try {
+    await sync();
+  } catch { /* nothing else to do */ }
+  log.info(kind === "reboot" ? "rebooting" : "powering off");
+  for (;;) {
+    try {
+      reboot(kind === "reboot" ? RB.AUTOBOOT : RB.POWER_OFF);
+    } catch (e) {
+      log.error(`reboot(2) failed: ${(e as Error).message}; retrying in 5 s`);
+    }
+    await new Promise((r) => setTimeout(r, 5000));
+  }
+}
