@@ -24,6 +24,24 @@ export function ensureImage(): Promise<void> {
   return built;
 }
 
+/** Packs an extra initramfs at `out` with scripts/initramfs and env (e.g. EXTRA_MODULES). */
+export async function packImage(env: Record<string, string>, out: string): Promise<string> {
+  const res = await new Deno.Command(`${TOP}/scripts/initramfs`, {
+    env: { ...env, OUT: out },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!res.success) {
+    throw new Error(`scripts/initramfs failed:\n${new TextDecoder().decode(res.stderr)}`);
+  }
+  return out;
+}
+
+export interface BootOptions {
+  /** An initramfs other than dist/initramfs.cpio.lz4 (see packImage). */
+  initrd?: string;
+}
+
 function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
@@ -53,8 +71,8 @@ export interface Vm {
   kill(): Promise<void>;
 }
 
-export async function boot(append: string[] = []): Promise<Vm> {
-  await ensureImage();
+export async function boot(append: string[] = [], opts: BootOptions = {}): Promise<Vm> {
+  if (!opts.initrd) await ensureImage();
   const dir = await Deno.makeTempDir({ prefix: "acond-e2e-" });
   const port = freePort();
   const serialPath = `${dir}/serial.log`;
@@ -82,7 +100,7 @@ export async function boot(append: string[] = []): Promise<Vm> {
     "-kernel",
     `${TOP}/dist/vmlinuz`,
     "-initrd",
-    `${TOP}/dist/initramfs.cpio.lz4`,
+    opts.initrd ?? `${TOP}/dist/initramfs.cpio.lz4`,
     "-append",
     [
       "console=ttyS0",

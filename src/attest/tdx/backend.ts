@@ -51,6 +51,8 @@ export interface TdxIo {
   quoteIoctl(path: string, req: bigint, buf: Uint8Array<ArrayBuffer>): Promise<number>;
   qgs(msg: Uint8Array): Promise<Uint8Array>;
   tsm: TsmFs;
+  /** Makes the configfs-tsm directory reachable if the kernel has it (default: mountConfigfs). */
+  prepareTsm?(tsmReport: string): Promise<void>;
 }
 
 export async function defaultTdxIo(): Promise<TdxIo> {
@@ -60,7 +62,30 @@ export async function defaultTdxIo(): Promise<TdxIo> {
     quoteIoctl: sys.quoteIoctl,
     qgs: (m) => vsockQgs(m),
     tsm: denoTsmFs,
+    prepareTsm: mountConfigfs,
   };
+}
+
+const CONFIGFS = "/sys/kernel/config";
+
+/**
+ * configfs-tsm lives on configfs, which only appears once the configfs module is loaded and is
+ * mounted by nobody when acond is PID 1 (the early mounts run before the modules load). Without
+ * this, a TD would never quote through configfs-tsm. Mounts it when the kernel has configfs
+ * (the mount point exists) and nothing is mounted there yet; failures are logged, not fatal.
+ */
+export async function mountConfigfs(tsmReport: string): Promise<void> {
+  if (!tsmReport.startsWith(`${CONFIGFS}/`) || await exists(tsmReport)) return;
+  if (!(await exists(CONFIGFS))) return; // no configfs in this kernel
+  try {
+    const mounts = await Deno.readTextFile("/proc/mounts");
+    if (mounts.split("\n").some((l) => l.split(" ")[1] === CONFIGFS)) return;
+    const { mount, MS } = await import("../../sys/fs.ts");
+    mount("configfs", CONFIGFS, "configfs", MS.NOSUID | MS.NODEV | MS.NOEXEC, null);
+    log.info(`tdx: mounted configfs on ${CONFIGFS} for configfs-tsm quotes`);
+  } catch (e) {
+    log.warn(`tdx: cannot mount configfs on ${CONFIGFS}: ${(e as Error).message}`);
+  }
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -107,7 +132,6 @@ export class TdxTee implements Tee {
   static async create(paths: TdxPaths = DEFAULT_TDX_PATHS, io?: TdxIo): Promise<TdxTee> {
     const dev = await exists(paths.dev);
     const sysfs = await exists(`${paths.measurements}/rtmr3:sha384`);
-    const tsm = await exists(paths.tsmReport);
     if (!dev && !sysfs) {
       throw new AcondError(
         "failed_precondition",
@@ -115,6 +139,8 @@ export class TdxTee implements Tee {
       );
     }
     io ??= await defaultTdxIo();
+    await io.prepareTsm?.(paths.tsmReport);
+    const tsm = await exists(paths.tsmReport);
     let extend: ExtendPath = { kind: "none" };
     if (sysfs) extend = { kind: "sysfs" };
     else if (dev) {
