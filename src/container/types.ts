@@ -1,4 +1,10 @@
 /** The part of a container every concern sees (the container module keeps the rest). */
+import type { LoadedImage } from "../image/types.ts";
+import type { IdMapping } from "./ids.ts";
+import type { ExitStatus } from "./reaper.ts";
+import type { LogRing } from "./ring.ts";
+import type { KeptNamespaces } from "../sys/proc.ts";
+
 export interface AttestData {
   type: number;
   data: string;
@@ -9,4 +15,34 @@ export interface ContainerRecord {
   imageId: string;
   /** Set by the container through the container-facing socket; appears in later Reports. */
   attestData: AttestData | null;
+}
+
+export type RunState = "running" | "exited";
+
+/** What the container module keeps about a container (a ContainerRecord plus its runtime). */
+export interface Container extends ContainerRecord {
+  image: LoadedImage;
+  /** Host uid (and gid) of the container's root. */
+  hostUid: number;
+  /** inside → outside, root first; identical for gids; kept across restarts. */
+  idMap: IdMapping[];
+  /** The sanitised environment, kept for restarts. */
+  env: string[];
+  state: RunState;
+  /** Host pid of the entry point while running (0 once exited). */
+  pid: number;
+  /** The last exit (null until the first one). */
+  exit: ExitStatus | null;
+  /** Last known `Name[/exe]` (behaviour file §7.12); initially entrypoint[0]. */
+  exePath: string;
+  /** Resolves when the current run has exited and been cleaned up. */
+  exited: Promise<void>;
+  /** Output of the manifest's logFDs, or null when it lists none. */
+  logs: LogRing | null;
+  /** The user and mount namespaces kept for Restart (null with noRestart). */
+  ns: KeptNamespaces | null;
+  /** The overlay is mounted in the daemon's namespace (first run, until its exit). */
+  mounted: boolean;
+  /** Runs so far (1 after Start, +1 per Restart). */
+  runs: number;
 }

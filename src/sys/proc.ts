@@ -1,0 +1,286 @@
+/**
+ * Typed wrappers over ffi/proc.c: container process creation (see the design comment at the top
+ * of proc.c), waitpid, kill, and raw-fd plumbing (pipes, epoll) for talking to those processes.
+ */
+import { check, check64, SysError } from "./errors.ts";
+import { cstr, shim } from "./lib.ts";
+
+/** The child's steps as numbered in proc.c (enum step); used in error messages. */
+const STEPS = [
+  "",
+  "wait for uid/gid maps",
+  "switch to container root",
+  "make mounts private",
+  "enter rootfs",
+  "mount /dev",
+  "mount /proc",
+  "mount /tmp",
+  "mount /run",
+  "create /run/user",
+  "mount /shared",
+  "pivot_root",
+  "enter working directory",
+  "setsid",
+  "set up stdio",
+  "set no_new_privs",
+  "reset signals",
+  "execve",
+  "setns",
+  "clone",
+];
+
+/** A failure of the child before exec: which step, which errno. */
+export class SpawnError extends SysError {
+  readonly step: string;
+  constructor(errno: number, step: number) {
+    const name = STEPS[step] ?? `step ${step}`;
+    super(errno, "spawn", name ? `(${name})` : undefined);
+    this.step = name;
+  }
+}
+
+const F_NO_NEW_PRIVS = 1;
+const F_SETSID = 2;
+const F_CTTY = 4;
+const F_RESTART = 8;
+const I = {
+  FLAGS: 0,
+  ARGC: 1,
+  ENVC: 2,
+  NUSERS: 3,
+  FD0: 4,
+  FD1: 5,
+  FD2: 6,
+  UMASK: 7,
+  NS_USER: 8,
+  NS_MNT: 9,
+  NS_IPC: 10,
+  NS_UTS: 11,
+  NS_PID: 12,
+  NS_CGROUP: 13,
+  UIDS: 14,
+};
+
+export interface ProcessSpec {
+  /** Path of the program, in the container's root. */
+  path: string;
+  argv: string[];
+  /** `K=V` strings, exactly the environment. */
+  env: string[];
+  /** fds for the child's 0, 1, 2 (must be >= 3 in the daemon). */
+  stdio: [number, number, number];
+  umask: number;
+  noNewPrivs: boolean;
+  setsid: boolean;
+  /** stdin is a pty slave to become the controlling terminal (needs setsid). */
+  ctty?: boolean;
+}
+
+export interface StartSpec extends ProcessSpec {
+  /** The mounted overlay root, in the daemon's mount namespace. */
+  rootfs: string;
+  workingDir: string;
+  /** uid_map / gid_map text. */
+  idMap: string;
+  devSource: string;
+  /** "" for no /shared. */
+  sharedSource: string;
+  /** Container-side uids that get /run/user/<uid> (0700, owned). */
+  runUsers: number[];
+}
+
+const enc = new TextEncoder();
+
+function blob(strings: string[]): Uint8Array<ArrayBuffer> {
+  for (const s of strings) {
+    if (s.includes("\0")) throw new SysError(22, "spawn", "(string with NUL)");
+  }
+  return enc.encode(strings.map((s) => s + "\0").join(""));
+}
+
+function header(spec: ProcessSpec, nusers: number): Int32Array<ArrayBuffer> {
+  const ints = new Int32Array(I.UIDS + nusers).fill(-1);
+  ints[I.FLAGS] = (spec.noNewPrivs ? F_NO_NEW_PRIVS : 0) | (spec.setsid ? F_SETSID : 0) |
+    (spec.ctty ? F_CTTY : 0);
+  ints[I.ARGC] = spec.argv.length;
+  ints[I.ENVC] = spec.env.length;
+  ints[I.NUSERS] = nusers;
+  [ints[I.FD0], ints[I.FD1], ints[I.FD2]] = spec.stdio;
+  ints[I.UMASK] = spec.umask;
+  return ints;
+}
+
+function finish(ret: number, out: Int32Array): number {
+  if (ret < 0) {
+    if (out[1] > 0) throw new SpawnError(-ret, out[1]);
+    throw new SysError(-ret, "spawn");
+  }
+  return out[0];
+}
+
+/** A container's user and mount namespaces, held open so that a Restart can join them again. */
+export interface KeptNamespaces {
+  user: number;
+  mnt: number;
+}
+
+/**
+ * Creates a container's first process: new user, mount, PID, IPC and UTS namespaces, maps
+ * written, root built, pivot_root, exec. Resolves to the host pid once exec succeeded, with fds
+ * of its user and mount namespaces (the caller owns them; null if they could not be opened).
+ */
+export async function spawnContainer(
+  spec: StartSpec,
+): Promise<{ pid: number; ns: KeptNamespaces | null }> {
+  const ints = header(spec, spec.runUsers.length);
+  spec.runUsers.forEach((u, i) => (ints[I.UIDS + i] = u));
+  const b = blob([
+    spec.path,
+    ...spec.argv,
+    ...spec.env,
+    spec.rootfs,
+    spec.workingDir,
+    spec.idMap,
+    spec.idMap,
+    spec.devSource,
+    spec.sharedSource,
+    ...spec.runUsers.map((u) => `run/user/${u}`),
+  ]);
+  const out = new Int32Array(4).fill(-1);
+  const ret = await shim().shim_container_start(ints, b, BigInt(b.length), out);
+  const [user, mnt] = [out[2], out[3]];
+  try {
+    const pid = finish(ret, out);
+    if (user >= 0 && mnt >= 0) return { pid, ns: { user, mnt } };
+  } catch (e) {
+    for (const fd of [user, mnt]) if (fd >= 0) close(fd);
+    throw e;
+  }
+  for (const fd of [user, mnt]) if (fd >= 0) close(fd);
+  return { pid: out[0], ns: null };
+}
+
+/**
+ * Runs a process in the namespaces of `initPid` (a container init), as container root, in `/`.
+ * Given kept namespaces instead, it is a Restart: the process joins that user and mount
+ * namespace, gets new PID, IPC and UTS namespaces and a fresh /proc, and starts in workingDir.
+ */
+export async function spawnInContainer(
+  target: number | KeptNamespaces,
+  spec: ProcessSpec,
+  workingDir = "/",
+): Promise<number> {
+  const restart = typeof target !== "number";
+  const ints = header(spec, 0);
+  if (restart) ints[I.FLAGS] |= F_RESTART;
+  const names: [number, string][] = restart ? [] : [
+    [I.NS_USER, "user"],
+    [I.NS_MNT, "mnt"],
+    [I.NS_IPC, "ipc"],
+    [I.NS_UTS, "uts"],
+    [I.NS_PID, "pid"],
+  ];
+  if (restart) [ints[I.NS_USER], ints[I.NS_MNT]] = [target.user, target.mnt];
+  const opened: number[] = [];
+  try {
+    for (const [slot, name] of names) {
+      const fd = check(
+        shim().shim_open_ns(target as number, cstr(name)),
+        "open",
+        `/proc/${target}/ns/${name}`,
+      );
+      opened.push(fd);
+      ints[slot] = fd;
+    }
+    const b = blob([spec.path, ...spec.argv, ...spec.env, workingDir]);
+    const out = new Int32Array(2);
+    const ret = await shim().shim_container_exec(ints, b, BigInt(b.length), out);
+    return finish(ret, out);
+  } finally {
+    for (const fd of opened) shim().shim_close(fd);
+  }
+}
+
+/** One non-blocking waitpid(-1): the pid and raw wait status, or null when nothing is ready. */
+export function reapOne(): { pid: number; status: number } | null {
+  const out = new Int32Array(2);
+  const r = shim().shim_reap_one(out);
+  if (r === 0 || r === -10 /* ECHILD */) return null;
+  check(r, "waitpid");
+  return { pid: out[0], status: out[1] };
+}
+
+export function setChildSubreaper(): void {
+  check(shim().shim_set_child_subreaper(), "prctl", "PR_SET_CHILD_SUBREAPER");
+}
+
+export function kill(pid: number, sig: number): void {
+  check(shim().shim_kill(pid, sig), "kill", String(pid));
+}
+
+export const O = { RDONLY: 0, WRONLY: 1, RDWR: 2, NONBLOCK: 0o4000, CLOEXEC: 0o2000000 };
+
+/** A CLOEXEC pipe: [read end, write end]. */
+export function pipe(nonblock = false): [number, number] {
+  const fds = new Int32Array(2);
+  check(shim().shim_pipe2(fds, O.CLOEXEC | (nonblock ? O.NONBLOCK : 0)), "pipe2");
+  return [fds[0], fds[1]];
+}
+
+export function setNonblock(fd: number): void {
+  check(shim().shim_set_nonblock(fd), "fcntl", String(fd));
+}
+
+export function openFd(path: string, flags: number, mode = 0): number {
+  return check(shim().shim_open(cstr(path), flags, mode), "open", path);
+}
+
+export function close(fd: number): void {
+  shim().shim_close(fd);
+}
+
+/** A non-blocking read: bytes read, 0 at EOF, or null when it would block (EAGAIN). */
+export function readSome(fd: number, buf: Uint8Array<ArrayBuffer>): number | null {
+  const n = Number(shim().shim_read(fd, buf, BigInt(buf.length)));
+  if (n === -11) return null;
+  return check64(n, "read", String(fd));
+}
+
+/** A non-blocking write: bytes written, or null when it would block (EAGAIN). */
+export function writeSome(fd: number, buf: Uint8Array<ArrayBuffer>): number | null {
+  const n = Number(shim().shim_write(fd, buf, BigInt(buf.length)));
+  if (n === -11) return null;
+  return check64(n, "write", String(fd));
+}
+
+export const EPOLL = { IN: 1, OUT: 4, ERR: 8, HUP: 16, CTL_ADD: 1, CTL_DEL: 2, CTL_MOD: 3 };
+
+export function epollCreate(): number {
+  return check(shim().shim_epoll_create(), "epoll_create1");
+}
+export function epollCtl(epfd: number, op: number, fd: number, events: number): void {
+  check(shim().shim_epoll_ctl(epfd, op, fd, events), "epoll_ctl", String(fd));
+}
+/** Waits on a worker thread; resolves to [fd, events] pairs. */
+export async function epollWait(
+  epfd: number,
+  timeoutMs: number,
+): Promise<[number, number][]> {
+  const out = new Int32Array(128);
+  const n = check(await shim().shim_epoll_wait(epfd, out, 64, timeoutMs), "epoll_wait");
+  const r: [number, number][] = [];
+  for (let i = 0; i < n; i++) r.push([out[2 * i], out[2 * i + 1]]);
+  return r;
+}
+export function eventfd(): number {
+  return check(shim().shim_eventfd(), "eventfd");
+}
+
+/** A pty pair (both CLOEXEC): master, slave and the slave's path. */
+export function openPty(): { master: number; slave: number; name: string } {
+  const fds = new Int32Array(2);
+  const name = new Uint8Array(128);
+  check(shim().shim_openpty(fds, name, BigInt(name.length)), "openpty");
+  const end = name.indexOf(0);
+  return { master: fds[0], slave: fds[1], name: new TextDecoder().decode(name.subarray(0, end)) };
+}
