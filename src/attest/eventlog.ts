@@ -90,7 +90,13 @@ export class EventLog {
 
   async #open(): Promise<void> {
     if (this.#opened) return;
+    // Marked open only once loaded: after a failure (RTMR3 unreadable, I/O) the next call loads
+    // again instead of measuring on an empty view of a non-empty log.
+    await this.#load();
     this.#opened = true;
+  }
+
+  async #load(): Promise<void> {
     const dir = this.path.slice(0, this.path.lastIndexOf("/"));
     await Deno.mkdir(dir, { recursive: true });
     let text = (await readOrNull(this.path)) ?? "";
@@ -149,7 +155,14 @@ export class EventLog {
     try {
       await this.#tee.extendRtmr(RTMR3, digest("sha384", line));
     } catch (e) {
-      await Deno.remove(this.pendingPath).catch(() => {});
+      if (await this.#extendedAnyway()) {
+        // RTMR3 holds the line although the extend failed: keep the pending file, which open()
+        // after a restart appends, and stop measuring until then (as for a failed append).
+        this.#broken = `extending RTMR3 with "${line}" failed but RTMR3 changed`;
+        log.error(`event log: ${this.#broken}; measurements are refused`);
+      } else {
+        await Deno.remove(this.pendingPath).catch(() => {});
+      }
       throw e;
     }
     try {
@@ -161,6 +174,15 @@ export class EventLog {
     }
     this.#lines.push(line);
     await Deno.remove(this.pendingPath).catch(() => {});
+  }
+
+  /** After a failed extend: whether RTMR3 moved anyway (unknown counts as moved: fail closed). */
+  async #extendedAnyway(): Promise<boolean> {
+    try {
+      return toHex(await this.#tee.readRtmr(RTMR3)) !== toHex(replay(this.#lines));
+    } catch {
+      return true;
+    }
   }
 }
 

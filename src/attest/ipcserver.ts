@@ -16,8 +16,10 @@ import {
   encodeError,
   encodeGetReportRsp,
   encodeSetDataRsp,
+  type Header,
   HEADER_SIZE,
   IpcError,
+  MAX_MESSAGE,
 } from "./ipc.ts";
 import { AcondError, MSG } from "../errors.ts";
 import { Mutex } from "../util/mutex.ts";
@@ -26,6 +28,8 @@ import { log } from "../util/log.ts";
 export interface IpcConn {
   read(p: Uint8Array): Promise<number | null>;
   write(p: Uint8Array): Promise<number>;
+  /** Half-close (shutdown SHUT_WR): the client sees EOF after the reply. */
+  closeWrite?(): Promise<void>;
   close(): void;
 }
 
@@ -45,6 +49,15 @@ async function readFull(c: IpcConn, p: Uint8Array): Promise<boolean> {
     off += n;
   }
   return true;
+}
+
+async function drain(c: IpcConn): Promise<void> {
+  const sink = new Uint8Array(64 * 1024);
+  for (let total = 0; total <= MAX_MESSAGE;) {
+    const n = await c.read(sink);
+    if (n === null) return;
+    total += n;
+  }
 }
 
 async function writeAll(c: IpcConn, p: Uint8Array): Promise<void> {
@@ -97,6 +110,25 @@ export class ContainerIpc {
     });
   }
 
+  /** Reads one framed request, or gives the framed error to answer instead. */
+  async #read(conn: IpcConn): Promise<{ request: Uint8Array } | { reply: Uint8Array }> {
+    const head = new Uint8Array(HEADER_SIZE);
+    if (!(await readFull(conn, head))) return { reply: encodeError(-1, MSG.badStructure) };
+    let h: Header;
+    try {
+      h = decodeHeader(head);
+    } catch (e) {
+      const request = e instanceof IpcError ? e.request : CMD_GET_REPORT;
+      return { reply: encodeError(request, MSG.badStructure) };
+    }
+    const msg = new Uint8Array(h.size);
+    msg.set(head);
+    if (!(await readFull(conn, msg.subarray(HEADER_SIZE)))) {
+      return { reply: encodeError(h.command, MSG.badStructure) };
+    }
+    return { request: msg };
+  }
+
   /** Serves one connection: read one framed request (bounded), answer, close. Never throws. */
   async serve(conn: IpcConn, cid: number | null): Promise<void> {
     if (this.#active >= this.#max) {
@@ -106,32 +138,31 @@ export class ContainerIpc {
       return;
     }
     this.#active++;
-    const timer = setTimeout(() => {
+    // The deadline bounds the client's reading and writing; not the wait for the serial queue or
+    // a slow quote, which are ours.
+    const cut = () => {
       try {
         conn.close();
       } catch { /* gone */ }
-    }, this.#timeout);
+    };
+    let timer = setTimeout(cut, this.#timeout);
     try {
-      const head = new Uint8Array(HEADER_SIZE);
+      const read = await this.#read(conn);
       let reply: Uint8Array;
-      if (!(await readFull(conn, head))) {
-        reply = encodeError(-1, MSG.badStructure);
-      } else {
-        try {
-          const h = decodeHeader(head);
-          const msg = new Uint8Array(h.size);
-          msg.set(head);
-          reply = (await readFull(conn, msg.subarray(HEADER_SIZE)))
-            ? await this.handle(msg, cid)
-            : encodeError(h.command, MSG.badStructure);
-        } catch (e) {
-          reply = e instanceof IpcError
-            ? encodeError(e.request, e.message)
-            : encodeError(CMD_GET_REPORT, MSG.badStructure);
-        }
+      if ("reply" in read) reply = read.reply;
+      else {
+        clearTimeout(timer);
+        reply = await this.handle(read.request, cid);
+        timer = setTimeout(cut, this.#timeout);
       }
-      clearTimeout(timer);
       await writeAll(conn, reply);
+      if ("reply" in read) {
+        // Refused before the client's bytes were all read. Closing a Unix socket with unread
+        // input resets the peer, which would lose the framed error: send EOF, then discard what
+        // is left until the client closes (bounded by the deadline and MAX_MESSAGE).
+        await conn.closeWrite?.();
+        await drain(conn);
+      }
     } catch (e) {
       log.debug(`container socket connection: ${(e as Error).message}`);
     } finally {
@@ -153,13 +184,7 @@ export class ContainerIpc {
     const listener = Deno.listen({ transport: "unix", path });
     await Deno.chmod(path, 0o666);
     let closed = false;
-    (async () => {
-      try {
-        for await (const conn of listener) this.serve(conn, identify());
-      } catch (e) {
-        if (!closed) log.error(`container socket ${path}: ${(e as Error).message}`);
-      }
-    })();
+    acceptLoop(listener, (conn) => this.serve(conn, identify()), () => closed, path);
     return {
       close() {
         closed = true;
@@ -168,6 +193,36 @@ export class ContainerIpc {
         } catch { /* closed */ }
       },
     };
+  }
+}
+
+/**
+ * Accepts connections until the listener is closed. An accept error (EMFILE when the daemon is out
+ * of descriptors, …) is logged and retried after a pause: ending the loop would leave the socket
+ * bound but dead until the next boot. Never rejects.
+ */
+export async function acceptLoop<C>(
+  listener: { accept(): Promise<C> },
+  onConn: (conn: C) => void,
+  closed: () => boolean,
+  name: string,
+  retryMs = 200,
+): Promise<void> {
+  while (!closed()) {
+    let conn: C;
+    try {
+      conn = await listener.accept();
+    } catch (e) {
+      if (
+        closed() || e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted
+      ) {
+        return;
+      }
+      log.error(`container socket ${name}: accept: ${(e as Error).message}; retrying`);
+      await new Promise((r) => setTimeout(r, retryMs));
+      continue;
+    }
+    onConn(conn);
   }
 }
 

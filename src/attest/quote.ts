@@ -94,6 +94,7 @@ export function parseQuote(q: Uint8Array): Quote {
     bodySize = TD10_BODY_SIZE;
     bodyType = 2;
   } else if (version === 5) {
+    if (q.length < 54) throw new Error(`quote too short (${q.length} bytes)`);
     bodyType = dv.getUint16(48, true);
     bodySize = dv.getUint32(50, true);
     bodyOff = 54;

@@ -16,13 +16,20 @@ const MAX_SIGNAL = 64;
 
 type Obj = Record<string, unknown>;
 
+/** Manifest text in an error message, bounded: a 1 MiB key must not become a 1 MiB reply. */
+function shown(s: string): string {
+  return s.length > 200 ? `${s.slice(0, 200)}…` : s;
+}
+
 class Field {
   constructor(readonly path: string) {}
   fail(problem: string): never {
     throw invalid(`Invalid manifest: ${this.path} ${problem}`);
   }
   child(key: string | number): Field {
-    return new Field(typeof key === "number" ? `${this.path}[${key}]` : `${this.path}.${key}`);
+    return new Field(
+      typeof key === "number" ? `${this.path}[${key}]` : `${this.path}.${shown(key)}`,
+    );
   }
 }
 
@@ -40,8 +47,14 @@ function isObj(v: unknown): v is Obj {
 function object(f: Field, v: unknown, allowed: readonly string[]): Obj {
   if (!isObj(v)) f.fail(`must be an object, not ${typeName(v)}`);
   for (const k of Object.keys(v)) {
-    if (!allowed.includes(k)) f.fail(`has unknown field "${k}"`);
+    if (!allowed.includes(k)) f.fail(`has unknown field "${shown(k)}"`);
   }
+  return v;
+}
+
+/** An object whose keys are data (alias maps): the caller checks each key. */
+function map(f: Field, v: unknown): Obj {
+  if (!isObj(v)) f.fail(`must be an object, not ${typeName(v)}`);
   return v;
 }
 
@@ -80,7 +93,7 @@ function noDuplicates<T>(f: Field, items: T[]): void {
 function layerRef(f: Field, v: unknown, minHash: HashAlg): string {
   const s = string(f, v);
   const r: LayerRef | string = parseLayerRef(s);
-  if (typeof r === "string") f.fail(`"${s.slice(0, 200)}": ${r}`);
+  if (typeof r === "string") f.fail(`"${shown(s)}": ${r}`);
   if (!atLeast(r.alg, minHash)) {
     f.fail(`uses ${r.alg}, weaker than the minimum ${minHash} (see --min-hash)`);
   }
@@ -154,12 +167,14 @@ export function parseManifest(text: string, minHash: HashAlg): Manifest {
     throw invalid(`Invalid manifest: not valid JSON: ${(e as Error).message}`);
   }
   const dup = duplicateKey(text);
-  if (dup !== null) throw invalid(`Invalid manifest: key ${JSON.stringify(dup)} appears twice`);
+  if (dup !== null) {
+    throw invalid(`Invalid manifest: key ${JSON.stringify(shown(dup))} appears twice`);
+  }
   const top: Field = new Field("manifest");
   if (!isObj(v)) top.fail(`must be a JSON object, not ${typeName(v)}`);
   for (const k of Object.keys(v)) {
     if (!(TOP_FIELDS as readonly string[]).includes(k) && !k.startsWith("_")) {
-      top.fail(`has unknown field "${k}" (vendor fields must start with "_")`);
+      top.fail(`has unknown field "${shown(k)}" (vendor fields must start with "_")`);
     }
   }
   for (const k of REQUIRED) if (!(k in v)) top.fail(`lacks the required field "${k}"`);
@@ -186,9 +201,7 @@ export function parseManifest(text: string, minHash: HashAlg): Manifest {
   if ("contents" in al) {
     const c = f("aliases.contents");
     const seen = new Set<string>();
-    for (
-      const [obj, names] of Object.entries(object(c, al.contents, Object.keys(al.contents as Obj)))
-    ) {
+    for (const [obj, names] of Object.entries(map(c, al.contents))) {
       const g = c.child(obj);
       layerRef(g, obj, minHash);
       contents[obj] = array(g, names, aliasName);
@@ -201,10 +214,9 @@ export function parseManifest(text: string, minHash: HashAlg): Manifest {
   const self: Record<string, string[]> = {};
   if ("self" in al) {
     const s = f("aliases.self");
-    const sv = object(s, al.self, Object.keys(al.self as Obj));
     const seen = new Set<string>();
-    for (const [key, names] of Object.entries(sv)) {
-      if (key !== ".") s.fail(`has key "${key}": only "." (this image) is allowed`);
+    for (const [key, names] of Object.entries(map(s, al.self))) {
+      if (key !== ".") s.fail(`has key "${shown(key)}": only "." (this image) is allowed`);
       self[key] = array(s.child(key), names, aliasName);
       self[key].forEach((n, i) => {
         // A self alias shares its directory with the image directories (named by digests).

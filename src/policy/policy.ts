@@ -51,25 +51,54 @@ export function evaluatePolicy(incoming: PolicyImage, loaded: PolicyImage[]): Po
     return a;
   };
 
+  // A rule can only match images in one bucket: same alg and manifest digest (digest rules), or
+  // same alg and signer (`*` and alias rules). Looking candidates up there keeps this linear in
+  // rules + matches; comparing every rule with every image was images² × rules (seconds of PID 1
+  // time for a few hundred images with large `accepts` lists).
+  const byDigest = bucketsOf(vertices, (v) => `${v.alg}/${v.manifestDigest}`);
+  const bySigner = bucketsOf(vertices, (v) => `${v.alg}/${v.signerDigest}`);
+  const candidates = (r: ParsedRule) =>
+    (r.target.kind === "digest"
+      ? byDigest.get(`${r.alg}/${r.target.digest}`)
+      : bySigner.get(`${r.alg}/${r.signer}`)) ?? [];
+
   // Computed even when nobody rejects, so a rule that reads a malformed self alias is reported the
   // same way whatever the flags are.
-  const edges = vertices.map((_, from) =>
-    vertices
-      .map((_, to) => to)
-      .filter((to) =>
-        // Every rule is evaluated (no short-circuit), so a malformed self alias is reported
-        // whatever the position of the alias rule that reads it.
-        to !== from &&
-        rules[from].map((r) => matches(r, vertices[to], () => aliasesOf(to))).some(Boolean)
-      )
-  );
+  const edges = vertices.map((_, from) => {
+    // Every self alias an alias rule of `from` would read is parsed first, in vertex order, so a
+    // malformed one is reported whatever the position of the rule that reads it.
+    const readers = rules[from].filter((r) => r.target.kind === "alias").flatMap(candidates);
+    for (const to of [...new Set(readers)].sort((a, b) => a - b)) if (to !== from) aliasesOf(to);
+    const out = new Set<number>();
+    for (const r of rules[from]) {
+      for (const to of candidates(r)) {
+        if (to !== from && matches(r, vertices[to], () => aliasesOf(to))) out.add(to);
+      }
+    }
+    return [...out];
+  });
 
+  // Vertices of one strongly connected component reach the same set: one search per component
+  // (a forward and a backward search from its first rejecting vertex), not one per rejecting
+  // vertex, which was images³ for a pod of images that all accept each other.
+  const reverse = vertices.map((): number[] => []);
+  edges.forEach((outs, from) => outs.forEach((to) => reverse[to].push(from)));
+  const reachOf = new Map<number, Set<number>>();
   const failures: string[] = [];
+  let failed = 0;
   vertices.forEach((rejecting, from) => {
     if (!rejecting.rejectUnaccepted) return;
-    const reached = reachableFrom(from, edges);
+    let reached = reachOf.get(from);
+    if (reached === undefined) {
+      const forward = reachableFrom(from, edges);
+      const backward = reachableFrom(from, reverse);
+      for (const v of forward) if (backward.has(v)) reachOf.set(v, forward);
+      reached = forward;
+    }
     vertices.forEach((target, to) => {
-      if (!reached.has(to)) {
+      if (reached.has(to)) return;
+      failed++;
+      if (failures.length < 3) {
         failures.push(
           `image ${idOf(rejecting)} (rejectUnaccepted) does not accept image ${
             idOf(target)
@@ -78,9 +107,9 @@ export function evaluatePolicy(incoming: PolicyImage, loaded: PolicyImage[]): Po
       }
     });
   });
-  if (failures.length === 0) return { accepted: true };
-  const shown = failures.slice(0, 3).join("; ");
-  const more = failures.length > 3 ? `; and ${failures.length - 3} more` : "";
+  if (failed === 0) return { accepted: true };
+  const shown = failures.join("; ");
+  const more = failed > 3 ? `; and ${failed - 3} more` : "";
   return { accepted: false, reason: shown + more };
 }
 
@@ -121,6 +150,20 @@ function matches(rule: ParsedRule, target: PolicyImage, aliases: () => SelfAlias
       return aliases().some((a) => a.name === name && a.svn >= svn);
     }
   }
+}
+
+/** Vertex indexes (ascending) grouped by key. */
+function bucketsOf(
+  vertices: PolicyImage[],
+  key: (v: PolicyImage) => string,
+): Map<string, number[]> {
+  const m = new Map<string, number[]>();
+  vertices.forEach((v, i) => {
+    const list = m.get(key(v));
+    if (list) list.push(i);
+    else m.set(key(v), [i]);
+  });
+  return m;
 }
 
 function reachableFrom(start: number, edges: number[][]): Set<number> {

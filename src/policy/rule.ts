@@ -12,13 +12,7 @@
  * wildcard with `*` or an alias would let any key holder forge a match.
  */
 import { AcondError, MSG } from "../errors.ts";
-
-/** Hex digits of each supported digest algorithm. */
-const DIGEST_HEX_LENGTH: ReadonlyMap<string, number> = new Map([
-  ["sha256", 64],
-  ["sha384", 96],
-  ["sha512", 128],
-]);
+import { HEX_LENGTH, isDigestHex, isHashAlg } from "../image/ids.ts";
 
 const U64_MAX = (1n << 64n) - 1n;
 
@@ -64,10 +58,6 @@ function parseNameSvn(s: string): SelfAlias | undefined {
   return svn === undefined ? undefined : { name: parts[0], svn };
 }
 
-function isDigest(s: string, alg: string): boolean {
-  return s.length === DIGEST_HEX_LENGTH.get(alg) && /^[0-9a-f]+$/.test(s);
-}
-
 /** Parses one rule; throws AcondError(invalid_argument, MSG.policyFormat + detail). */
 export function parseRule(rule: string): ParsedRule {
   const parts = rule.split("/");
@@ -75,11 +65,11 @@ export function parseRule(rule: string): ParsedRule {
     throw policyError(rule, "expected 3 parts alg/signer/manifest separated by '/'");
   }
   const [alg, signer, target] = parts;
-  const hexLength = DIGEST_HEX_LENGTH.get(alg);
-  if (hexLength === undefined) {
+  if (!isHashAlg(alg)) {
     throw policyError(rule, `unknown hash algorithm ${quote(alg)} (use sha256, sha384 or sha512)`);
   }
-  if (signer !== "*" && !isDigest(signer, alg)) {
+  const hexLength = HEX_LENGTH[alg];
+  if (signer !== "*" && !isDigestHex(alg, signer)) {
     throw policyError(rule, `signer must be '*' or ${hexLength} lowercase hex digits for ${alg}`);
   }
   if (target === "*") {
@@ -98,7 +88,7 @@ export function parseRule(rule: string): ParsedRule {
     }
     return { alg, signer, target: { kind: "alias", ...alias } };
   }
-  if (!isDigest(target, alg)) {
+  if (!isDigestHex(alg, target)) {
     throw policyError(
       rule,
       `manifest must be '*', name:svn or ${hexLength} lowercase hex digits for ${alg}`,

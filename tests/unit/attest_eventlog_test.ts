@@ -109,3 +109,60 @@ Deno.test("a failed extend leaves no log line and no pending file; bad lines are
   assertEquals(l.lines.length, 2);
   await s.done();
 });
+
+Deno.test("an extend that reports an error but did extend: measuring stops, a restart recovers", async () => {
+  const s = await setup();
+  let lie = false;
+  const inner = new SimTee();
+  const tee: Tee = {
+    kind: "sim",
+    canMeasure: true,
+    note: "extends, then reports EIO",
+    extendRtmr: async (i, d) => {
+      await inner.extendRtmr(i, d);
+      if (lie) throw new Error("EIO");
+    },
+    readRtmr: (i) => inner.readRtmr(i),
+    report: (r) => inner.report(r),
+    quote: (r) => inner.quote(r),
+  };
+  const l = new EventLog(s.path, tee);
+  await l.measure("x A 1");
+  lie = true;
+  await assertRejects(l.measure("x B 2"), /EIO/);
+  lie = false;
+  // RTMR3 now holds "x B 2": building on the log would make it unreplayable for ever.
+  assertMatch(l.broken!, /x B 2/);
+  await assertRejects(l.measure("x C 3"), /x B 2/);
+  assertEquals(await Deno.readTextFile(s.path), `${INIT_LINE}\nx A 1\n`);
+  const after = new EventLog(s.path, tee);
+  await after.open();
+  assertEquals(after.broken, null);
+  assertEquals(after.lines, [INIT_LINE, "x A 1", "x B 2"]);
+  assertEquals(toHex(inner.rtmrs[3]), toHex(replay(after.lines)));
+  await s.done();
+});
+
+Deno.test("an open() that fails (RTMR3 unreadable) is retried by the next measure, never skipped", async () => {
+  const s = await setup();
+  await new EventLog(s.path, s.tee).measure("x A 1");
+  let unreadable = true;
+  const tee: Tee = {
+    kind: "sim",
+    canMeasure: true,
+    note: "RTMR3 read fails once",
+    extendRtmr: (i, d) => s.tee.extendRtmr(i, d),
+    readRtmr: (i) => unreadable ? Promise.reject(new Error("EIO")) : s.tee.readRtmr(i),
+    report: (r) => s.tee.report(r),
+    quote: (r) => s.tee.quote(r),
+  };
+  const l = new EventLog(s.path, tee);
+  await assertRejects(l.open(), /EIO/);
+  unreadable = false;
+  await l.measure("x B 2");
+  // Built on the recovered log: no second INIT, and the file still replays to RTMR3.
+  assertEquals(l.lines, [INIT_LINE, "x A 1", "x B 2"]);
+  assertEquals(await Deno.readTextFile(s.path), `${INIT_LINE}\nx A 1\nx B 2\n`);
+  assertEquals(toHex(s.tee.rtmrs[3]), toHex(replay(l.lines)));
+  await s.done();
+});

@@ -34,6 +34,19 @@ Deno.test("attestation JSON: exact field order, sorted images, numeric container
       `"data":"a\\"b\\\\c\\nd\\u0001é/"},"10":{}},"sha384/bb/22":{},` +
       `"sha384/cc/33":{"3":{"type":1,"data":""}}}}`,
   );
+  // serde_json's escapes: short forms for \b \f \n \r \t, \u00xx (lowercase) for the other
+  // controls, DEL and non-ASCII (U+2028 too) unescaped.
+  const esc = attestationJson({
+    requestorNonce: new Uint8Array(16),
+    acondNonce: new Uint8Array(16),
+    imageIds: ["i"],
+    containers: [{
+      id: 1,
+      imageId: "i",
+      attestData: { type: 2, data: "\b\f\t\r\u001f\u007f\u2028" },
+    }],
+  });
+  assertEquals(esc.slice(esc.indexOf('"data"')), '"data":"\\b\\f\\t\\r\\u001f\u007f\u2028"}}}}');
   // It is valid JSON and round-trips the data.
   assertEquals(JSON.parse(json).attestation_data["sha384/aa/11"]["2"].data, 'a"b\\c\nd\u0001é/');
 });

@@ -23,6 +23,8 @@ class FakeTee implements Tee {
   canMeasure = true;
   failExtend = false;
   extends = 0;
+  /** Runs after each successful extend (to break things between measure and commit). */
+  afterExtend: () => void = () => {};
   #rtmr = new Uint8Array(48);
   extendRtmr(_i: number, d: Uint8Array): Promise<void> {
     if (this.failExtend) return Promise.reject(new Error("extend failed"));
@@ -31,6 +33,7 @@ class FakeTee implements Tee {
     j.set(this.#rtmr);
     j.set(d, 48);
     this.#rtmr = digest("sha384", j);
+    this.afterExtend();
     return Promise.resolve();
   }
   readRtmr(): Promise<Uint8Array> {
@@ -135,6 +138,41 @@ Deno.test("concurrent adds of one manifest measure once; events IMAGE_ADDED and 
     await rejectsWith(finalize(ctx), "permission_denied", /^Manifests finalized$/);
     await rejectsWith(addManifest(ctx, m), "permission_denied", /^Manifests finalized$/);
     assertEquals(tee.extends, 3);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("a commit that fails after the measurement: Unexpected error, image not loaded, a retry loads it", async () => {
+  const tee = new FakeTee();
+  const { ctx, root, events } = await context(tee);
+  try {
+    const signer = await makeSigner("ec-p384");
+    const m = await signedManifest(signer, baseManifest());
+    const id = await expectedImageId(signer, m.manifest);
+    const signerDir = `${root}/images/${id.split("/").slice(0, 2).join("/")}`;
+    // Something takes the signer directory's place once RTMR3 has the line.
+    tee.afterExtend = () => {
+      if (tee.extends !== 2) return;
+      Deno.mkdirSync(`${root}/images/sha384`, { recursive: true });
+      Deno.writeTextFileSync(signerDir, "in the way");
+    };
+    await rejectsWith(addManifest(ctx, m), "internal", /^Unexpected error$/);
+    assertEquals(ctx.state.images.size, 0);
+    assertEquals(events, []);
+    assertEquals(await entries(`${root}/tmp`), []);
+    // RTMR3 has the line, so the log keeps it (the log must replay to RTMR3).
+    const line = `github.com/intel/ACON AddManifest ${id}`;
+    assertEquals(ctx.eventLog.lines.at(-1), line);
+    await Deno.remove(signerDir);
+    const r = await addManifest(ctx, m);
+    assertEquals(r.imageId, id);
+    assertEquals(ctx.state.images.has(id), true);
+    assertEquals(ctx.eventLog.lines.filter((l) => l === line).length, 2);
+    assertEquals(
+      await Deno.readTextFile(`${signerDir}/${id.split("/")[2]}/acon-manifest.json`),
+      m.manifest,
+    );
   } finally {
     await Deno.remove(root, { recursive: true });
   }

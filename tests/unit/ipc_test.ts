@@ -12,7 +12,7 @@ import {
   IpcError,
   MAX_MESSAGE,
 } from "../../src/attest/ipc.ts";
-import { ContainerIpc, ContainerSockets } from "../../src/attest/ipcserver.ts";
+import { acceptLoop, ContainerIpc, ContainerSockets } from "../../src/attest/ipcserver.ts";
 import { makeReport } from "../../src/attest/report.ts";
 import { EventLog } from "../../src/attest/eventlog.ts";
 import { SimTee } from "../../src/attest/sim.ts";
@@ -246,4 +246,80 @@ Deno.test("per-container sockets: the socket identifies the container; the next 
   await Deno.stat(p7).then(() => assertOk(false, "socket file left behind"), () => {});
   socks.closeAll();
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("the socket: the read deadline covers reading the request, not a slow quote or the queue", async () => {
+  const { d, dir } = await deps();
+  // A quote that takes longer than the read deadline (QGS round trips take seconds on hardware).
+  const sim = d.tee;
+  const slow = Object.assign(Object.create(sim), {
+    quote: (rd: Uint8Array) =>
+      new Promise<Uint8Array>((res) => setTimeout(() => res(sim.quote(rd)), 400)),
+  });
+  const ipc = new ContainerIpc({ ...d, tee: slow }, { readTimeoutMs: 150 });
+  const path = `${dir}/slow.sock`;
+  const srv = await ipc.listen(path, () => 7);
+  // Two at once: the second also waits for the first in the serial queue.
+  const [a, b] = await Promise.all(
+    [1n, 2n].map((n) => exchange(path, encodeGetReportReq(1, n, 0n, 0, ""))),
+  );
+  assertEquals(decodeResponse(a).kind, "report");
+  assertEquals(decodeResponse(b).kind, "report");
+  srv.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("the socket: a refused header's framed error is followed by EOF, not a connection reset", async () => {
+  const { d, dir } = await deps();
+  const ipc = new ContainerIpc(d, { readTimeoutMs: 500 });
+  const path = `${dir}/strict.sock`;
+  const srv = await ipc.listen(path, () => 7);
+  const huge = encodeSetDataReq(2, "x"); // more bytes than the refused header lets us read
+  new DataView(huge.buffer).setUint32(4, MAX_MESSAGE + 1, true);
+  for (let i = 0; i < 5; i++) {
+    const c = await Deno.connect({ transport: "unix", path });
+    await c.write(huge);
+    const got: number[] = [];
+    const buf = new Uint8Array(4096);
+    // A strict client: any error (ECONNRESET) fails the test.
+    for (let n = await c.read(buf); n !== null; n = await c.read(buf)) {
+      got.push(...buf.subarray(0, n));
+    }
+    c.close();
+    assertEquals(decodeResponse(new Uint8Array(got)), {
+      kind: "error",
+      request: 2,
+      message: "Invalid structure format",
+    });
+  }
+  srv.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("accept loop: an accept error (EMFILE) is retried, the socket keeps serving; close ends it", async () => {
+  const script: (() => string)[] = [
+    () => "a",
+    () => {
+      throw new Error("Too many open files (os error 24)");
+    },
+    () => "b",
+    () => {
+      throw new Deno.errors.BadResource("closed");
+    },
+  ];
+  const listener = { accept: () => Promise.resolve().then(script.shift()!) };
+  const got: string[] = [];
+  await acceptLoop(listener, (c) => got.push(c), () => false, "test", 1);
+  assertEquals(got, ["a", "b"]);
+  assertEquals(script.length, 0);
+  // Closed while an accept fails: it ends without retrying.
+  let closed = false;
+  const failing = {
+    accept: () => {
+      closed = true;
+      return Promise.reject(new Error("EBADF"));
+    },
+  };
+  await acceptLoop(failing, () => got.push("x"), () => closed, "test", 1);
+  assertEquals(got, ["a", "b"]);
 });

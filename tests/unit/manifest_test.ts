@@ -109,3 +109,68 @@ Deno.test("property: any text or JSON value is either a manifest or an InvalidAr
     { numRuns: 500 },
   );
 });
+
+Deno.test("alias maps that are not objects are an InvalidArgument naming the field (not a TypeError)", () => {
+  for (const field of ["contents", "self"]) {
+    for (const v of [null, "x", [], 1]) {
+      assertThrows(
+        () => parse({ aliases: { [field]: v } }),
+        (e: unknown) =>
+          e instanceof AcondError && e.code === "invalid_argument" &&
+          e.message.startsWith(`Invalid manifest: aliases.${field} must be an object, not `),
+      );
+    }
+  }
+});
+
+Deno.test("property: nested fields (aliases, policy) replaced by any JSON value give a manifest or an InvalidArgument", () => {
+  fc.assert(
+    fc.property(
+      fc.constantFrom(["aliases", "contents"], ["aliases", "self"], ["policy", "accepts"], [
+        "policy",
+        "rejectUnaccepted",
+      ]),
+      fc.jsonValue(),
+      ([outer, inner], v) => {
+        try {
+          parse({ [outer]: { [inner]: v } });
+        } catch (e) {
+          assertEquals(e instanceof AcondError && e.code === "invalid_argument", true, String(e));
+        }
+      },
+    ),
+    { numRuns: 400 },
+  );
+});
+
+Deno.test("a 1 MiB alias map of tiny keys is refused at its first bad key (linear, not quadratic)", () => {
+  const self: Record<string, string[]> = { ".": [] };
+  for (let i = 0; i < 80000; i++) self[`k${i}`] = []; // 12 bytes each: just under 1 MiB
+  const contents: Record<string, string[]> = {};
+  for (let i = 0; i < 12000; i++) contents[`sha384/${i.toString(16).padStart(96, "0")}`] = [];
+  assertThrows(
+    () => parse({ aliases: { self } }),
+    /aliases\.self has key "k0": only "\." \(this image\) is allowed/,
+  );
+  assertEquals(Object.keys(parse({ aliases: { contents } }).aliases.contents).length, 12000);
+});
+
+Deno.test("errors quote manifest text bounded (a huge key is not echoed whole)", () => {
+  const big = "k".repeat(300 * 1000);
+  const cases: string[] = [
+    canonicalJson(baseManifest({ [big]: 1 })),
+    canonicalJson(baseManifest({ policy: { [big]: 1 } })),
+    canonicalJson(baseManifest({ aliases: { self: { [big]: [] } } })),
+    canonicalJson(baseManifest({ aliases: { contents: { [big]: [] } } })),
+    canonicalJson(baseManifest({ aliases: { contents: { [L384]: [big] } } })),
+    canonicalJson(baseManifest({ layers: [big] })),
+    `{"_x":{"${big}":1,"${big}":2},` + canonicalJson(baseManifest()).slice(1),
+  ];
+  for (const text of cases) {
+    assertThrows(() => parse(text), (e: unknown) => {
+      assertEquals(e instanceof AcondError && e.code === "invalid_argument", true, String(e));
+      assertEquals((e as Error).message.length < 1000, true, (e as Error).message.slice(0, 300));
+      return true;
+    });
+  }
+});

@@ -371,6 +371,32 @@ Deno.test("reason lists at most three failures and counts the rest", () => {
   assertOk(r.reason!.endsWith("; and 1 more"), r.reason);
 });
 
+Deno.test("a cycle of rejecting images shares one reach set: each still counts its failure", () => {
+  // Five rejecting images of signer A accepting each other (one strongly connected component),
+  // and a newcomer of signer B that none accepts: five failures, in image id order.
+  const ring = ["a", "b", "c", "d", "e"].map((n) =>
+    image(n, { rejectUnaccepted: true, accepts: [`sha256/${SIGNER_A}/*`] })
+  );
+  assertEquals(evaluatePolicy(ring[4], ring.slice(0, 4)), { accepted: true });
+  const stranger = image("s", { signerDigest: SIGNER_B });
+  const r = evaluatePolicy(stranger, ring);
+  assertEquals(r.accepted, false);
+  const first = [...ring].sort((x, y) => (id(x) < id(y) ? -1 : 1)).slice(0, 3);
+  assertEquals(
+    r.reason,
+    first.map((x) =>
+      `image ${id(x)} (rejectUnaccepted) does not accept image ${
+        id(stranger)
+      }, directly or through the images it accepts`
+    ).join("; ") + "; and 2 more",
+  );
+  // The newcomer is accepted once one of the ring accepts it (through the cycle for the rest).
+  const door = { ...ring[2], accepts: [...ring[2].accepts, id(stranger)] };
+  assertEquals(evaluatePolicy(stranger, [ring[0], ring[1], door, ring[3], ring[4]]), {
+    accepted: true,
+  });
+});
+
 // ---- Errors are deterministic and checked before evaluating. ----
 
 Deno.test("a malformed incoming rule is InvalidArgument even after a matching rule", () => {

@@ -103,6 +103,10 @@ Deno.test("DCAP v4 and v5 (TD 1.0 and 1.5 bodies) parse at the right offsets and
   bad((_q, dv) => dv.setUint16(48, 1, true), /not a TD report/);
   bad((_q, dv) => dv.setUint32(50, 600, true), /body size/);
   assertThrows(() => parseQuote(new Uint8Array(40)), /too short/);
+  // A v5 header cut inside the body descriptor: a clear error, not a DataView RangeError.
+  for (const n of [52, 53]) {
+    assertThrows(() => parseQuote(v5.subarray(0, n)), /quote too short/);
+  }
 });
 
 Deno.test("a mock-module quote is recognised and refused unless test evidence is allowed", async () => {
