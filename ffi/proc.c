@@ -91,6 +91,7 @@ enum step {
   ST_EXEC,
   ST_SETNS,
   ST_CLONE,
+  ST_IPC,
 };
 
 /* Request flags (ints[I_FLAGS]). */
@@ -128,7 +129,7 @@ struct child {
   char *path;
   char *argv[MAX_ARGS + 1];
   char *envp[MAX_ENV + 1];
-  char *rootfs, *workdir, *uid_map, *gid_map, *dev_src, *shared_src;
+  char *rootfs, *workdir, *uid_map, *gid_map, *dev_src, *shared_src, *ipc_src;
   char *user_dirs[MAX_USERS];
   int err_w;      /* error pipe, write end (CLOEXEC) */
   int go_r;       /* start: "maps written" pipe, read end */
@@ -224,6 +225,9 @@ static int start_child(void *arg) {
   TRY(ST_ROOTFS, S1(SYS_chdir, c->rootfs));
   TRY(ST_DEV, bind_with(c->dev_src, "dev", 1, MS_NOSUID | MS_NOEXEC));
   if (c->shared_src[0]) TRY(ST_SHARED, bind_with(c->shared_src, "shared", 0, MS_NOSUID | MS_NODEV | MS_NOEXEC));
+  /* The container's own attestation socket over /shared/acon.sock, in this namespace only: what
+   * arrives on it comes from this container, whatever uid the caller runs as. */
+  if (c->ipc_src[0]) TRY(ST_IPC, S5(SYS_mount, c->ipc_src, "shared/acon.sock", 0, MS_BIND, 0));
   /* Then become the container root, so the file systems created next are owned by it. */
   TRY(ST_SETID, become_root());
   TRY(ST_PROC, S5(SYS_mount, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0));
@@ -320,6 +324,7 @@ static int unpack(struct child *c, const int32_t *ints, const char *blob, uint64
     NEXT(c->gid_map);
     NEXT(c->dev_src);
     NEXT(c->shared_src);
+    NEXT(c->ipc_src);
     for (int i = 0; i < nusers; i++) NEXT(c->user_dirs[i]);
   }
   return 0;

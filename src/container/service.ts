@@ -26,6 +26,7 @@ import {
 } from "../sys/proc.ts";
 import { log } from "../util/log.ts";
 import { setContainerStopper } from "../init/shutdown.ts";
+import { containerSockets } from "../attest/ipcserver.ts";
 import { sanitizeEnv } from "./env.ts";
 import { IdAllocator, type IdMapping, idMapText, validUids } from "./ids.ts";
 import { overlayOptions } from "./overlay.ts";
@@ -266,6 +267,7 @@ export class ContainerService {
             idMap: idMapText(c.idMap),
             devSource: "/dev",
             sharedSource: this.sharedDir,
+            ipcSource: await this.#ipcSocket(c.id),
             runUsers: c.idMap.map((x) => x.inside),
           });
           kept = r.ns;
@@ -393,6 +395,8 @@ export class ContainerService {
         log.warn(`container ${c.id}: remove ${dir}: ${e.message}`)
       );
       await this.#removeShared(new Set(c.idMap.map((x) => x.outside)));
+      // Never restarted: its attestation socket has no one left to serve.
+      await containerSockets(this.#ctx).close(c.id);
     }
     const { wstatus, exitSignal } = statusFields(s);
     this.#ctx.events.emit({
@@ -402,6 +406,21 @@ export class ContainerService {
       wstatus,
       exitSignal,
     });
+  }
+
+  /**
+   * The container's own attestation socket (identity by construction, see attest/ipcserver.ts),
+   * to be bound over /shared/acon.sock in its mount namespace; "" when the shared socket is not
+   * there to bind over (the daemon failed to bind it and logged why).
+   */
+  async #ipcSocket(id: number): Promise<string> {
+    try {
+      const st = await Deno.lstat(`${this.sharedDir}/acon.sock`);
+      if (!st.isSocket) return "";
+    } catch {
+      return "";
+    }
+    return await containerSockets(this.#ctx).open(id);
   }
 
   /** Removes the top-level entries of /shared owned by one of `uids` (never following links). */

@@ -27,6 +27,7 @@ const STEPS = [
   "execve",
   "setns",
   "clone",
+  "mount the attestation socket",
 ];
 
 /** A failure of the child before exec: which step, which errno. */
@@ -85,6 +86,8 @@ export interface StartSpec extends ProcessSpec {
   devSource: string;
   /** "" for no /shared. */
   sharedSource: string;
+  /** The container's own attestation socket, bound over /shared/acon.sock ("" for none). */
+  ipcSource: string;
   /** Container-side uids that get /run/user/<uid> (0700, owned). */
   runUsers: number[];
 }
@@ -144,6 +147,7 @@ export async function spawnContainer(
     spec.idMap,
     spec.devSource,
     spec.sharedSource,
+    spec.ipcSource,
     ...spec.runUsers.map((u) => `run/user/${u}`),
   ]);
   const out = new Int32Array(4).fill(-1);
