@@ -1,0 +1,20 @@
+/** The README's worked example (scripts/demo) runs as written against a real dev daemon. */
+import { assertEquals, assertMatch } from "../helpers/assert.ts";
+import { startDaemon, TOP } from "../helpers/daemon.ts";
+
+Deno.test("scripts/demo: keys, image, curl calls, Exec and a verified report", async () => {
+  const d = await startDaemon();
+  try {
+    const out = await new Deno.Command(`${TOP}/scripts/demo`, {
+      args: [d.socket],
+      stdin: "null",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    assertEquals(out.code, 0, new TextDecoder().decode(out.stderr) + text);
+    assertMatch(text, /"imageId":"sha384\/[0-9a-f]{96}\/[0-9a-f]{96}"/);
+    assertMatch(text, /^hello from 0 in \/$/m);
+    assertMatch(text, /^verification: OK$/m);
+  } finally {
+    await d.stop();
+  }
+});
