@@ -25,6 +25,8 @@ export interface Options {
 }
 
 export const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024;
+/** Largest WriteBlob chunk; the router always admits one, whatever --max-request says. */
+export const MAX_CHUNK_BYTES = 8 << 20;
 
 /** Parses HOST:PORT (IPv6 as [::1]:PORT). */
 export function parseHostPort(s: string): { hostname: string; port: number } {

@@ -1,14 +1,16 @@
 /**
- * Bench helper for the "ingest" section: acond's extraction engine alone (no RPC), as CommitBlob
- * runs it: the layer file read in 8 MiB chunks into a StreamReader that hashes (sha384) and
- * extracts in one pass. Usage: ingest_engine.ts <layer.tar> <empty dest dir>; prints seconds.
+ * Bench helper for the "ingest" section: acond's extraction engine alone (no RPC), as an upload
+ * runs it: the layer file read in 8 MiB chunks into a StreamReader that hashes (sha384, worker
+ * thread) and extracts in one pass. Usage: ingest_engine.ts <layer.tar> <empty dest dir>; prints
+ * seconds.
  */
-import { extractTar, hashers, StreamReader } from "../../src/image/tar.ts";
+import { extractTar, StreamReader } from "../../src/image/tar.ts";
+import { WorkerHasher } from "../../src/image/hasher.ts";
 
 const [layer, dest] = Deno.args;
 const t0 = performance.now();
-const hs = hashers(["sha384"]);
-const stream = new StreamReader([...hs.values()]);
+const hasher = new WorkerHasher(["sha384"]);
+const stream = new StreamReader([hasher]);
 const done = extractTar(stream, dest);
 const f = await Deno.open(layer);
 for (;;) {
@@ -21,10 +23,10 @@ for (;;) {
   }
   if (n === 0) break;
   stream.push(buf.subarray(0, n));
-  await stream.waitForSpace(16 << 20);
+  await Promise.all([stream.waitForSpace(16 << 20), hasher.waitForBacklog(16 << 20)]);
 }
 f.close();
 stream.end();
 await done;
-hs.get("sha384")!.digest("hex");
+await hasher.digest();
 console.log((performance.now() - t0) / 1000);

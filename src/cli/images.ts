@@ -31,7 +31,10 @@ async function sha384File(path: string): Promise<string> {
   return h.digest("hex");
 }
 
-/** Uploads a layer in chunks (resumable), with progress on stderr when it is a terminal. */
+/**
+ * Uploads a layer in chunks (resumable), with progress on stderr when it is a terminal. The next
+ * chunk is read from the file while the current one travels (two buffers, used in turn).
+ */
 export async function uploadLayer(
   client: AconClient,
   path: string,
@@ -42,19 +45,29 @@ export async function uploadLayer(
   const st = await client.beginBlob({ digest, size: BigInt(size) });
   const f = await Deno.open(path);
   const progress = !quiet && Deno.stderr.isTerminal();
+  const bufs = [new Uint8Array(CHUNK), new Uint8Array(CHUNK)];
+  let turn = 0;
+  const readChunk = async (): Promise<Uint8Array> => {
+    const buf = bufs[turn++ % 2];
+    let n = 0;
+    while (n < buf.length) {
+      const r = await f.read(buf.subarray(n));
+      if (r === null) break;
+      n += r;
+    }
+    return buf.subarray(0, n);
+  };
+  let next: Promise<Uint8Array> | undefined;
   try {
     let offset = Number(st.received);
     await f.seek(offset, Deno.SeekMode.Start);
-    const buf = new Uint8Array(CHUNK);
+    next = readChunk();
     for (;;) {
-      const n = await f.read(buf);
-      if (n === null || n === 0) break;
-      await client.writeBlob({
-        uploadId: st.uploadId,
-        offset: BigInt(offset),
-        data: buf.subarray(0, n),
-      });
-      offset += n;
+      const data = await next;
+      if (data.length === 0) break;
+      next = readChunk();
+      await client.writeBlob({ uploadId: st.uploadId, offset: BigInt(offset), data });
+      offset += data.length;
       if (progress) {
         const pct = size ? Math.floor((offset * 100) / size) : 100;
         Deno.stderr.writeSync(
@@ -65,6 +78,7 @@ export async function uploadLayer(
     if (progress) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
     await client.commitBlob({ uploadId: st.uploadId, alg: 0 });
   } finally {
+    await next?.catch(() => {}); // no read left running on the file being closed
     f.close();
   }
 }

@@ -3,7 +3,6 @@
  * manifest" check, and ingest = extract into tmp/ without the lock, then under the lock re-check and
  * rename into contents/sha384/<hex> plus the requested contents/<alg>/<hex> links.
  */
-import type { Hash } from "node:crypto";
 import type { Context, PodState } from "../context.ts";
 import { AcondError, denied, invalid, MSG } from "../errors.ts";
 import type { HashAlg } from "../attest/sha.ts";
@@ -190,15 +189,20 @@ export async function placeLayer(
   }
 }
 
-export function hexOf(hashes: Map<HashAlg, Hash>): Map<HashAlg, string> {
-  return new Map([...hashes].map(([a, h]) => [a, h.digest("hex")]));
-}
-
 /**
  * Unary AddBlob: the whole tar is in the request (≤ --max-request). Digests first, so an
  * unreferenced blob is refused before a single file is written.
  */
 export async function addBlob(ctx: Context, bits: number, data: Uint8Array): Promise<void> {
+  // The RPC layer enforces --max-request too; checked here as well, so that the transport limit
+  // can be raised for WriteBlob chunks without widening AddBlob.
+  const max = ctx.opts.maxRequestBytes as number | undefined;
+  if (max !== undefined && data.length > max) {
+    throw new AcondError(
+      "resource_exhausted",
+      `Blob of ${data.length} bytes exceeds --max-request (${max} bytes): use the chunked upload`,
+    );
+  }
   const linkAlgs = algsFromBits(bits);
   if (linkAlgs.length === 0) throw denied(MSG.noReferencingManifest);
   const digests = new Map<HashAlg, string>();

@@ -10,7 +10,9 @@
 import { createHash, type Hash } from "node:crypto";
 import { setImmediate } from "node:timers";
 import type { HashAlg } from "../attest/sha.ts";
+import type { ChunkSink } from "./hasher.ts";
 import { lsetxattr, mkWhiteout } from "../sys/fs.ts";
+import { FileBatch } from "../sys/layerfiles.ts";
 import {
   BLOCK,
   classifyWhiteout,
@@ -68,9 +70,10 @@ export class MemoryReader implements TarReader {
 const EMPTY = new Uint8Array(0);
 
 /**
- * Bytes pushed as they arrive (chunked upload), pulled by a concurrent extraction. Every chunk is
- * hashed when the extraction takes it, so hashing and extraction are one pass that overlaps with
- * the client sending the next chunk. push() callers wait in waitForSpace() (bounded memory).
+ * Bytes pushed as they arrive (chunked upload), pulled by a concurrent extraction. Every pushed
+ * chunk goes to the hashers right away (in order, including whatever follows the end-of-archive
+ * marker), so hashing and extraction are one pass over the bytes that overlaps with the client
+ * sending the next chunk. push() callers wait in waitForSpace() (bounded memory).
  */
 export class StreamReader implements TarReader {
   readonly #queue: Uint8Array[] = [];
@@ -83,7 +86,7 @@ export class StreamReader implements TarReader {
   #wakeWriters: (() => void)[] = [];
   readonly maxTake = 4 << 20;
 
-  constructor(private readonly hashers: Hash[]) {}
+  constructor(private readonly hashers: ChunkSink[]) {}
 
   get position(): number {
     return this.#pos;
@@ -96,6 +99,7 @@ export class StreamReader implements TarReader {
   push(chunk: Uint8Array): void {
     if (this.#ended) throw new Error("push after end");
     if (chunk.length === 0) return;
+    for (const h of this.hashers) h.update(chunk);
     this.#queue.push(chunk);
     this.#queued += chunk.length;
     this.#wake();
@@ -136,7 +140,6 @@ export class StreamReader implements TarReader {
       const c = this.#queue.shift();
       if (c) {
         this.#queued -= c.length;
-        for (const h of this.hashers) h.update(c);
         this.#cur = c;
         this.#releaseWriters();
         // Let the event loop answer the WriteBlob that brought this chunk before we chew on it.
@@ -173,7 +176,7 @@ export class StreamReader implements TarReader {
   }
 
   async drain(): Promise<void> {
-    while ((await this.takeUpTo(Number.MAX_SAFE_INTEGER)).length > 0) { /* hashed on the way */ }
+    while ((await this.takeUpTo(Number.MAX_SAFE_INTEGER)).length > 0) { /* already hashed */ }
   }
 }
 
@@ -221,6 +224,85 @@ interface Pending {
   size?: number;
 }
 
+/** A batch of small files is written (another thread) once it holds this much data or files. */
+const BATCH_BYTES = 1 << 20;
+const BATCH_FILES = 128;
+
+/**
+ * Regular files are written in batches on another thread (ffi/layer.c) while the parser goes on
+ * with the next entries: the syscalls of ~16k small files cost as much as parsing and hashing
+ * them. One batch is in flight at a time, so files are written in archive order. Anything done
+ * at a path whose write is pending (replacing it, hard-linking to it) waits for that write first;
+ * a failure surfaces at the next call; nothing is in flight any more once extractTar returns or
+ * throws (so the caller may delete or place the staging directory). Memory: two batches (the data
+ * is copied into the batch when it is sent off).
+ */
+class BackgroundWrites {
+  #batch = new FileBatch();
+  #batchPaths = new Set<string>();
+  #inFlight: Promise<void> | null = null;
+  #inFlightPaths = new Set<string>();
+  #failure: unknown = null;
+  #failed = false;
+
+  constructor(private readonly dest: string, private readonly umask: number) {}
+
+  /** Queues a new file at `path` (relative to dest) with exact `mode` and mtime. */
+  add(path: string, data: Uint8Array, mode: number, mtime: number): void {
+    this.#batch.add(path, data, mode, (mode & this.umask) !== 0, mtime);
+    this.#batchPaths.add(path);
+  }
+
+  /** Throws the first write failure, if any. */
+  check(): void {
+    if (this.#failed) throw this.#failure;
+  }
+
+  /** Waits until nothing is pending at `path`. */
+  async waitFor(path: string): Promise<void> {
+    if (this.#batchPaths.has(path)) await this.#dispatch();
+    if (this.#inFlightPaths.has(path)) await this.#inFlight;
+    this.check();
+  }
+
+  /** Sends the batch off once it is full (after the previous one is done). */
+  async flushIfFull(): Promise<void> {
+    if (this.#batch.bytes >= BATCH_BYTES || this.#batch.count >= BATCH_FILES) {
+      await this.#dispatch();
+    }
+    this.check();
+  }
+
+  async #dispatch(): Promise<void> {
+    if (this.#inFlight) await this.#inFlight;
+    if (this.#batch.count === 0 || this.#failed) return;
+    const batch = this.#batch;
+    this.#inFlightPaths = this.#batchPaths;
+    this.#batch = new FileBatch();
+    this.#batchPaths = new Set();
+    this.#inFlight = batch.write(this.dest).catch((e) => {
+      if (!this.#failed) {
+        this.#failed = true;
+        this.#failure = e;
+      }
+    });
+  }
+
+  /** Writes whatever is queued and waits for it; never throws (check() reports). */
+  async finish(): Promise<void> {
+    if (!this.#failed) await this.#dispatch();
+    await this.abandon();
+  }
+
+  /** Drops what is queued and waits for the batch in flight (the extraction failed). */
+  async abandon(): Promise<void> {
+    this.#batch = new FileBatch();
+    this.#batchPaths = new Set();
+    if (this.#inFlight) await this.#inFlight;
+    this.#inFlightPaths = new Set();
+  }
+}
+
 /**
  * Extracts the archive into `dest` (an existing, empty directory). Throws TarError on anything
  * refused; the caller deletes `dest` then. `totalSize`, when known, lets a giant size field be
@@ -229,6 +311,24 @@ interface Pending {
 export async function extractTar(
   reader: TarReader,
   dest: string,
+  totalSize?: number,
+): Promise<ExtractStats> {
+  const writes = new BackgroundWrites(dest, currentUmask());
+  try {
+    const stats = await extractEntries(reader, dest, writes, totalSize);
+    await writes.finish();
+    writes.check();
+    return stats;
+  } finally {
+    // Never leave a write running into a directory the caller is about to delete.
+    await writes.abandon();
+  }
+}
+
+async function extractEntries(
+  reader: TarReader,
+  dest: string,
+  writes: BackgroundWrites,
   totalSize?: number,
 ): Promise<ExtractStats> {
   const tree = new LayerTree();
@@ -343,7 +443,10 @@ export async function extractTar(
         makeDirs(dest, pl);
         if (pl.existing === "dir") Deno.chmodSync(at(dest, path), safeMode(h.mode));
         else {
-          if (pl.existing !== undefined) Deno.removeSync(at(dest, path));
+          if (pl.existing !== undefined) {
+            await writes.waitFor(path);
+            Deno.removeSync(at(dest, path));
+          }
           mkdirMode(dest, path, safeMode(h.mode), umask);
         }
         tree.record(pl, path, "dir");
@@ -354,13 +457,19 @@ export async function extractTar(
         const pl = tree.place(path, "file");
         makeDirs(dest, pl);
         const full = at(dest, path);
-        if (pl.existing !== undefined) Deno.removeSync(full);
+        if (pl.existing !== undefined) {
+          await writes.waitFor(path);
+          Deno.removeSync(full);
+        }
         const mode = safeMode(h.mode);
+        const mtime = Math.max(0, h.mtime); // pre-1970 (base-256 negative) clamps to the epoch
         if (size <= reader.maxTake) {
           const data = await readExactly(size, "file data");
-          // createNew = O_EXCL: never follows a symlink, never reuses an inode. With a mode,
-          // Deno fchmods the new file, so the mode is exact whatever the umask.
-          Deno.writeFileSync(full, data, { createNew: true, mode });
+          writes.add(path, data, mode, mtime);
+          tree.record(pl, path, "file");
+          await skip(padded(size) - size);
+          await writes.flushIfFull();
+          break;
         } else {
           const f = Deno.openSync(full, { write: true, createNew: true, mode });
           try {
@@ -376,7 +485,6 @@ export async function extractTar(
           }
           if ((mode & umask) !== 0) Deno.chmodSync(full, mode);
         }
-        const mtime = Math.max(0, h.mtime); // pre-1970 (base-256 negative) clamps to the epoch
         Deno.utimeSync(full, mtime, mtime);
         tree.record(pl, path, "file");
         await skip(padded(size) - size);
@@ -389,7 +497,10 @@ export async function extractTar(
         const pl = tree.place(path, "symlink");
         makeDirs(dest, pl);
         const full = at(dest, path);
-        if (pl.existing !== undefined) Deno.removeSync(full);
+        if (pl.existing !== undefined) {
+          await writes.waitFor(path);
+          Deno.removeSync(full);
+        }
         // Stored verbatim: it is resolved inside the container, and no later entry may pass it.
         Deno.symlinkSync(linkname, full);
         tree.record(pl, path, "symlink");
@@ -403,7 +514,11 @@ export async function extractTar(
         const pl = tree.place(path, "file");
         makeDirs(dest, pl);
         const full = at(dest, path);
-        if (pl.existing !== undefined) Deno.removeSync(full);
+        await writes.waitFor(target);
+        if (pl.existing !== undefined) {
+          await writes.waitFor(path);
+          Deno.removeSync(full);
+        }
         Deno.linkSync(at(dest, target), full);
         tree.record(pl, path, "file");
         await skip(padded(size));

@@ -1,14 +1,15 @@
 /**
  * Chunked, resumable blob uploads (BeginBlob / WriteBlob / BlobStatus / CommitBlob). Each chunk is
- * appended to a staging file in uploads/ and fed to an extraction that runs while the upload
- * proceeds (hash + extract in one pass, overlapping with the client sending the next chunk);
- * CommitBlob ends the stream, verifies the digest named at BeginBlob and places the layer.
+ * hashed (on a worker thread, every algorithm BeginBlob asked for) and fed to an extraction that
+ * runs while the upload proceeds, overlapping with the client sending the next chunk; nothing but
+ * the extracted layer is written. CommitBlob ends the stream, verifies the digest named at
+ * BeginBlob and places the layer.
  * Fixes ACON's broken resume (§4.6, §11.1): nothing is truncated, the server says how much it
  * holds, and a retried chunk is idempotent.
  * Limits (docs/layers.md): MAX_UPLOADS at once, chunks ≤ MAX_CHUNK, uploads idle for STALE_MS are
  * discarded (swept on every upload call). State is in memory: a daemon restart forgets uploads.
  */
-import type { Hash } from "node:crypto";
+import { MAX_CHUNK_BYTES } from "../options.ts";
 import type { Context } from "../context.ts";
 import { AcondError, invalid } from "../errors.ts";
 import type { HashAlg } from "../attest/sha.ts";
@@ -17,20 +18,24 @@ import {
   algsFromBits,
   checkReferenced,
   type Digest,
-  hexOf,
+  discardStaged,
   parseDigest,
   placeLayer,
   type Staged,
   stageLayer,
 } from "./blob.ts";
-import { hashers, StreamReader } from "./tar.ts";
+import { StreamReader } from "./tar.ts";
+import { WorkerHasher } from "./hasher.ts";
 import { TarError } from "./tarformat.ts";
 import { log } from "../util/log.ts";
 
 export const MAX_UPLOADS = 4;
-export const MAX_CHUNK = 8 << 20;
+export const MAX_CHUNK = MAX_CHUNK_BYTES;
 export const STALE_MS = 10 * 60 * 1000;
-/** Bytes received but not yet extracted before WriteBlob waits (memory bound per upload). */
+/**
+ * Bytes received but not yet extracted (and, separately, not yet hashed) before WriteBlob waits:
+ * the memory bound per upload.
+ */
 export const MAX_QUEUED = 2 * MAX_CHUNK;
 
 export interface UploadStatus {
@@ -46,13 +51,14 @@ interface Upload {
   received: number;
   /** offset → length of every chunk written, to recognise retries. */
   chunks: Map<number, number>;
-  file: Deno.FsFile;
-  path: string;
   lastActive: number;
   busy: boolean;
   stream: StreamReader;
-  /** The named digest's algorithm and sha384, fed by the stream. */
-  hashes: Map<HashAlg, Hash>;
+  /** The alg links CommitBlob makes unless it names a subset. */
+  linkAlgs: HashAlg[];
+  /** What the hasher computes: linkAlgs, the named digest's algorithm and sha384. */
+  hashAlgs: Set<HashAlg>;
+  hasher: WorkerHasher;
   /** The concurrent extraction: never rejects (an Error is a value here). */
   staging: Promise<Staged | Error>;
   failure: Error | null;
@@ -93,12 +99,7 @@ export class Uploads {
   #discard(u: Upload): void {
     this.#uploads.delete(u.id);
     u.stream.abort(new TarError("upload discarded"));
-    try {
-      u.file.close();
-    } catch { /* already closed */ }
-    try {
-      Deno.removeSync(u.path);
-    } catch { /* gone */ }
+    u.hasher.abort();
   }
 
   /** The upload; unless `evenIfBusy`, refused while another call on it is in progress. */
@@ -116,10 +117,11 @@ export class Uploads {
     return this.#uploads.size;
   }
 
-  begin(digestText: string, size: bigint): UploadStatus {
+  begin(digestText: string, size: bigint, bits = 0): UploadStatus {
     this.#init();
     this.#sweep();
     const digest = parseDigest(digestText);
+    const requested = algsFromBits(bits);
     checkReferenced(this.ctx.state, this.ctx.opts.minHash, [digest]);
     if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid("Blob size out of range");
     if (this.#uploads.size >= MAX_UPLOADS) {
@@ -129,22 +131,22 @@ export class Uploads {
       );
     }
     const id = toHex(crypto.getRandomValues(new Uint8Array(16)));
-    const path = `${this.ctx.layout.uploads}/${id}`;
-    const file = Deno.openSync(path, { read: true, write: true, createNew: true, mode: 0o600 });
-    const hashes = hashers(new Set<HashAlg>([digest.alg, "sha384"]));
-    const stream = new StreamReader([...hashes.values()]);
+    const linkAlgs = requested.length === 0 ? [digest.alg] : requested;
+    const hashAlgs = new Set<HashAlg>([...linkAlgs, digest.alg, "sha384"]);
+    const hasher = new WorkerHasher([...hashAlgs]);
+    const stream = new StreamReader([hasher]);
     const u: Upload = {
       id,
       digest,
       size: Number(size),
       received: 0,
       chunks: new Map(),
-      file,
-      path,
       lastActive: this.now(),
       busy: false,
       stream,
-      hashes,
+      linkAlgs,
+      hashAlgs,
+      hasher,
       staging: Promise.resolve(new Error("not started")),
       failure: null,
     };
@@ -184,19 +186,22 @@ export class Uploads {
     if (data.length === 0) return { uploadId: id, received: BigInt(u.received) };
     u.busy = true;
     try {
-      // The extraction starts on this chunk (JS thread) while the staging copy is written by
-      // Deno's I/O thread: the two overlap.
-      u.stream.push(data);
-      u.received += data.length;
-      u.chunks.set(offset, data.length);
       try {
-        await u.file.seek(offset, Deno.SeekMode.Start);
-        let off = 0;
-        while (off < data.length) off += await u.file.write(data.subarray(off));
+        // The hasher gets a copy at once (worker thread); the extraction takes the chunk when it
+        // is done with the previous ones.
+        u.stream.push(data);
       } catch (e) {
         u.failure ??= e instanceof Error ? e : new Error(String(e));
       }
-      if (!u.failure) await u.stream.waitForSpace(MAX_QUEUED);
+      u.received += data.length;
+      u.chunks.set(offset, data.length);
+      // Answer once the backlog is small again: the next chunk's transfer overlaps with the work.
+      if (!u.failure) {
+        await Promise.all([
+          u.stream.waitForSpace(MAX_QUEUED),
+          u.hasher.waitForBacklog(MAX_QUEUED),
+        ]);
+      }
     } finally {
       u.busy = false;
     }
@@ -214,15 +219,22 @@ export class Uploads {
   }
 
   /**
-   * Verifies the digest named at BeginBlob while extracting (one streaming pass), re-checks the
+   * Verifies the digest named at BeginBlob (computed while the chunks streamed in), re-checks the
    * reference and places the layer. The upload is gone afterwards, whatever the outcome, except
-   * when it is simply incomplete.
+   * when it is simply incomplete or `bits` names digests that were not computed.
    */
   async commit(id: string, bits: number): Promise<void> {
     const u = this.#get(id);
     const named = u.digest;
     const requested = algsFromBits(bits);
-    const linkAlgs = requested.length === 0 ? [named.alg] : requested;
+    const missing = requested.filter((a) => !u.hashAlgs.has(a));
+    if (missing.length > 0) {
+      throw invalid(
+        `CommitBlob alg asks for ${missing.join(", ")}, not computed for this upload: ` +
+          `name it in BeginBlob's alg (or commit with alg 0)`,
+      );
+    }
+    const linkAlgs = requested.length === 0 ? u.linkAlgs : requested;
     if (u.size > 0 && u.received !== u.size) {
       throw invalid(`Upload incomplete: ${u.received} of ${u.size} bytes received`);
     }
@@ -231,10 +243,12 @@ export class Uploads {
       u.stream.end();
       const staged = await u.staging;
       if (staged instanceof Error) throw staged;
-      const digests = hexOf(u.hashes);
-      const extra = linkAlgs.filter((a) => !digests.has(a));
-      if (extra.length > 0 && digests.get(named.alg) === named.hex) {
-        for (const [alg, hex] of this.#hashFile(u, extra)) digests.set(alg, hex);
+      let digests: Map<HashAlg, string>;
+      try {
+        digests = await u.hasher.digest();
+      } catch (e) {
+        discardStaged(staged.dir);
+        throw e;
       }
       await placeLayer(this.ctx, staged, digests, {
         linkAlgs,
@@ -245,18 +259,5 @@ export class Uploads {
       u.busy = false;
       this.#discard(u);
     }
-  }
-
-  /** Digests the stream did not compute (alg links asked for only at commit). */
-  #hashFile(u: Upload, algs: HashAlg[]): Map<HashAlg, string> {
-    const hs = hashers(algs);
-    const buf = new Uint8Array(4 << 20);
-    u.file.seekSync(0, Deno.SeekMode.Start);
-    for (;;) {
-      const n = u.file.readSync(buf);
-      if (n === null || n === 0) break;
-      for (const h of hs.values()) h.update(buf.subarray(0, n));
-    }
-    return hexOf(hs);
   }
 }

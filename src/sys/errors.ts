@@ -40,6 +40,7 @@ export const ERRNO: Record<string, number> = {
   EACCES: 13,
   EBUSY: 16,
   EEXIST: 17,
+  EXDEV: 18,
   ENOTDIR: 20,
   EISDIR: 21,
   EINVAL: 22,

@@ -6,8 +6,15 @@ import { fsSymbols } from "./symbols/fs.ts";
 import { procSymbols } from "./symbols/proc.ts";
 import { tdxSymbols } from "./symbols/tdx.ts";
 import { initSymbols } from "./symbols/init.ts";
+import { layerSymbols } from "./symbols/layer.ts";
 
-const symbols = { ...fsSymbols, ...procSymbols, ...tdxSymbols, ...initSymbols } as const;
+const symbols = {
+  ...fsSymbols,
+  ...procSymbols,
+  ...tdxSymbols,
+  ...initSymbols,
+  ...layerSymbols,
+} as const;
 type Shim = Deno.DynamicLibrary<typeof symbols>["symbols"];
 
 let lib: Deno.DynamicLibrary<typeof symbols> | null = null;

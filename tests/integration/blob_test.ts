@@ -6,7 +6,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createHash } from "node:crypto";
 import { assert, assertEquals } from "../helpers/assert.ts";
-import { type AconClient, type DevDaemon, startDaemon } from "../helpers/daemon.ts";
+import { type AconClient, type DevDaemon, startDaemon, TOP } from "../helpers/daemon.ts";
 import { makeSigner } from "../helpers/pki.ts";
 import { baseManifest, signedManifest } from "../helpers/image.ts";
 import { craftTar } from "../helpers/tarcraft.ts";
@@ -288,6 +288,65 @@ Deno.test("chunked upload: wrong digest discarded, unreferenced refused, over --
     const id2 = await upload(c, `sha384/${sha("sha384", a)}`, a, 512 * 1024);
     await c.commitBlob({ uploadId: id2, alg: 2 });
     assertEquals(Deno.statSync(`${d.root}/contents/sha384/${sha("sha384", a)}/a`).size, 2 << 20);
+  } finally {
+    await d.stop();
+  }
+});
+
+Deno.test("chunked upload: BeginBlob alg links more digests; aconctl push uploads a big layer", async () => {
+  const layer = await gnuTar(async (t) => {
+    for (let i = 0; i < 300; i++) {
+      await Deno.writeFile(`${t}/f${i}`, new Uint8Array(20_000 + i).fill(i & 0xff));
+    }
+  });
+  const h384 = sha("sha384", layer), h256 = sha("sha256", layer), h512 = sha("sha512", layer);
+  const d = await startDaemon();
+  try {
+    const signer = await makeSigner("ec-p384");
+    const m = await signedManifest(signer, baseManifest({ layers: [`sha384/${h384}`] }));
+    await d.client().addManifest({ ...m });
+    const c = d.client("connect-json");
+    // Only the algorithms named at BeginBlob are computed while streaming.
+    const plain = await upload(c, `sha384/${h384}`, layer, 1 << 20);
+    const e = await rpcError(c.commitBlob({ uploadId: plain, alg: 4 }));
+    assertEquals(e.code, Code.InvalidArgument);
+    assert(e.rawMessage.includes("sha512, not computed"), e.rawMessage);
+    assertEquals((await c.blobStatus({ uploadId: plain })).received, BigInt(layer.length));
+    const { uploadId } = await c.beginBlob({ digest: `sha384/${h384}`, size: 0n, alg: 1 | 4 });
+    for (let off = 0; off < layer.length; off += 1 << 20) {
+      await c.writeBlob({
+        uploadId,
+        offset: BigInt(off),
+        data: layer.subarray(off, off + (1 << 20)),
+      });
+    }
+    await c.commitBlob({ uploadId, alg: 0 });
+    assertEquals(walk(`${d.root}/contents/sha384/${h384}`).length, 300);
+    assertEquals(Deno.readLinkSync(`${d.root}/contents/sha256/${h256}`), `../sha384/${h384}`);
+    assertEquals(Deno.readLinkSync(`${d.root}/contents/sha512/${h512}`), `../sha384/${h384}`);
+    await c.commitBlob({ uploadId: plain, alg: 0 }); // already there: a no-op success
+
+    // aconctl push: a second image with another layer, uploaded in chunks by aconctl.
+    const other = await gnuTar((t) => Deno.writeFile(`${t}/big`, new Uint8Array(9 << 20).fill(3)));
+    const o384 = sha("sha384", other);
+    const m2 = await signedManifest(signer, baseManifest({ layers: [`sha384/${o384}`] }));
+    await Deno.writeTextFile(`${d.dir}/m.json`, m2.manifest);
+    await Deno.writeFile(`${d.dir}/m.sig`, m2.signature);
+    await Deno.writeFile(`${d.dir}/cert.der`, m2.certificate);
+    await Deno.writeFile(`${d.dir}/layer.tar`, other);
+    const out = await new Deno.Command(`${TOP}/dist/aconctl`, {
+      args: [
+        "--socket",
+        d.socket,
+        "push",
+        "-q",
+        ...["m.json", "m.sig", "cert.der", "layer.tar"]
+          .map((f) => `${d.dir}/${f}`),
+      ],
+      stdin: "null",
+    }).output();
+    assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+    assertEquals(Deno.statSync(`${d.root}/contents/sha384/${o384}/big`).size, 9 << 20);
   } finally {
     await d.stop();
   }

@@ -247,3 +247,44 @@ Deno.test("addBlob: a full state file system is resource_exhausted and leaves no
     }
   });
 });
+
+Deno.test("uploads: BeginBlob's alg names the links; CommitBlob may not ask for more", async () => {
+  await withCtx([`sha384/${L384}`], async (ctx, root) => {
+    const up = new Uploads(ctx);
+    assertThrows(() => up.begin(`sha384/${L384}`, 0n, 8), /Invalid hash algorithm/);
+    // Digests named at BeginBlob are computed while streaming; commit with 0 links them all.
+    const id = up.begin(`sha384/${L384}`, BigInt(layer.length), 1 | 4).uploadId;
+    await up.write(id, 0n, layer);
+    await up.commit(id, 0);
+    assertEquals(Deno.readLinkSync(`${root}/contents/sha256/${L256}`), `../sha384/${L384}`);
+    assertEquals(Deno.readLinkSync(`${root}/contents/sha512/${L512}`), `../sha384/${L384}`);
+  });
+  await withCtx([`sha384/${L384}`], async (ctx, root) => {
+    const up = new Uploads(ctx);
+    const id = up.begin(`sha384/${L384}`, BigInt(layer.length)).uploadId;
+    await up.write(id, 0n, layer);
+    // sha512 was not computed (nothing keeps the bytes to compute it later): refused, and the
+    // upload is still there to be committed correctly.
+    await assertRejects(() => up.commit(id, 4), /asks for sha512, not computed for this upload/);
+    assertEquals(up.status(id).received, BigInt(layer.length));
+    await up.commit(id, 2);
+    assertEquals(Deno.readTextFileSync(`${root}/contents/sha384/${L384}/etc/hello`), "hi\n");
+    await assertRejects(() => Deno.lstat(`${root}/contents/sha512`), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("addBlob: over --max-request is refused by acond itself, before hashing", async () => {
+  await withCtx([`sha384/${L384}`], async (ctx, root) => {
+    (ctx.opts as { maxRequestBytes: number }).maxRequestBytes = layer.length - 1;
+    const e = await addBlob(ctx, 2, layer).then(() => "ok", code);
+    assertEquals(
+      e,
+      `resource_exhausted: Blob of ${layer.length} bytes exceeds --max-request (${
+        layer.length - 1
+      } bytes): use the chunked upload`,
+    );
+    await assertRejects(() => Deno.lstat(`${root}/contents`), Deno.errors.NotFound);
+    (ctx.opts as { maxRequestBytes: number }).maxRequestBytes = layer.length;
+    await addBlob(ctx, 2, layer);
+  });
+});

@@ -12,7 +12,7 @@ export function blobHandlers(ctx: Context): Handlers {
       return {};
     },
     beginBlob(req) {
-      return uploads.begin(req.digest, req.size);
+      return uploads.begin(req.digest, req.size, req.alg);
     },
     async writeBlob(req) {
       return await uploads.write(req.uploadId, req.offset, req.data);
