@@ -556,6 +556,7 @@ export class ContainerService {
     running: boolean;
     exitSignal: boolean;
     pid: number;
+    sessions: { pid: number; pty: string; command: string }[];
   }> {
     const running = c.state === "running";
     const state = running ? await this.#refresh(c) : 0;
@@ -568,6 +569,11 @@ export class ContainerService {
       exePath: c.exePath,
       running,
       pid: c.pid,
+      sessions: [...this.sessions].filter((x) => x.containerId === c.id).map((x) => ({
+        pid: x.pid,
+        pty: x.slave,
+        command: x.command,
+      })),
     };
   }
 
@@ -663,6 +669,7 @@ export class ContainerService {
       pid,
       master: pty.master,
       slave: pty.name,
+      command: req.command,
       output: new TailBuffer(4096),
     };
     this.sessions.add(session);
@@ -803,6 +810,8 @@ export interface PtySession {
   pid: number;
   master: number;
   slave: string;
+  /** The entry point's name (ExecRequest.command). */
+  command: string;
   /** The newest output, until a console attaches. */
   output: TailBuffer;
 }

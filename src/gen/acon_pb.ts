@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file acon.proto.
  */
 export const file_acon: GenFile = /*@__PURE__*/
-  fileDesc("CgphY29uLnByb3RvEglhY29uLmdycGMiTgoSQWRkTWFuaWZlc3RSZXF1ZXN0EhAKCG1hbmlmZXN0GAEgASgJEhEKCXNpZ25hdHVyZRgCIAEoDBITCgtjZXJ0aWZpY2F0ZRgDIAEoDCI/ChNBZGRNYW5pZmVzdFJlc3BvbnNlEhAKCGltYWdlX2lkGAEgASgJEhYKDm1pc3NpbmdfbGF5ZXJzGAIgAygJIisKDkFkZEJsb2JSZXF1ZXN0EgsKA2FsZxgBIAEoDRIMCgRkYXRhGAIgASgMIi4KDFN0YXJ0UmVxdWVzdBIQCghpbWFnZV9pZBgBIAEoCRIMCgRlbnZzGAIgAygJIiUKDVN0YXJ0UmVzcG9uc2USFAoMY29udGFpbmVyX2lkGAEgASgNIjcKDlJlc3RhcnRSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoDRIPCgd0aW1lb3V0GAIgASgEIosBCgtFeGVjUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKA0SDwoHY29tbWFuZBgCIAEoCRIPCgd0aW1lb3V0GAMgASgEEhEKCWFyZ3VtZW50cxgEIAMoCRIMCgRlbnZzGAUgAygJEg0KBXN0ZGluGAYgASgMEhQKDGNhcHR1cmVfc2l6ZRgHIAEoBCIuCgxFeGVjUmVzcG9uc2USDgoGc3Rkb3V0GAEgASgMEg4KBnN0ZGVychgCIAEoDCI3CgtLaWxsUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKA0SEgoKc2lnbmFsX251bRgCIAEoBSImCg5JbnNwZWN0UmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKA0iOQoPSW5zcGVjdFJlc3BvbnNlEiYKBGluZm8YASADKAsyGC5hY29uLmdycGMuQ29udGFpbmVySW5mbyKcAQoNQ29udGFpbmVySW5mbxIUCgxjb250YWluZXJfaWQYASABKA0SDQoFc3RhdGUYAiABKA0SDwoHd3N0YXR1cxgDIAEoBRIQCghpbWFnZV9pZBgEIAEoCRIQCghleGVfcGF0aBgFIAEoCRIPCgdydW5uaW5nGAYgASgIEhMKC2V4aXRfc2lnbmFsGAcgASgIEgsKA3BpZBgIIAEoDSJJCg1SZXBvcnRSZXF1ZXN0EhAKCG5vbmNlX2xvGAEgASgEEhAKCG5vbmNlX2hpGAIgASgEEhQKDHJlcXVlc3RfdHlwZRgDIAEoDSIVCgVNckxvZxIMCgRsb2dzGAEgAygJIvkBCg5SZXBvcnRSZXNwb25zZRIMCgRkYXRhGAEgASgMEjMKBW1ybG9nGAIgAygLMiQuYWNvbi5ncnBjLlJlcG9ydFJlc3BvbnNlLk1ybG9nRW50cnkSGAoQYXR0ZXN0YXRpb25fZGF0YRgDIAEoCRILCgN0ZWUYBCABKAkSFgoOc2ltX3B1YmxpY19rZXkYBSABKAwSEwoLY2FuX21lYXN1cmUYBiABKAgSEAoIdGVlX25vdGUYByABKAkaPgoKTXJsb2dFbnRyeRILCgNrZXkYASABKA0SHwoFdmFsdWUYAiABKAsyEC5hY29uLmdycGMuTXJMb2c6AjgBIiYKEkdldE1hbmlmZXN0UmVxdWVzdBIQCghpbWFnZV9pZBgBIAEoCSI8ChNHZXRNYW5pZmVzdFJlc3BvbnNlEhAKCG1hbmlmZXN0GAEgASgJEhMKC2NlcnRpZmljYXRlGAIgASgMItQBCg5IZWFsdGhSZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgJEhMKC2FwaV92ZXJzaW9uGAIgASgJEgsKA3RlZRgDIAEoCRIRCglmaW5hbGl6ZWQYBCABKAgSDgoGaW1hZ2VzGAUgASgNEhIKCmNvbnRhaW5lcnMYBiABKA0SEQoJdXB0aW1lX21zGAcgASgEEhAKCG1pbl9oYXNoGAggASgJEgwKBHBpZDEYCSABKAgSEwoLY2FuX21lYXN1cmUYCiABKAgSEAoIdGVlX25vdGUYCyABKAkiPQoQQmVnaW5CbG9iUmVxdWVzdBIOCgZkaWdlc3QYASABKAkSDAoEc2l6ZRgCIAEoBBILCgNhbGcYAyABKA0iNwoQQmxvYlVwbG9hZFN0YXR1cxIRCgl1cGxvYWRfaWQYASABKAkSEAoIcmVjZWl2ZWQYAiABKAQiQwoQV3JpdGVCbG9iUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkSDgoGb2Zmc2V0GAIgASgEEgwKBGRhdGEYAyABKAwiJgoRQmxvYlN0YXR1c1JlcXVlc3QSEQoJdXBsb2FkX2lkGAEgASgJIjMKEUNvbW1pdEJsb2JSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCRILCgNhbGcYAiABKA0iRwoLTG9nc1JlcXVlc3QSFAoMY29udGFpbmVyX2lkGAEgASgNEg4KBmZvbGxvdxgCIAEoCBISCgpmcm9tX3N0YXJ0GAMgASgIIjUKCExvZ0NodW5rEgoKAmZkGAEgASgFEgwKBGRhdGEYAiABKAwSDwoHdGltZV9tcxgDIAEoBCIOCgxXYXRjaFJlcXVlc3QikAIKBUV2ZW50EiMKBGtpbmQYASABKA4yFS5hY29uLmdycGMuRXZlbnQuS2luZBIUCgxjb250YWluZXJfaWQYAiABKA0SEAoIaW1hZ2VfaWQYAyABKAkSDwoHd3N0YXR1cxgEIAEoBRITCgtleGl0X3NpZ25hbBgFIAEoCBIPCgd0aW1lX21zGAYgASgEIoIBCgRLaW5kEhQKEEtJTkRfVU5TUEVDSUZJRUQQABIPCgtJTUFHRV9BRERFRBABEhUKEUNPTlRBSU5FUl9TVEFSVEVEEAISFAoQQ09OVEFJTkVSX0VYSVRFRBADEhcKE0NPTlRBSU5FUl9SRVNUQVJURUQQBBINCglGSU5BTElaRUQQBSIlCgxQb3dlclJlcXVlc3QSFQoNZ3JhY2Vfc2Vjb25kcxgBIAEoBCIiChBLZXJuZWxMb2dSZXF1ZXN0Eg4KBmZvbGxvdxgBIAEoCCIdCg1LZXJuZWxMb2dMaW5lEgwKBGxpbmUYASABKAkiPQoQRXZlbnRMb2dSZXNwb25zZRINCgVsaW5lcxgBIAMoCRINCgVydG1yMxgCIAEoDBILCgN0ZWUYAyABKAky2woKC0Fjb25TZXJ2aWNlEkwKC0FkZE1hbmlmZXN0Eh0uYWNvbi5ncnBjLkFkZE1hbmlmZXN0UmVxdWVzdBoeLmFjb24uZ3JwYy5BZGRNYW5pZmVzdFJlc3BvbnNlEjoKCEZpbmFsaXplEhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5EjwKB0FkZEJsb2ISGS5hY29uLmdycGMuQWRkQmxvYlJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkSOgoFU3RhcnQSFy5hY29uLmdycGMuU3RhcnRSZXF1ZXN0GhguYWNvbi5ncnBjLlN0YXJ0UmVzcG9uc2USPAoHUmVzdGFydBIZLmFjb24uZ3JwYy5SZXN0YXJ0UmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRI3CgRFeGVjEhYuYWNvbi5ncnBjLkV4ZWNSZXF1ZXN0GhcuYWNvbi5ncnBjLkV4ZWNSZXNwb25zZRI2CgRLaWxsEhYuYWNvbi5ncnBjLktpbGxSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5EkAKB0luc3BlY3QSGS5hY29uLmdycGMuSW5zcGVjdFJlcXVlc3QaGi5hY29uLmdycGMuSW5zcGVjdFJlc3BvbnNlEj0KBlJlcG9ydBIYLmFjb24uZ3JwYy5SZXBvcnRSZXF1ZXN0GhkuYWNvbi5ncnBjLlJlcG9ydFJlc3BvbnNlEkwKC0dldE1hbmlmZXN0Eh0uYWNvbi5ncnBjLkdldE1hbmlmZXN0UmVxdWVzdBoeLmFjb24uZ3JwYy5HZXRNYW5pZmVzdFJlc3BvbnNlEkAKBkhlYWx0aBIWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRoZLmFjb24uZ3JwYy5IZWFsdGhSZXNwb25zZSIDkAIBEkUKCUJlZ2luQmxvYhIbLmFjb24uZ3JwYy5CZWdpbkJsb2JSZXF1ZXN0GhsuYWNvbi5ncnBjLkJsb2JVcGxvYWRTdGF0dXMSRQoJV3JpdGVCbG9iEhsuYWNvbi5ncnBjLldyaXRlQmxvYlJlcXVlc3QaGy5hY29uLmdycGMuQmxvYlVwbG9hZFN0YXR1cxJHCgpCbG9iU3RhdHVzEhwuYWNvbi5ncnBjLkJsb2JTdGF0dXNSZXF1ZXN0GhsuYWNvbi5ncnBjLkJsb2JVcGxvYWRTdGF0dXMSQgoKQ29tbWl0QmxvYhIcLmFjb24uZ3JwYy5Db21taXRCbG9iUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRJCCgtHZXRFdmVudExvZxIWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRobLmFjb24uZ3JwYy5FdmVudExvZ1Jlc3BvbnNlEjUKBExvZ3MSFi5hY29uLmdycGMuTG9nc1JlcXVlc3QaEy5hY29uLmdycGMuTG9nQ2h1bmswARI0CgVXYXRjaBIXLmFjb24uZ3JwYy5XYXRjaFJlcXVlc3QaEC5hY29uLmdycGMuRXZlbnQwARI7CghTaHV0ZG93bhIXLmFjb24uZ3JwYy5Qb3dlclJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkSOQoGUmVib290EhcuYWNvbi5ncnBjLlBvd2VyUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRJECglLZXJuZWxMb2cSGy5hY29uLmdycGMuS2VybmVsTG9nUmVxdWVzdBoYLmFjb24uZ3JwYy5LZXJuZWxMb2dMaW5lMAFiBnByb3RvMw", [file_google_protobuf_empty]);
+  fileDesc("CgphY29uLnByb3RvEglhY29uLmdycGMiTgoSQWRkTWFuaWZlc3RSZXF1ZXN0EhAKCG1hbmlmZXN0GAEgASgJEhEKCXNpZ25hdHVyZRgCIAEoDBITCgtjZXJ0aWZpY2F0ZRgDIAEoDCI/ChNBZGRNYW5pZmVzdFJlc3BvbnNlEhAKCGltYWdlX2lkGAEgASgJEhYKDm1pc3NpbmdfbGF5ZXJzGAIgAygJIisKDkFkZEJsb2JSZXF1ZXN0EgsKA2FsZxgBIAEoDRIMCgRkYXRhGAIgASgMIi4KDFN0YXJ0UmVxdWVzdBIQCghpbWFnZV9pZBgBIAEoCRIMCgRlbnZzGAIgAygJIiUKDVN0YXJ0UmVzcG9uc2USFAoMY29udGFpbmVyX2lkGAEgASgNIjcKDlJlc3RhcnRSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoDRIPCgd0aW1lb3V0GAIgASgEIosBCgtFeGVjUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKA0SDwoHY29tbWFuZBgCIAEoCRIPCgd0aW1lb3V0GAMgASgEEhEKCWFyZ3VtZW50cxgEIAMoCRIMCgRlbnZzGAUgAygJEg0KBXN0ZGluGAYgASgMEhQKDGNhcHR1cmVfc2l6ZRgHIAEoBCIuCgxFeGVjUmVzcG9uc2USDgoGc3Rkb3V0GAEgASgMEg4KBnN0ZGVychgCIAEoDCI3CgtLaWxsUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKA0SEgoKc2lnbmFsX251bRgCIAEoBSImCg5JbnNwZWN0UmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKA0iOQoPSW5zcGVjdFJlc3BvbnNlEiYKBGluZm8YASADKAsyGC5hY29uLmdycGMuQ29udGFpbmVySW5mbyLGAQoNQ29udGFpbmVySW5mbxIUCgxjb250YWluZXJfaWQYASABKA0SDQoFc3RhdGUYAiABKA0SDwoHd3N0YXR1cxgDIAEoBRIQCghpbWFnZV9pZBgEIAEoCRIQCghleGVfcGF0aBgFIAEoCRIPCgdydW5uaW5nGAYgASgIEhMKC2V4aXRfc2lnbmFsGAcgASgIEgsKA3BpZBgIIAEoDRIoCghzZXNzaW9ucxgJIAMoCzIWLmFjb24uZ3JwYy5FeGVjU2Vzc2lvbiI4CgtFeGVjU2Vzc2lvbhILCgNwaWQYASABKA0SCwoDcHR5GAIgASgJEg8KB2NvbW1hbmQYAyABKAkiSQoNUmVwb3J0UmVxdWVzdBIQCghub25jZV9sbxgBIAEoBBIQCghub25jZV9oaRgCIAEoBBIUCgxyZXF1ZXN0X3R5cGUYAyABKA0iFQoFTXJMb2cSDAoEbG9ncxgBIAMoCSL5AQoOUmVwb3J0UmVzcG9uc2USDAoEZGF0YRgBIAEoDBIzCgVtcmxvZxgCIAMoCzIkLmFjb24uZ3JwYy5SZXBvcnRSZXNwb25zZS5NcmxvZ0VudHJ5EhgKEGF0dGVzdGF0aW9uX2RhdGEYAyABKAkSCwoDdGVlGAQgASgJEhYKDnNpbV9wdWJsaWNfa2V5GAUgASgMEhMKC2Nhbl9tZWFzdXJlGAYgASgIEhAKCHRlZV9ub3RlGAcgASgJGj4KCk1ybG9nRW50cnkSCwoDa2V5GAEgASgNEh8KBXZhbHVlGAIgASgLMhAuYWNvbi5ncnBjLk1yTG9nOgI4ASImChJHZXRNYW5pZmVzdFJlcXVlc3QSEAoIaW1hZ2VfaWQYASABKAkiPAoTR2V0TWFuaWZlc3RSZXNwb25zZRIQCghtYW5pZmVzdBgBIAEoCRITCgtjZXJ0aWZpY2F0ZRgCIAEoDCLUAQoOSGVhbHRoUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRITCgthcGlfdmVyc2lvbhgCIAEoCRILCgN0ZWUYAyABKAkSEQoJZmluYWxpemVkGAQgASgIEg4KBmltYWdlcxgFIAEoDRISCgpjb250YWluZXJzGAYgASgNEhEKCXVwdGltZV9tcxgHIAEoBBIQCghtaW5faGFzaBgIIAEoCRIMCgRwaWQxGAkgASgIEhMKC2Nhbl9tZWFzdXJlGAogASgIEhAKCHRlZV9ub3RlGAsgASgJIj0KEEJlZ2luQmxvYlJlcXVlc3QSDgoGZGlnZXN0GAEgASgJEgwKBHNpemUYAiABKAQSCwoDYWxnGAMgASgNIjcKEEJsb2JVcGxvYWRTdGF0dXMSEQoJdXBsb2FkX2lkGAEgASgJEhAKCHJlY2VpdmVkGAIgASgEIkMKEFdyaXRlQmxvYlJlcXVlc3QSEQoJdXBsb2FkX2lkGAEgASgJEg4KBm9mZnNldBgCIAEoBBIMCgRkYXRhGAMgASgMIiYKEUJsb2JTdGF0dXNSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCSIzChFDb21taXRCbG9iUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkSCwoDYWxnGAIgASgNIkcKC0xvZ3NSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoDRIOCgZmb2xsb3cYAiABKAgSEgoKZnJvbV9zdGFydBgDIAEoCCI1CghMb2dDaHVuaxIKCgJmZBgBIAEoBRIMCgRkYXRhGAIgASgMEg8KB3RpbWVfbXMYAyABKAQiDgoMV2F0Y2hSZXF1ZXN0IpACCgVFdmVudBIjCgRraW5kGAEgASgOMhUuYWNvbi5ncnBjLkV2ZW50LktpbmQSFAoMY29udGFpbmVyX2lkGAIgASgNEhAKCGltYWdlX2lkGAMgASgJEg8KB3dzdGF0dXMYBCABKAUSEwoLZXhpdF9zaWduYWwYBSABKAgSDwoHdGltZV9tcxgGIAEoBCKCAQoES2luZBIUChBLSU5EX1VOU1BFQ0lGSUVEEAASDwoLSU1BR0VfQURERUQQARIVChFDT05UQUlORVJfU1RBUlRFRBACEhQKEENPTlRBSU5FUl9FWElURUQQAxIXChNDT05UQUlORVJfUkVTVEFSVEVEEAQSDQoJRklOQUxJWkVEEAUiJQoMUG93ZXJSZXF1ZXN0EhUKDWdyYWNlX3NlY29uZHMYASABKAQiIgoQS2VybmVsTG9nUmVxdWVzdBIOCgZmb2xsb3cYASABKAgiHQoNS2VybmVsTG9nTGluZRIMCgRsaW5lGAEgASgJIj0KEEV2ZW50TG9nUmVzcG9uc2USDQoFbGluZXMYASADKAkSDQoFcnRtcjMYAiABKAwSCwoDdGVlGAMgASgJMtsKCgtBY29uU2VydmljZRJMCgtBZGRNYW5pZmVzdBIdLmFjb24uZ3JwYy5BZGRNYW5pZmVzdFJlcXVlc3QaHi5hY29uLmdycGMuQWRkTWFuaWZlc3RSZXNwb25zZRI6CghGaW5hbGl6ZRIWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRI8CgdBZGRCbG9iEhkuYWNvbi5ncnBjLkFkZEJsb2JSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5EjoKBVN0YXJ0EhcuYWNvbi5ncnBjLlN0YXJ0UmVxdWVzdBoYLmFjb24uZ3JwYy5TdGFydFJlc3BvbnNlEjwKB1Jlc3RhcnQSGS5hY29uLmdycGMuUmVzdGFydFJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkSNwoERXhlYxIWLmFjb24uZ3JwYy5FeGVjUmVxdWVzdBoXLmFjb24uZ3JwYy5FeGVjUmVzcG9uc2USNgoES2lsbBIWLmFjb24uZ3JwYy5LaWxsUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRJACgdJbnNwZWN0EhkuYWNvbi5ncnBjLkluc3BlY3RSZXF1ZXN0GhouYWNvbi5ncnBjLkluc3BlY3RSZXNwb25zZRI9CgZSZXBvcnQSGC5hY29uLmdycGMuUmVwb3J0UmVxdWVzdBoZLmFjb24uZ3JwYy5SZXBvcnRSZXNwb25zZRJMCgtHZXRNYW5pZmVzdBIdLmFjb24uZ3JwYy5HZXRNYW5pZmVzdFJlcXVlc3QaHi5hY29uLmdycGMuR2V0TWFuaWZlc3RSZXNwb25zZRJACgZIZWFsdGgSFi5nb29nbGUucHJvdG9idWYuRW1wdHkaGS5hY29uLmdycGMuSGVhbHRoUmVzcG9uc2UiA5ACARJFCglCZWdpbkJsb2ISGy5hY29uLmdycGMuQmVnaW5CbG9iUmVxdWVzdBobLmFjb24uZ3JwYy5CbG9iVXBsb2FkU3RhdHVzEkUKCVdyaXRlQmxvYhIbLmFjb24uZ3JwYy5Xcml0ZUJsb2JSZXF1ZXN0GhsuYWNvbi5ncnBjLkJsb2JVcGxvYWRTdGF0dXMSRwoKQmxvYlN0YXR1cxIcLmFjb24uZ3JwYy5CbG9iU3RhdHVzUmVxdWVzdBobLmFjb24uZ3JwYy5CbG9iVXBsb2FkU3RhdHVzEkIKCkNvbW1pdEJsb2ISHC5hY29uLmdycGMuQ29tbWl0QmxvYlJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkSQgoLR2V0RXZlbnRMb2cSFi5nb29nbGUucHJvdG9idWYuRW1wdHkaGy5hY29uLmdycGMuRXZlbnRMb2dSZXNwb25zZRI1CgRMb2dzEhYuYWNvbi5ncnBjLkxvZ3NSZXF1ZXN0GhMuYWNvbi5ncnBjLkxvZ0NodW5rMAESNAoFV2F0Y2gSFy5hY29uLmdycGMuV2F0Y2hSZXF1ZXN0GhAuYWNvbi5ncnBjLkV2ZW50MAESOwoIU2h1dGRvd24SFy5hY29uLmdycGMuUG93ZXJSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5EjkKBlJlYm9vdBIXLmFjb24uZ3JwYy5Qb3dlclJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkSRAoJS2VybmVsTG9nEhsuYWNvbi5ncnBjLktlcm5lbExvZ1JlcXVlc3QaGC5hY29uLmdycGMuS2VybmVsTG9nTGluZTABYgZwcm90bzM", [file_google_protobuf_empty]);
 
 /**
  * @generated from message acon.grpc.AddManifestRequest
@@ -354,6 +354,13 @@ export type ContainerInfo = Message<"acon.grpc.ContainerInfo"> & {
    * @generated from field: uint32 pid = 8;
    */
   pid: number;
+
+  /**
+   * interactive Execs (timeout 0) still running on a pty
+   *
+   * @generated from field: repeated acon.grpc.ExecSession sessions = 9;
+   */
+  sessions: ExecSession[];
 };
 
 /**
@@ -362,6 +369,37 @@ export type ContainerInfo = Message<"acon.grpc.ContainerInfo"> & {
  */
 export const ContainerInfoSchema: GenMessage<ContainerInfo> = /*@__PURE__*/
   messageDesc(file_acon, 11);
+
+/**
+ * @generated from message acon.grpc.ExecSession
+ */
+export type ExecSession = Message<"acon.grpc.ExecSession"> & {
+  /**
+   * host pid
+   *
+   * @generated from field: uint32 pid = 1;
+   */
+  pid: number;
+
+  /**
+   * the pty's slave in acond's /dev/pts (e.g. /dev/pts/3)
+   *
+   * @generated from field: string pty = 2;
+   */
+  pty: string;
+
+  /**
+   * @generated from field: string command = 3;
+   */
+  command: string;
+};
+
+/**
+ * Describes the message acon.grpc.ExecSession.
+ * Use `create(ExecSessionSchema)` to create a new message.
+ */
+export const ExecSessionSchema: GenMessage<ExecSession> = /*@__PURE__*/
+  messageDesc(file_acon, 12);
 
 /**
  * @generated from message acon.grpc.ReportRequest
@@ -390,7 +428,7 @@ export type ReportRequest = Message<"acon.grpc.ReportRequest"> & {
  * Use `create(ReportRequestSchema)` to create a new message.
  */
 export const ReportRequestSchema: GenMessage<ReportRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 12);
+  messageDesc(file_acon, 13);
 
 /**
  * @generated from message acon.grpc.MrLog
@@ -407,7 +445,7 @@ export type MrLog = Message<"acon.grpc.MrLog"> & {
  * Use `create(MrLogSchema)` to create a new message.
  */
 export const MrLogSchema: GenMessage<MrLog> = /*@__PURE__*/
-  messageDesc(file_acon, 13);
+  messageDesc(file_acon, 14);
 
 /**
  * @generated from message acon.grpc.ReportResponse
@@ -470,7 +508,7 @@ export type ReportResponse = Message<"acon.grpc.ReportResponse"> & {
  * Use `create(ReportResponseSchema)` to create a new message.
  */
 export const ReportResponseSchema: GenMessage<ReportResponse> = /*@__PURE__*/
-  messageDesc(file_acon, 14);
+  messageDesc(file_acon, 15);
 
 /**
  * @generated from message acon.grpc.GetManifestRequest
@@ -487,7 +525,7 @@ export type GetManifestRequest = Message<"acon.grpc.GetManifestRequest"> & {
  * Use `create(GetManifestRequestSchema)` to create a new message.
  */
 export const GetManifestRequestSchema: GenMessage<GetManifestRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 15);
+  messageDesc(file_acon, 16);
 
 /**
  * @generated from message acon.grpc.GetManifestResponse
@@ -509,7 +547,7 @@ export type GetManifestResponse = Message<"acon.grpc.GetManifestResponse"> & {
  * Use `create(GetManifestResponseSchema)` to create a new message.
  */
 export const GetManifestResponseSchema: GenMessage<GetManifestResponse> = /*@__PURE__*/
-  messageDesc(file_acon, 16);
+  messageDesc(file_acon, 17);
 
 /**
  * @generated from message acon.grpc.HealthResponse
@@ -590,7 +628,7 @@ export type HealthResponse = Message<"acon.grpc.HealthResponse"> & {
  * Use `create(HealthResponseSchema)` to create a new message.
  */
 export const HealthResponseSchema: GenMessage<HealthResponse> = /*@__PURE__*/
-  messageDesc(file_acon, 17);
+  messageDesc(file_acon, 18);
 
 /**
  * Chunked, resumable blob upload: BeginBlob names an upload by the layer digest the client
@@ -629,7 +667,7 @@ export type BeginBlobRequest = Message<"acon.grpc.BeginBlobRequest"> & {
  * Use `create(BeginBlobRequestSchema)` to create a new message.
  */
 export const BeginBlobRequestSchema: GenMessage<BeginBlobRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 18);
+  messageDesc(file_acon, 19);
 
 /**
  * @generated from message acon.grpc.BlobUploadStatus
@@ -651,7 +689,7 @@ export type BlobUploadStatus = Message<"acon.grpc.BlobUploadStatus"> & {
  * Use `create(BlobUploadStatusSchema)` to create a new message.
  */
 export const BlobUploadStatusSchema: GenMessage<BlobUploadStatus> = /*@__PURE__*/
-  messageDesc(file_acon, 19);
+  messageDesc(file_acon, 20);
 
 /**
  * @generated from message acon.grpc.WriteBlobRequest
@@ -678,7 +716,7 @@ export type WriteBlobRequest = Message<"acon.grpc.WriteBlobRequest"> & {
  * Use `create(WriteBlobRequestSchema)` to create a new message.
  */
 export const WriteBlobRequestSchema: GenMessage<WriteBlobRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 20);
+  messageDesc(file_acon, 21);
 
 /**
  * @generated from message acon.grpc.BlobStatusRequest
@@ -695,7 +733,7 @@ export type BlobStatusRequest = Message<"acon.grpc.BlobStatusRequest"> & {
  * Use `create(BlobStatusRequestSchema)` to create a new message.
  */
 export const BlobStatusRequestSchema: GenMessage<BlobStatusRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 21);
+  messageDesc(file_acon, 22);
 
 /**
  * @generated from message acon.grpc.CommitBlobRequest
@@ -719,7 +757,7 @@ export type CommitBlobRequest = Message<"acon.grpc.CommitBlobRequest"> & {
  * Use `create(CommitBlobRequestSchema)` to create a new message.
  */
 export const CommitBlobRequestSchema: GenMessage<CommitBlobRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 22);
+  messageDesc(file_acon, 23);
 
 /**
  * @generated from message acon.grpc.LogsRequest
@@ -750,7 +788,7 @@ export type LogsRequest = Message<"acon.grpc.LogsRequest"> & {
  * Use `create(LogsRequestSchema)` to create a new message.
  */
 export const LogsRequestSchema: GenMessage<LogsRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 23);
+  messageDesc(file_acon, 24);
 
 /**
  * @generated from message acon.grpc.LogChunk
@@ -779,7 +817,7 @@ export type LogChunk = Message<"acon.grpc.LogChunk"> & {
  * Use `create(LogChunkSchema)` to create a new message.
  */
 export const LogChunkSchema: GenMessage<LogChunk> = /*@__PURE__*/
-  messageDesc(file_acon, 24);
+  messageDesc(file_acon, 25);
 
 /**
  * @generated from message acon.grpc.WatchRequest
@@ -792,7 +830,7 @@ export type WatchRequest = Message<"acon.grpc.WatchRequest"> & {
  * Use `create(WatchRequestSchema)` to create a new message.
  */
 export const WatchRequestSchema: GenMessage<WatchRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 25);
+  messageDesc(file_acon, 26);
 
 /**
  * @generated from message acon.grpc.Event
@@ -834,7 +872,7 @@ export type Event = Message<"acon.grpc.Event"> & {
  * Use `create(EventSchema)` to create a new message.
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
-  messageDesc(file_acon, 26);
+  messageDesc(file_acon, 27);
 
 /**
  * @generated from enum acon.grpc.Event.Kind
@@ -875,7 +913,7 @@ export enum Event_Kind {
  * Describes the enum acon.grpc.Event.Kind.
  */
 export const Event_KindSchema: GenEnum<Event_Kind> = /*@__PURE__*/
-  enumDesc(file_acon, 26, 0);
+  enumDesc(file_acon, 27, 0);
 
 /**
  * @generated from message acon.grpc.PowerRequest
@@ -894,7 +932,7 @@ export type PowerRequest = Message<"acon.grpc.PowerRequest"> & {
  * Use `create(PowerRequestSchema)` to create a new message.
  */
 export const PowerRequestSchema: GenMessage<PowerRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 27);
+  messageDesc(file_acon, 28);
 
 /**
  * @generated from message acon.grpc.KernelLogRequest
@@ -911,7 +949,7 @@ export type KernelLogRequest = Message<"acon.grpc.KernelLogRequest"> & {
  * Use `create(KernelLogRequestSchema)` to create a new message.
  */
 export const KernelLogRequestSchema: GenMessage<KernelLogRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 28);
+  messageDesc(file_acon, 29);
 
 /**
  * @generated from message acon.grpc.KernelLogLine
@@ -928,7 +966,7 @@ export type KernelLogLine = Message<"acon.grpc.KernelLogLine"> & {
  * Use `create(KernelLogLineSchema)` to create a new message.
  */
 export const KernelLogLineSchema: GenMessage<KernelLogLine> = /*@__PURE__*/
-  messageDesc(file_acon, 29);
+  messageDesc(file_acon, 30);
 
 /**
  * @generated from message acon.grpc.EventLogResponse
@@ -959,7 +997,7 @@ export type EventLogResponse = Message<"acon.grpc.EventLogResponse"> & {
  * Use `create(EventLogResponseSchema)` to create a new message.
  */
 export const EventLogResponseSchema: GenMessage<EventLogResponse> = /*@__PURE__*/
-  messageDesc(file_acon, 30);
+  messageDesc(file_acon, 31);
 
 /**
  * @generated from service acon.grpc.AconService

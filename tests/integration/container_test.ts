@@ -318,6 +318,16 @@ Deno.test("containers through the API", async (t) => {
         'for p in /proc/[0-9]*; do [ "$(cat $p/comm)" = sleep ] && readlink $p/fd/0; done',
       );
       assertMatch(tty.out, /^\/dev\/pts\/\d+$/m);
+      // Listed while it runs (Inspect), gone once it exits.
+      const listed = (await info(w, id)).sessions;
+      assertEquals(listed.length, 1);
+      assertEquals(listed[0].command, "Sh");
+      assertMatch(listed[0].pty, /^\/dev\/pts\/\d+$/);
+      const gone = Date.now() + 10000;
+      while ((await info(w, id)).sessions.length > 0) {
+        assert(Date.now() < gone, "the interactive session was never unlisted");
+        await sleep(100);
+      }
       const [c2] = await code(w.c.exec({ containerId: id, command: "Nope", timeout: 5n }));
       assertEquals(c2, Code.NotFound);
       const [c3, m3] = await code(
