@@ -5,6 +5,7 @@
  * ACON's option words, with its defect fixed: `diratime` is the default behaviour (update
  * directory access times), so it sets no flag; ACON mapped it to MS_NOATIME.
  */
+import { MS } from "../sys/mount_flags.ts";
 
 export interface MountEntry {
   /** null for `none`. */
@@ -19,22 +20,7 @@ export interface MountEntry {
   unsupported: string[];
 }
 
-/** Linux mount flags (sys/mount.h). */
-export const MS = {
-  RDONLY: 1,
-  NOSUID: 2,
-  NODEV: 4,
-  NOEXEC: 8,
-  SYNCHRONOUS: 16,
-  REMOUNT: 32,
-  DIRSYNC: 128,
-  NOATIME: 1024,
-  NODIRATIME: 2048,
-  SILENT: 32768,
-  RELATIME: 1 << 21,
-  STRICTATIME: 1 << 24,
-  LAZYTIME: 1 << 25,
-} as const;
+export { MS };
 
 const WORD_FLAGS: Record<string, number> = {
   defaults: 0,

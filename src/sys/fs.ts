@@ -2,26 +2,7 @@
 import { check } from "./errors.ts";
 import { cstr, shim } from "./lib.ts";
 
-export const MS = {
-  RDONLY: 1,
-  NOSUID: 2,
-  NODEV: 4,
-  NOEXEC: 8,
-  SYNCHRONOUS: 16,
-  REMOUNT: 32,
-  DIRSYNC: 128,
-  NOATIME: 1024,
-  NODIRATIME: 2048,
-  BIND: 4096,
-  MOVE: 8192,
-  REC: 16384,
-  SILENT: 32768,
-  PRIVATE: 1 << 18,
-  SLAVE: 1 << 19,
-  RELATIME: 1 << 21,
-  STRICTATIME: 1 << 24,
-  LAZYTIME: 1 << 25,
-} as const;
+export { MS } from "./mount_flags.ts";
 
 export const MNT_DETACH = 2;
 
