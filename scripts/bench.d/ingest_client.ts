@@ -1,7 +1,8 @@
 /**
  * Bench client for the "ingest" section of scripts/bench: loads a manifest that references the
- * layer, then times the chunked upload (BeginBlob, WriteBlob × n, CommitBlob) of the layer file.
- * Usage: ingest_client.ts <socket> <layer.tar> <sha384hex> [chunkMiB]
+ * layer, then times the upload of the layer file the way aconctl push does it (BeginBlob, the file
+ * streamed as a raw PUT, CommitBlob: src/cli/images.ts), or with WriteBlob chunks.
+ * Usage: ingest_client.ts <socket> <layer.tar> <sha384hex> [stream|chunked]
  * Prints one JSON line: {"upload_s":…, "commit_s":…, "total_s":…, "client_cpu_s":…, "bytes":…}
  * (client_cpu_s: this process's CPU time from BeginBlob to the end of CommitBlob).
  */
@@ -9,53 +10,33 @@ import process from "node:process";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { AconService } from "../../src/gen/acon_pb.ts";
+import { connect } from "../../src/cli/client.ts";
+import { sendLayer } from "../../src/cli/images.ts";
 import { makeSigner } from "../../tests/helpers/pki.ts";
 import { baseManifest, signedManifest } from "../../tests/helpers/image.ts";
 
-const [socket, layerPath, hex, chunkMiB = "8"] = Deno.args;
+const [socket, layerPath, hex, mode = "stream"] = Deno.args;
+// "chunked": a client without plain HTTP access, so sendLayer uses WriteBlob (4 MiB chunks).
 const httpClient = Deno.createHttpClient({ proxy: { transport: "unix", path: socket } });
-const c = createClient(
-  AconService,
-  createConnectTransport({
-    baseUrl: "http://localhost",
-    useBinaryFormat: true,
-    fetch: (input, init) => fetch(input, { ...init, client: httpClient }),
-  }),
-);
+const c = mode === "chunked"
+  ? createClient(
+    AconService,
+    createConnectTransport({
+      baseUrl: "http://localhost",
+      useBinaryFormat: true,
+      fetch: (input, init) => fetch(input, { ...init, client: httpClient }),
+    }),
+  )
+  : connect(`unix:${socket}`);
 const digest = `sha384/${hex}`;
 const m = await signedManifest(await makeSigner("ec-p384"), baseManifest({ layers: [digest] }));
 await c.addManifest({ manifest: m.manifest, signature: m.signature, certificate: m.certificate });
 
 const size = (await Deno.stat(layerPath)).size;
-const chunk = Number(chunkMiB) << 20;
-const bufs = [new Uint8Array(chunk), new Uint8Array(chunk)];
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
-const f = await Deno.open(layerPath);
-let turn = 0;
-/** The next chunk of the file, read into the buffer that is not being sent. */
-async function readChunk(): Promise<Uint8Array> {
-  const buf = bufs[turn++ % 2];
-  let n = 0;
-  while (n < chunk) {
-    const r = await f.read(buf.subarray(n));
-    if (r === null) break;
-    n += r;
-  }
-  return buf.subarray(0, n);
-}
 const { uploadId } = await c.beginBlob({ digest, size: BigInt(size) });
-let off = 0;
-let next = readChunk();
-while (off < size) {
-  const data = await next;
-  if (data.length === 0) break;
-  next = readChunk(); // read ahead while this chunk travels
-  await c.writeBlob({ uploadId, offset: BigInt(off), data });
-  off += data.length;
-}
-await next;
-f.close();
+await sendLayer(c, uploadId, layerPath, size);
 const t1 = performance.now();
 await c.commitBlob({ uploadId, alg: 2 });
 const t2 = performance.now();

@@ -1,6 +1,7 @@
 /**
  * Serves the API with Deno.serve: Connect (JSON and binary) and gRPC-web over HTTP/1.1 and h2c,
- * on a Unix socket (mode 0600) and optionally on TCP.
+ * on a Unix socket (mode 0600) and optionally on TCP. Routes are exact paths (one per RPC), or
+ * prefixes when the key ends with "/" (the raw blob stream, api/blobstream.ts).
  */
 import { log } from "../util/log.ts";
 
@@ -12,6 +13,15 @@ export interface Listener {
   readonly finished: Promise<void>;
 }
 
+/** The route of the longest "…/" key that `path` starts with (a handful: a scan is fine). */
+function byPrefix(routes: Map<string, Route>, path: string): Route | undefined {
+  let best: string | undefined;
+  for (const k of routes.keys()) {
+    if (k.endsWith("/") && path.startsWith(k) && k.length > (best?.length ?? 0)) best = k;
+  }
+  return best === undefined ? undefined : routes.get(best);
+}
+
 function handlerFor(routes: Map<string, Route>): Deno.ServeHandler {
   return async (req) => {
     let path: string;
@@ -20,7 +30,7 @@ function handlerFor(routes: Map<string, Route>): Deno.ServeHandler {
     } catch {
       return new Response("bad request URL\n", { status: 400 });
     }
-    const route = routes.get(path);
+    const route = routes.get(path) ?? byPrefix(routes, path);
     if (!route) {
       return new Response(`no such RPC: ${path}\n`, {
         status: 404,

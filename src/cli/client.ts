@@ -18,6 +18,19 @@ export function resolveAddr(socket?: string, tcp?: string, env?: string): string
   return DEFAULT_ADDR;
 }
 
+/** Plain HTTP to the same daemon (the raw blob stream, src/api/blobstream.ts). */
+export interface RawHttp {
+  baseUrl: string;
+  fetch: typeof fetch;
+}
+
+const rawHttp = new WeakMap<AconClient, RawHttp>();
+
+/** How to reach, with plain HTTP, the daemon a client made by connect() talks to. */
+export function rawHttpOf(client: AconClient): RawHttp | undefined {
+  return rawHttp.get(client);
+}
+
 export function connect(addr: string): AconClient {
   let fetchImpl: typeof fetch = fetch;
   let baseUrl = "http://localhost";
@@ -27,8 +40,10 @@ export function connect(addr: string): AconClient {
   } else {
     baseUrl = `http://${addr.slice(4)}`;
   }
-  return createClient(
+  const client = createClient(
     AconService,
     createConnectTransport({ baseUrl, fetch: fetchImpl, useBinaryFormat: true }),
   );
+  rawHttp.set(client, { baseUrl, fetch: fetchImpl });
+  return client;
 }

@@ -2,7 +2,10 @@
 import { parseArgs } from "node:util";
 import { createHash } from "node:crypto";
 import { type Command, printJson, UsageError } from "./command.ts";
-import type { AconClient } from "./client.ts";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { codeFromString } from "@connectrpc/connect/protocol-connect";
+import { type AconClient, type RawHttp, rawHttpOf } from "./client.ts";
+import { BLOB_STREAM_PREFIX } from "../api/blobstream.ts";
 
 const CHUNK = 4 * 1024 * 1024;
 
@@ -31,9 +34,91 @@ async function sha384File(path: string): Promise<string> {
   return h.digest("hex");
 }
 
+/** Progress on stderr, when it is a terminal and not --quiet. */
+function progressLine(digest: string, size: number): ((done: number) => void) | undefined {
+  if (!Deno.stderr.isTerminal()) return undefined;
+  const enc = new TextEncoder();
+  let last = -1;
+  return (done) => {
+    const pct = size ? Math.floor((done * 100) / size) : 100;
+    if (pct === last) return;
+    last = pct;
+    Deno.stderr.writeSync(enc.encode(`\r${digest.slice(0, 19)}… ${pct}% (${done} bytes)`));
+  };
+}
+
+/** The error of a failed raw PUT: Connect's JSON error shape, or the HTTP status. */
+async function putError(res: Response): Promise<ConnectError> {
+  const text = await res.text();
+  try {
+    const j = JSON.parse(text);
+    if (typeof j.code === "string" && typeof j.message === "string") {
+      return new ConnectError(j.message, codeFromString(j.code) ?? Code.Unknown);
+    }
+  } catch { /* not JSON: below */ }
+  return new ConnectError(`HTTP ${res.status} from the blob stream: ${text.trim()}`, Code.Unknown);
+}
+
 /**
- * Uploads a layer in chunks (resumable), with progress on stderr when it is a terminal. The next
- * chunk is read from the file while the current one travels (two buffers, used in turn).
+ * Streams the file from `offset` to the end as one raw PUT into the upload (docs/layers.md);
+ * returns how much the upload has received.
+ */
+async function putFrom(
+  http: RawHttp,
+  uploadId: string,
+  path: string,
+  offset: number,
+  size: number,
+  progress?: (done: number) => void,
+): Promise<number> {
+  const f = await Deno.open(path);
+  // Aborted once the answer is read: a refusal can come while the body is still being sent.
+  const done = new AbortController();
+  try {
+    await f.seek(offset, Deno.SeekMode.Start);
+    let body: ReadableStream<Uint8Array> = f.readable;
+    if (progress) {
+      let done = offset;
+      body = body.pipeThrough(
+        new TransformStream({
+          transform(chunk, ctl) {
+            progress(done += chunk.length);
+            ctl.enqueue(chunk);
+          },
+        }),
+      );
+    }
+    const res = await http.fetch(`${http.baseUrl}${BLOB_STREAM_PREFIX}${uploadId}`, {
+      method: "PUT",
+      body,
+      signal: done.signal,
+      headers: {
+        "content-type": "application/octet-stream",
+        "content-range": `bytes ${offset}-*/${size}`,
+      },
+    });
+    if (!res.ok) throw await putError(res);
+    const st = await res.json();
+    return Number(st.received);
+  } finally {
+    done.abort();
+    try {
+      f.close();
+    } catch { /* closed with its stream */ }
+  }
+}
+
+/** Worth another try from where the upload stands: the connection broke, or it was out of step. */
+function resumable(e: unknown): boolean {
+  if (!(e instanceof ConnectError)) return true; // transport: fetch's TypeError
+  if (e.code === Code.FailedPrecondition) return true; // busy: the daemon has not seen the cut yet
+  return /^(Wrong offset|Request body broke off)/.test(e.rawMessage);
+}
+
+const RETRIES = 5;
+
+/**
+ * Uploads a layer: BeginBlob, the file (sendLayer), CommitBlob.
  */
 export async function uploadLayer(
   client: AconClient,
@@ -43,8 +128,51 @@ export async function uploadLayer(
 ): Promise<void> {
   const size = (await Deno.stat(path)).size;
   const st = await client.beginBlob({ digest, size: BigInt(size) });
+  const progress = quiet ? undefined : progressLine(digest, size);
+  await sendLayer(client, st.uploadId, path, size, progress);
+  if (progress) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
+  await client.commitBlob({ uploadId: st.uploadId, alg: 0 });
+}
+
+/**
+ * Sends a file into a begun upload: streamed as raw PUTs, resumed from BlobStatus's `received`
+ * after a failure. A client without plain HTTP access (not made by connect()) falls back to
+ * WriteBlob chunks.
+ */
+export async function sendLayer(
+  client: AconClient,
+  uploadId: string,
+  path: string,
+  size: number,
+  progress?: (done: number) => void,
+): Promise<void> {
+  const http = rawHttpOf(client);
+  if (!http) return await writeChunks(client, uploadId, path, progress);
+  let received = 0;
+  for (let failures = 0;;) {
+    try {
+      received = await putFrom(http, uploadId, path, received, size, progress);
+      if (received >= size) return;
+    } catch (e) {
+      if (!resumable(e) || ++failures > RETRIES) throw e;
+      await new Promise((r) => setTimeout(r, 100 * failures));
+      // Throws why, if the daemon discarded the upload (a refused archive).
+      received = Number((await client.blobStatus({ uploadId })).received);
+    }
+  }
+}
+
+/**
+ * The Connect-only path: WriteBlob chunks. The next chunk is read from the file while the current
+ * one travels (two buffers, used in turn).
+ */
+async function writeChunks(
+  client: AconClient,
+  uploadId: string,
+  path: string,
+  progress?: (done: number) => void,
+): Promise<void> {
   const f = await Deno.open(path);
-  const progress = !quiet && Deno.stderr.isTerminal();
   const bufs = [new Uint8Array(CHUNK), new Uint8Array(CHUNK)];
   let turn = 0;
   const readChunk = async (): Promise<Uint8Array> => {
@@ -59,24 +187,16 @@ export async function uploadLayer(
   };
   let next: Promise<Uint8Array> | undefined;
   try {
-    let offset = Number(st.received);
-    await f.seek(offset, Deno.SeekMode.Start);
+    let offset = 0;
     next = readChunk();
     for (;;) {
       const data = await next;
       if (data.length === 0) break;
       next = readChunk();
-      await client.writeBlob({ uploadId: st.uploadId, offset: BigInt(offset), data });
+      await client.writeBlob({ uploadId, offset: BigInt(offset), data });
       offset += data.length;
-      if (progress) {
-        const pct = size ? Math.floor((offset * 100) / size) : 100;
-        Deno.stderr.writeSync(
-          new TextEncoder().encode(`\r${digest.slice(0, 19)}… ${pct}% (${offset} bytes)`),
-        );
-      }
+      progress?.(offset);
     }
-    if (progress) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
-    await client.commitBlob({ uploadId: st.uploadId, alg: 0 });
   } finally {
     await next?.catch(() => {}); // no read left running on the file being closed
     f.close();

@@ -1,11 +1,11 @@
 /** Layer blobs: unary AddBlob (≤ --max-request) and the chunked, resumable upload RPCs. */
 import type { Context } from "../../context.ts";
 import { addBlob } from "../../image/blob.ts";
-import { Uploads } from "../../image/upload.ts";
+import { uploadsFor } from "../../image/upload.ts";
 import type { Handlers } from "../router.ts";
 
 export function blobHandlers(ctx: Context): Handlers {
-  const uploads = new Uploads(ctx);
+  const uploads = uploadsFor(ctx); // shared with the raw stream route (api/blobstream.ts)
   return {
     async addBlob(req) {
       await addBlob(ctx, req.alg, req.data);
