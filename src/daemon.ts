@@ -1,5 +1,5 @@
 /** Assembles the daemon: TEE, event log, state, handlers, listeners. Shared by dev and PID-1 mode. */
-import type { Options } from "./options.ts";
+import { MAX_CHUNK_BYTES, type Options } from "./options.ts";
 import type { Context } from "./context.ts";
 import { EventLog } from "./attest/eventlog.ts";
 import { selectTee } from "./attest/select.ts";
@@ -7,13 +7,11 @@ import { measureBoot } from "./attest/boot.ts";
 import { startContainerSocket } from "./attest/ipcserver.ts";
 import { EventBus } from "./events.ts";
 import { Mutex } from "./util/mutex.ts";
-import { buildRoutes, type Handlers, mergeHandlers } from "./api/router.ts";
+import { buildRoutes, type Handlers } from "./api/router.ts";
 import { type Listener, type Route, serveTcp, serveUnix } from "./api/server.ts";
+import { deferHandlers } from "./api/deferred.ts";
+import { BLOB_STREAM_PREFIX, blobStreamRoute } from "./api/blobstream.ts";
 import { healthHandlers } from "./api/handlers/health.ts";
-import { imageHandlers } from "./api/handlers/image.ts";
-import { blobHandlers } from "./api/handlers/blob.ts";
-import { containerHandlers } from "./api/handlers/container.ts";
-import { attestHandlers } from "./api/handlers/attest.ts";
 import { powerHandlers } from "./api/handlers/power.ts";
 import { log } from "./util/log.ts";
 import { Layout } from "./image/layout.ts";
@@ -26,15 +24,24 @@ export interface Daemon {
   shutdown(): Promise<void>;
 }
 
-/** Every handler set; each concern contributes one (see api/handlers/). */
-function allHandlers(ctx: Context): Handlers[] {
+/** Handler sets served from the start (each concern contributes one, see api/handlers/). */
+function bootHandlers(ctx: Context): Handlers[] {
+  return [healthHandlers(ctx), powerHandlers(ctx)];
+}
+
+/** The other handler sets: loaded on the first call of any of their RPCs (api/deferred.ts). */
+async function laterHandlers(ctx: Context): Promise<Handlers[]> {
+  const [image, blob, container, attest] = await Promise.all([
+    import("./api/handlers/image.ts"),
+    import("./api/handlers/blob.ts"),
+    import("./api/handlers/container.ts"),
+    import("./api/handlers/attest.ts"),
+  ]);
   return [
-    healthHandlers(ctx),
-    imageHandlers(ctx),
-    blobHandlers(ctx),
-    containerHandlers(ctx),
-    attestHandlers(ctx),
-    powerHandlers(ctx),
+    image.imageHandlers(ctx),
+    blob.blobHandlers(ctx),
+    container.containerHandlers(ctx),
+    attest.attestHandlers(ctx),
   ];
 }
 
@@ -53,7 +60,9 @@ export async function startDaemon(opts: Options): Promise<Daemon> {
     startedAt: Date.now(),
   };
   await measureBoot(opts, tee, ctx.eventLog);
-  const routes = buildRoutes(mergeHandlers(allHandlers(ctx)), opts.maxRequestBytes + 4096);
+  const handlers = deferHandlers(bootHandlers(ctx), () => laterHandlers(ctx));
+  const routes = buildRoutes(handlers, Math.max(opts.maxRequestBytes, MAX_CHUNK_BYTES) + 4096);
+  routes.set(BLOB_STREAM_PREFIX, blobStreamRoute(ctx)); // raw layer PUT, docs/layers.md
   const listeners: Listener[] = [await serveUnix(opts.socket, routes)];
   if (opts.tcp) listeners.push(serveTcp(opts.tcp.hostname, opts.tcp.port, routes));
   const containerSocket = await startContainerSocket(ctx);
@@ -64,6 +73,8 @@ export async function startDaemon(opts: Options): Promise<Daemon> {
     async shutdown() {
       containerSocket.close();
       await Promise.all(listeners.map((l) => l.shutdown()));
+      const { stopContainers } = await import("./container/service.ts");
+      await stopContainers(ctx, 2000);
     },
   };
 }

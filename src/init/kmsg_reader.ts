@@ -1,8 +1,9 @@
 /**
  * Reads /dev/kmsg record by record (one read() = one record). Non-blocking, so a non-following
  * reader stops at the end of the buffer and a following one polls without pinning a thread.
+ * node:fs (Deno's own files cannot be opened non-blocking) is imported on first use: loading the
+ * Node compatibility layer costs boot time.
  */
-import { closeSync, constants, openSync, readSync } from "node:fs";
 import { formatKmsgRecord } from "./kmsg.ts";
 import { AcondError } from "../errors.ts";
 
@@ -11,6 +12,7 @@ export async function* kernelLogLines(
   signal: AbortSignal,
   path = "/dev/kmsg",
 ): AsyncGenerator<string> {
+  const { closeSync, constants, openSync, readSync } = await import("node:fs");
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);

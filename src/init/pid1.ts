@@ -57,6 +57,14 @@ export async function runInit(_args: string[]): Promise<void> {
     log.warn(`ctrl-alt-del: ${(e as Error).message}`);
   }
   phase("early");
+  // finit_module runs on a helper thread (nonblocking FFI): meanwhile this thread compiles the
+  // daemon's code. Importing only evaluates modules; the TEE is selected after the modules are in.
+  const daemonCode = Promise.all([
+    import("../daemon.ts"),
+    import("../options.ts"),
+    import("../api/server.ts"),
+  ]);
+  daemonCode.catch(() => {}); // awaited below; a failure is handled there
   await loadModules(sys);
   phase("modules");
   configureNetwork(sys, config.ip);
@@ -85,11 +93,12 @@ export async function runInit(_args: string[]): Promise<void> {
     });
   }
 
-  const { startDaemon } = await import("../daemon.ts");
-  const { DEFAULT_MAX_REQUEST_BYTES } = await import("../options.ts");
-  const { serveTcp, serveUnix } = await import("../api/server.ts");
   let daemon;
+  let serveTcp: typeof import("../api/server.ts").serveTcp;
+  let serveUnix: typeof import("../api/server.ts").serveUnix;
   try {
+    const [{ startDaemon }, { DEFAULT_MAX_REQUEST_BYTES }, server] = await daemonCode;
+    ({ serveTcp, serveUnix } = server);
     daemon = await startDaemon({
       root: ROOT,
       socket: SOCKET,
