@@ -1,22 +1,33 @@
 /**
- * Containers under the real PID-1 boot (QEMU, initramfs): the namespace root there is the initial
- * rootfs, which pivot_root cannot move, so this exercises the stacked-root fallback of ffi/proc.c
- * and checks that the TD's tree is unreachable from inside.
+ * Containers under the real PID-1 boot (QEMU, initramfs), driven from the host over the forwarded
+ * TCP port: push a signed busybox image, Start, Exec, isolation from the TD's own tree, a crashing
+ * container, a sim Report that verifies, then Shutdown with a container still running → QEMU
+ * exits 0 on its own (never a kernel panic: pvpanic would make it exit 1).
  */
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
-import { boot, ensureImage } from "../e2e/qemu.ts";
+import { boot, ensureImage } from "./qemu.ts";
+import { verifyReport } from "../../src/attest/verify.ts";
 import { makeSigner } from "../helpers/pki.ts";
 import { baseManifest, signedManifest } from "../helpers/image.ts";
 import { buildRootfs, sha384hex, tarOf } from "../helpers/busybox.ts";
 
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 
-Deno.test("PID 1 on an initramfs: Start, Exec, root isolation", async () => {
+Deno.test("PID 1: push an image, Start, Exec, isolation, a crash, Report, Shutdown → exit 0", async () => {
   await ensureImage();
   const vm = await boot();
   try {
+    await vm.waitReady();
     const src = await Deno.makeTempDir();
     await buildRootfs(src);
+    // A real crash: a fault's SIGSEGV is forced even on a PID namespace's init, whereas a signal
+    // sent from inside (kill -SEGV $$) is ignored by the kernel for an init without a handler.
+    await Deno.writeTextFile(`${src}/crash.c`, "int main(void) { return *(volatile int *)0; }\n");
+    const cc = await new Deno.Command("gcc", {
+      args: ["-static", "-O0", "-o", `${src}/bin/crash`, `${src}/crash.c`],
+    }).output();
+    assert(cc.success, new TextDecoder().decode(cc.stderr));
+    await Deno.remove(`${src}/crash.c`);
     const tar = await tarOf(src);
     await Deno.remove(src, { recursive: true });
     const m = baseManifest({
@@ -53,7 +64,45 @@ Deno.test("PID 1 on an initramfs: Start, Exec, root isolation", async () => {
     const roots = dec(x.stderr).split("\n").filter((l) => l.split(" ")[4] === "/");
     assert(roots.length >= 1 && roots.every((l) => / - overlay /.test(l) || / - rootfs /.test(l)));
     assertMatch(roots[roots.length - 1], / - overlay /);
-    await vm.client.kill({ containerId: id, signalNum: 9 });
+
+    // A container that crashes (SIGSEGV) is reaped with its signal; PID 1 goes on serving.
+    const crash = await vm.client.addManifest(
+      await signedManifest(
+        await makeSigner("ec-p384"),
+        baseManifest({
+          layers: m.layers,
+          entrypoint: ["/bin/crash"],
+          env: ["PATH=/bin"],
+          signals: [9],
+        }),
+      ),
+    );
+    const cid = (await vm.client.start({ imageId: crash.imageId })).containerId;
+    let ci = (await vm.client.inspect({ containerId: cid })).info[0];
+    for (let t = 0; ci.running && t < 100; t++) {
+      await new Promise((r) => setTimeout(r, 100));
+      ci = (await vm.client.inspect({ containerId: cid })).info[0];
+    }
+    assertEquals([ci.running, ci.exitSignal, ci.wstatus], [false, true, 11]);
+    assertEquals((await vm.client.health({})).pid1, true);
+
+    // A sim Report names both images and verifies against its nonce.
+    const rep = await vm.client.report({ nonceLo: 3n, nonceHi: 4n, requestType: 0 });
+    const v = verifyReport({
+      data: rep.data,
+      rtmr3Log: rep.mrlog[3].logs,
+      attestationData: rep.attestationData,
+      nonce: { lo: 3n, hi: 4n },
+      allowSim: true,
+      simPublicKey: rep.simPublicKey,
+    });
+    assertEquals(v.errors, []);
+    assertEquals(new Set(v.images), new Set([r.imageId, crash.imageId]));
+
+    // Shutdown with the first container still running: it is stopped, then the VM powers off.
+    await vm.client.shutdown({ graceSeconds: 2n });
+    assertEquals(await vm.waitExit(), 0);
+    assert(!/Kernel panic/.test(vm.serial()), "kernel panic");
   } catch (e) {
     console.error(vm.serial().split("\n").slice(-40).join("\n"));
     throw e;
