@@ -5,25 +5,16 @@
  * Usage: attest_client.ts <socket> [reports] [manifests]
  * Prints the section's table rows.
  */
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-web";
+import { connect } from "../../src/cli/client.ts";
 import { sign } from "node:crypto";
-import { AconService } from "../../src/gen/acon_pb.ts";
+
 import { makeSigner } from "../../tests/helpers/pki.ts";
 import { baseManifest, canonicalJson } from "../../tests/helpers/image.ts";
 import { addManifestLine, INIT_LINE, replay } from "../../src/attest/eventlog.ts";
 import { verifyReport } from "../../src/attest/verify.ts";
 
 const [socket, nReports = "300", nManifests = "150"] = Deno.args;
-const httpClient = Deno.createHttpClient({ proxy: { transport: "unix", path: socket } });
-const c = createClient(
-  AconService,
-  createConnectTransport({
-    baseUrl: "http://localhost",
-    useBinaryFormat: true,
-    fetch: (input, init) => fetch(input, { ...init, client: httpClient }),
-  }),
-);
+const c = connect(`unix:${socket}`);
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -103,4 +94,4 @@ row(
   `${replayMs.toFixed(1)} ms (${Math.round(10_000 / (replayMs / 1000))} events/s)`,
 );
 row(`verify a quote + ${rep.mrlog[3].logs.length}-line log`, `${verifyMs.toFixed(2)} ms`);
-httpClient.close();
+Deno.exit(0);

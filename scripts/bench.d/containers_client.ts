@@ -6,24 +6,15 @@
  * Must run where crun works (see notes/peers.md: a private mount namespace with pure cgroup2);
  * scripts/bench.d/containers.sh arranges that. Prints the section's table rows.
  */
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-web";
-import { AconService, Event_Kind } from "../../src/gen/acon_pb.ts";
+import { connect } from "../../src/cli/client.ts";
+import { Event_Kind } from "../../src/gen/acon_pb.ts";
 import { makeSigner } from "../../tests/helpers/pki.ts";
 import { baseManifest, signedManifest } from "../../tests/helpers/image.ts";
 import { buildRootfs, sha384hex, tarOf } from "../../tests/helpers/busybox.ts";
 
 const [socket, acondPid, work, runsArg = "200"] = Deno.args;
 const RUNS = Number(runsArg);
-const httpClient = Deno.createHttpClient({ proxy: { transport: "unix", path: socket } });
-const c = createClient(
-  AconService,
-  createConnectTransport({
-    baseUrl: "http://localhost",
-    useBinaryFormat: true,
-    fetch: (input, init) => fetch(input, { ...init, client: httpClient }),
-  }),
-);
+const c = connect(`unix:${socket}`);
 
 const row = (m: string, v: string) =>
   console.log(`${"containers".padEnd(8)} | ${m.padEnd(44)} | ${v}`);
@@ -187,5 +178,4 @@ for (const target of [100, 500]) {
 }
 for (const id of idle) await c.kill({ containerId: id, signalNum: 9 });
 ac.abort();
-httpClient.close();
 Deno.exit(0);
