@@ -6,7 +6,7 @@
  * numeric order. Strings are escaped as serde_json does (JSON.stringify matches it for
  * well-formed strings: `"` `\` and control characters; no `/` escaping; UTF-8 kept).
  */
-import { digest } from "./sha.ts";
+import { sha384 } from "./sha384.ts";
 import type { AttestData } from "../container/types.ts";
 
 export const ATTESTATION_API_VERSION = "1.0.0";
@@ -70,6 +70,6 @@ export function attestationJson(input: AttestationInput): string {
 /** REPORTDATA = sha384(JSON) ‖ 16 zero bytes. */
 export function reportDataFor(json: string): Uint8Array<ArrayBuffer> {
   const rd = new Uint8Array(64);
-  rd.set(digest("sha384", json));
+  rd.set(sha384(json));
   return rd;
 }

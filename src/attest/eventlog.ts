@@ -10,7 +10,7 @@
  * line (no newline) is cut off first. Anything else means the log does not describe RTMR3: the log
  * is "broken" and every later measurement is refused (fail closed) rather than building on it.
  */
-import { digest, toHex } from "./sha.ts";
+import { sha384, toHex } from "./sha384.ts";
 import type { Tee } from "./tee.ts";
 import { AcondError, MSG } from "../errors.ts";
 import { Mutex } from "../util/mutex.ts";
@@ -153,7 +153,7 @@ export class EventLog {
   async #append(line: string): Promise<void> {
     await writeSynced(this.pendingPath, line, false);
     try {
-      await this.#tee.extendRtmr(RTMR3, digest("sha384", line));
+      await this.#tee.extendRtmr(RTMR3, sha384(line));
     } catch (e) {
       if (await this.#extendedAnyway()) {
         // RTMR3 holds the line although the extend failed: keep the pending file, which open()
@@ -192,8 +192,8 @@ export function replay(lines: readonly string[]): Uint8Array {
   const joined = new Uint8Array(96);
   for (const line of lines) {
     joined.set(h);
-    joined.set(digest("sha384", line), 48);
-    h = digest("sha384", joined);
+    joined.set(sha384(line), 48);
+    h = sha384(joined);
   }
   return h;
 }

@@ -4,7 +4,7 @@
  * the simulated quote's signature is.
  */
 import { Buffer } from "node:buffer";
-import { createPublicKey, type KeyObject, sign, verify } from "node:crypto";
+import { createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from "node:crypto";
 import { TDR, TDREPORT_SIZE, type TdReportBody } from "./tdreport.ts";
 
 export const QUOTE_HEADER_SIZE = 48;
@@ -141,6 +141,20 @@ export function bodyFromTdReport(r: Uint8Array): Uint8Array<ArrayBuffer> {
   b.set(r.subarray(TDR.tdAttributes, TDR.rtmr0 + 4 * 48), BODY.tdAttributes);
   b.set(r.subarray(TDR.reportData, TDR.reportData + 64), BODY.reportData);
   return b;
+}
+
+/** The simulator's signing key: an ECDSA P-384 private key and its public key as SPKI DER. */
+export interface SimKey {
+  key: KeyObject;
+  spki: Uint8Array;
+}
+
+export function newSimKey(): SimKey {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-384" });
+  return {
+    key: privateKey,
+    spki: new Uint8Array(publicKey.export({ type: "spki", format: "der" })),
+  };
 }
 
 /**

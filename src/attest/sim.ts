@@ -2,13 +2,16 @@
  * Software TEE: four RTMRs extended as hardware does (sha384(old ‖ value)), a 1024-byte
  * TDREPORT with the real offsets whose TDINFO/TEE_TCB_INFO carry recognisable ASCII simulator
  * values, and simulated quotes signed with a per-boot ECDSA P-384 key (see quote.ts).
+ *
+ * On the boot path (the daemon creates it and measures the boot event): nothing here may load
+ * node:crypto, which costs seconds under emulation. The signing key and the quote code (both
+ * node:crypto) are loaded on the first report or quote.
  */
-import { generateKeyPairSync, type KeyObject } from "node:crypto";
-import { digest } from "./sha.ts";
+import { sha384 } from "./sha384.ts";
 import type { Tee } from "./tee.ts";
 import { AcondError } from "../errors.ts";
 import { TDR, TDREPORT_SIZE, TDX_REPORT_TYPE } from "./tdreport.ts";
-import { buildSimQuote } from "./quote.ts";
+import type { SimKey } from "./quote.ts";
 
 export { TDREPORT_SIZE };
 export const REPORTDATA_OFFSET = TDR.reportData;
@@ -40,15 +43,32 @@ export class SimTee implements Tee {
   readonly canMeasure = true;
   readonly note: string;
   readonly rtmrs: Uint8Array[] = [0, 1, 2, 3].map(() => new Uint8Array(48));
-  readonly simPublicKey: Uint8Array;
-  readonly #key: KeyObject;
+  /** SPKI DER of the signing key: set by the first report or quote (or publicKey()). */
+  simPublicKey: Uint8Array | undefined;
+  // Plain properties, not #private: tests wrap a SimTee with Object.create to slow it down.
+  private signingKey: Promise<SimKey> | null = null;
 
   /** why: how the simulator came to be chosen ("requested", "auto: …"), for the note. */
   constructor(why = "requested") {
     this.note = `software simulation (${why}): reports and quotes are not from TDX hardware`;
-    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-384" });
-    this.#key = privateKey;
-    this.simPublicKey = new Uint8Array(publicKey.export({ type: "spki", format: "der" }));
+  }
+
+  /** The signing key's SPKI DER, generating the key if no report or quote has yet. */
+  async publicKey(): Promise<Uint8Array> {
+    return (await this.key()).spki;
+  }
+
+  /** The per-instance key, made once (a failed attempt is retried on the next call). */
+  private key(): Promise<SimKey> {
+    this.signingKey ??= import("./quote.ts").then((q) => {
+      const k = q.newSimKey();
+      this.simPublicKey = k.spki;
+      return k;
+    }).catch((e) => {
+      this.signingKey = null;
+      throw e;
+    });
+    return this.signingKey;
   }
 
   extendRtmr(index: number, value: Uint8Array): Promise<void> {
@@ -60,7 +80,7 @@ export class SimTee implements Tee {
     const joined = new Uint8Array(96);
     joined.set(this.rtmrs[index]);
     joined.set(value, 48);
-    this.rtmrs[index] = digest("sha384", joined);
+    this.rtmrs[index] = sha384(joined);
     return Promise.resolve();
   }
 
@@ -90,26 +110,26 @@ export class SimTee implements Tee {
     for (let i = 0; i < 4; i++) r.set(this.rtmrs[i], TDR.rtmr0 + 48 * i);
     // As the TDX module does: the report MAC struct carries hashes of the two info structs.
     r.set(
-      digest("sha384", r.subarray(TDR.teeTcbInfo, TDR.teeTcbInfo + TDR.teeTcbInfoSize)),
+      sha384(r.subarray(TDR.teeTcbInfo, TDR.teeTcbInfo + TDR.teeTcbInfoSize)),
       TDR.teeTcbInfoHash,
     );
-    r.set(digest("sha384", r.subarray(TDR.tdInfo, TDREPORT_SIZE)), TDR.teeInfoHash);
+    r.set(sha384(r.subarray(TDR.tdInfo, TDREPORT_SIZE)), TDR.teeInfoHash);
     return r;
   }
 
-  report(reportData: Uint8Array): Promise<Uint8Array> {
-    try {
-      return Promise.resolve(this.buildReport(reportData));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  /** A TDREPORT; also makes the signing key, so that every report carries simPublicKey. */
+  async report(reportData: Uint8Array): Promise<Uint8Array> {
+    const r = this.buildReport(reportData);
+    await this.key();
+    return r;
   }
 
-  quote(reportData: Uint8Array): Promise<Uint8Array> {
-    try {
-      return Promise.resolve(buildSimQuote(this.buildReport(reportData), this.#key));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  async quote(reportData: Uint8Array): Promise<Uint8Array> {
+    const r = this.buildReport(reportData);
+    const [{ buildSimQuote }, { key }] = await Promise.all([
+      import("./quote.ts"),
+      this.key(),
+    ]);
+    return buildSimQuote(r, key);
   }
 }

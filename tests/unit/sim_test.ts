@@ -74,14 +74,38 @@ Deno.test("sim quote: v4-shaped, body copied from the TDREPORT, signed with the 
   assertEquals(toHex(parsed.body.reportData), toHex(RD));
   assertEquals(toHex(q.subarray(568, 632)), toHex(RD));
   assertEquals(toHex(q.subarray(520, 568)), toHex(t.rtmrs[3]));
-  const tdr = verifySimQuote(q, t.simPublicKey);
+  const spki = t.simPublicKey!;
+  const tdr = verifySimQuote(q, spki);
   assertEquals(toHex(q.subarray(48, 632)), toHex(bodyFromTdReport(tdr)));
   // Another boot's key, a flipped byte anywhere, or a truncated quote is refused.
-  assertThrows(() => verifySimQuote(q, new SimTee().simPublicKey), /does not verify/);
+  const other = await new SimTee().publicKey();
+  assertThrows(() => verifySimQuote(q, other), /does not verify/);
   for (const off of [0, 2, 100, 640, 700, q.length - 1]) {
     const bad = q.slice();
     bad[off] ^= 1;
-    assertThrows(() => verifySimQuote(bad, t.simPublicKey));
+    assertThrows(() => verifySimQuote(bad, spki));
   }
   assertThrows(() => parseQuote(q.subarray(0, q.length - 1)), /header says/);
+});
+
+Deno.test("sim signing key: made on first use, then the same for every report and quote", async () => {
+  const t = new SimTee();
+  // Not made at construction (it is on the boot path; the key needs node:crypto).
+  assertEquals(t.simPublicKey, undefined);
+  // Concurrent first uses share one key.
+  const [r, q] = await Promise.all([t.report(RD), t.quote(RD)]);
+  const spki = t.simPublicKey!;
+  assertEquals(r.length, 1024);
+  verifySimQuote(q, spki);
+  assertEquals(toHex(await t.publicKey()), toHex(spki));
+  verifySimQuote(await t.quote(RD), spki);
+  assertEquals(toHex(t.simPublicKey!), toHex(spki));
+  // A report alone fills it in too (every ReportResponse carries sim_public_key).
+  const u = new SimTee();
+  await u.report(RD);
+  assertEquals(u.simPublicKey!.length > 0, true);
+  // A bad REPORTDATA is refused before any key is made.
+  const w = new SimTee();
+  await w.quote(new Uint8Array(63)).then(() => assertThrows(() => {}), () => {});
+  assertEquals(w.simPublicKey, undefined);
 });

@@ -1,0 +1,25 @@
+/**
+ * Boot-path hashing: SHA-384 (event-log extends, simulated RTMRs and TDREPORTs) and hex, without
+ * node:crypto. Loading node:crypto costs 1–2 s under emulation; these inputs are small, so a pure
+ * JS SHA-2 (@noble/hashes) is fast enough and keeps the API synchronous. Bulk hashing (layers,
+ * images) stays on node:crypto in sha.ts, loaded only by modules used after boot.
+ */
+import { sha384 as nobleSha384 } from "@noble/hashes/sha2.js";
+
+const enc = new TextEncoder();
+
+export function sha384(data: Uint8Array | string): Uint8Array<ArrayBuffer> {
+  const bytes = typeof data === "string" ? enc.encode(data) : data;
+  return new Uint8Array(nobleSha384(bytes));
+}
+
+export function toHex(b: Uint8Array): string {
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+export function fromHex(s: string): Uint8Array<ArrayBuffer> {
+  if (!/^([0-9a-fA-F]{2})*$/.test(s)) throw new Error(`not a hex string: ${s.slice(0, 16)}`);
+  const out = new Uint8Array(s.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}

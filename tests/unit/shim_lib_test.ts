@@ -1,0 +1,23 @@
+/** src/sys/lib.ts: every symbol of every table is reachable through shim(), bound on first use. */
+import { assertEquals } from "../helpers/assert.ts";
+import { shim } from "../../src/sys/lib.ts";
+import { fsSymbols } from "../../src/sys/symbols/fs.ts";
+import { procSymbols } from "../../src/sys/symbols/proc.ts";
+import { tdxSymbols } from "../../src/sys/symbols/tdx.ts";
+import { initSymbols } from "../../src/sys/symbols/init.ts";
+import { layerSymbols } from "../../src/sys/symbols/layer.ts";
+
+Deno.test("shim(): all 5 tables' symbols, each a function bound once, that calls into the shim", async () => {
+  const s = shim() as unknown as Record<string, unknown>;
+  const names = [fsSymbols, procSymbols, tdxSymbols, initSymbols, layerSymbols]
+    .flatMap((t) => Object.keys(t)).sort();
+  assertEquals(Object.keys(s).sort(), names);
+  assertEquals(shim(), shim());
+  for (const n of names) {
+    assertEquals(typeof s[n], "function", n);
+    assertEquals(s[n], s[n], `${n} is bound once`);
+  }
+  // A synchronous and a nonblocking symbol really call the C code.
+  assertEquals(shim().shim_getuid(), Deno.uid());
+  assertEquals(await shim().shim_sync(), null);
+});
