@@ -165,24 +165,20 @@ export const containerCommands: Command[] = [
       return 0;
     },
   },
-  {
-    name: "shutdown",
-    usage: "shutdown [--grace S]",
-    summary: "stop every container and power the VM off",
-    async run(c) {
-      const { values } = parseArgs({ args: c.args, options: { grace: { type: "string" } } });
-      await c.client().shutdown({ graceSeconds: seconds(values.grace, 0) });
-      return 0;
-    },
-  },
-  {
-    name: "reboot",
-    usage: "reboot [--grace S]",
-    summary: "stop every container and reboot the VM",
-    async run(c) {
-      const { values } = parseArgs({ args: c.args, options: { grace: { type: "string" } } });
-      await c.client().reboot({ graceSeconds: seconds(values.grace, 0) });
-      return 0;
-    },
-  },
+  powerCommand("shutdown", "stop every container and power the VM off"),
+  powerCommand("reboot", "stop every container and reboot the VM"),
 ];
+
+/** shutdown / reboot: the same flags, a different RPC. */
+function powerCommand(name: "shutdown" | "reboot", summary: string): Command {
+  return {
+    name,
+    usage: `${name} [--grace S]`,
+    summary,
+    async run(c) {
+      const { values } = parseArgs({ args: c.args, options: { grace: { type: "string" } } });
+      await c.client()[name]({ graceSeconds: seconds(values.grace, 0) });
+      return 0;
+    },
+  };
+}

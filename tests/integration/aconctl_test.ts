@@ -21,6 +21,12 @@ Deno.test("aconctl health works by --socket and by ACON_ADDR; errors are clear",
     const usage = await aconctl(["--socket", d.socket, "start"]);
     assertEquals(usage.code, 2);
     assertMatch(usage.stderr, /usage: aconctl start IMAGE_ID/);
+    // Power actions belong to PID 1: in dev mode they are refused with a clear reason.
+    for (const cmd of ["shutdown", "reboot"]) {
+      const p = await aconctl(["--socket", d.socket, cmd, "--grace", "1"]);
+      assertEquals(p.code, 1, cmd);
+      assertMatch(p.stderr, /only available when acond is PID 1 \[failed_precondition\]/);
+    }
     const unknown = await aconctl(["frobnicate"]);
     assertEquals(unknown.code, 2);
   } finally {
