@@ -30,6 +30,5 @@ int32_t shim_lsetxattr(const char *path, const char *name, const uint8_t *value,
   return SHIM_RET(lsetxattr(path, name, value, (size_t)len, 0));
 }
 
-int32_t shim_getuid(void) { return (int32_t)getuid(); }
 
 void shim_sync(void) { sync(); }

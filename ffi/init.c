@@ -42,22 +42,23 @@ static void set_sin(struct sockaddr *sa, uint32_t addr_be) {
   memcpy(sa, &sin, sizeof sin);
 }
 
+/* One SIOC* ioctl on a throwaway AF_INET datagram socket (the ioctls' required handle). */
+static int inet_ioctl(unsigned long req, void *arg) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -errno;
+  int r = ioctl(s, req, arg) < 0 ? -errno : 0;
+  close(s);
+  return r;
+}
+
 /* Sets IFF_UP on an interface. */
 int32_t shim_if_up(const char *name) {
   struct ifreq ifr;
   int r = ifreq_for(&ifr, name);
+  if (r == 0) r = inet_ioctl(SIOCGIFFLAGS, &ifr);
   if (r < 0) return r;
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return -errno;
-  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) goto fail;
   ifr.ifr_flags |= IFF_UP;
-  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) goto fail;
-  close(s);
-  return 0;
-fail:
-  r = -errno;
-  close(s);
-  return r;
+  return inet_ioctl(SIOCSIFFLAGS, &ifr);
 }
 
 /* Assigns an IPv4 address and netmask (both in network byte order). */
@@ -65,18 +66,10 @@ int32_t shim_if_addr(const char *name, uint32_t addr_be, uint32_t mask_be) {
   struct ifreq ifr;
   int r = ifreq_for(&ifr, name);
   if (r < 0) return r;
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return -errno;
   set_sin(&ifr.ifr_addr, addr_be);
-  if (ioctl(s, SIOCSIFADDR, &ifr) < 0) goto fail;
+  if ((r = inet_ioctl(SIOCSIFADDR, &ifr)) < 0) return r;
   set_sin(&ifr.ifr_netmask, mask_be);
-  if (ioctl(s, SIOCSIFNETMASK, &ifr) < 0) goto fail;
-  close(s);
-  return 0;
-fail:
-  r = -errno;
-  close(s);
-  return r;
+  return inet_ioctl(SIOCSIFNETMASK, &ifr);
 }
 
 /* Adds the default IPv4 route through a gateway (network byte order). */
@@ -87,9 +80,5 @@ int32_t shim_route_default(uint32_t gw_be) {
   set_sin(&rt.rt_genmask, 0);
   set_sin(&rt.rt_gateway, gw_be);
   rt.rt_flags = RTF_UP | RTF_GATEWAY;
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return -errno;
-  int r = ioctl(s, SIOCADDRT, &rt) < 0 ? -errno : 0;
-  close(s);
-  return r;
+  return inet_ioctl(SIOCADDRT, &rt);
 }

@@ -5,7 +5,8 @@
  */
 import type { Context } from "../context.ts";
 import { AcondError, denied, invalid, MSG, precondition } from "../errors.ts";
-import { Event_Kind } from "../gen/acon_pb.ts";
+import { type ContainerInfoSchema, Event_Kind } from "../gen/acon_pb.ts";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { lchown, MNT_DETACH, mount, MS, umount } from "../sys/fs.ts";
 import { SysError } from "../sys/errors.ts";
 import {
@@ -547,17 +548,7 @@ export class ContainerService {
     }
   }
 
-  async info(c: Container): Promise<{
-    containerId: number;
-    state: number;
-    wstatus: number;
-    imageId: string;
-    exePath: string;
-    running: boolean;
-    exitSignal: boolean;
-    pid: number;
-    sessions: { pid: number; pty: string; command: string }[];
-  }> {
+  async info(c: Container): Promise<MessageInitShape<typeof ContainerInfoSchema>> {
     const running = c.state === "running";
     const state = running ? await this.#refresh(c) : 0;
     const st = running ? { wstatus: 0, exitSignal: false } : statusFields(c.exit);

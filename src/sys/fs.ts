@@ -42,10 +42,6 @@ export function lsetxattr(path: string, name: string, value: Uint8Array<ArrayBuf
   );
 }
 
-export function getuid(): number {
-  return shim().shim_getuid();
-}
-
 export function sync(): Promise<void> {
   return shim().shim_sync();
 }
