@@ -1,19 +1,20 @@
 /**
- * Build-time helper of scripts/initramfs: prints the module files to pack, dependencies first.
- * Usage: deno run -A initramfs/resolve_modules.ts MODULE_DIR LIST_FILE
+ * Build-time helper of scripts/initramfs: prints the module files to pack with their load phase
+ * (`path phase`), grouped by phase, dependencies first.
+ * Usage: deno run -A initramfs/resolve_modules.ts MODULE_DIR SPEC_FILE
  */
-import { parseLoadList, parseModuleIndex, resolveModules } from "../src/init/modules.ts";
+import { parseModuleIndex, parseModuleSpec, resolveModules } from "../src/init/modules.ts";
 
-const [dir, listFile] = Deno.args;
-const index = parseModuleIndex(
-  Deno.readTextFileSync(`${dir}/modules.dep`),
-  Deno.readTextFileSync(`${dir}/modules.builtin`),
-);
+const [dir, specFile] = Deno.args;
 try {
-  for (const f of resolveModules(index, parseLoadList(Deno.readTextFileSync(listFile)))) {
-    console.log(f);
+  const index = parseModuleIndex(
+    Deno.readTextFileSync(`${dir}/modules.dep`),
+    Deno.readTextFileSync(`${dir}/modules.builtin`),
+  );
+  for (const p of resolveModules(index, parseModuleSpec(Deno.readTextFileSync(specFile)))) {
+    console.log(`${p.file} ${p.phase}`);
   }
 } catch (e) {
-  console.error(`initramfs: ${(e as Error).message}`);
+  console.error(`initramfs: ${specFile}: ${(e as Error).message}`);
   Deno.exit(1);
 }

@@ -13,7 +13,8 @@ const libc = Deno.dlopen("libc.so.6", {
 const L = libc.symbols;
 const enc = new TextEncoder();
 const cstr = (s: string) => enc.encode(s + "\0");
-for (const m of Deno.readTextFileSync("/lib/modules/acond/order").split("\n").filter(Boolean)) {
+for (const line of Deno.readTextFileSync("/lib/modules/acond/order").split("\n").filter(Boolean)) {
+  const m = line.split(" ")[0]; // `file phase`: the floor loads its few all at once
   const fd = L.open(cstr(`/lib/modules/acond/${m}`), 0o2000000);
   L.syscall(313n, BigInt(fd), cstr(""), 4n); // finit_module, compressed
   L.close(fd);

@@ -1,7 +1,8 @@
 /**
  * PID-1 mode: the VM's init. Order (docs/boot.md): /proc and the other early mounts, the /dev
- * links, the kernel command line, kernel modules, network, signals and reaping, the daemon with
- * its listeners, the idle timer. PID 1 never exits: errors are logged and serving goes on; if
+ * links, the kernel command line, the boot-phase kernel modules, network, the TEE's modules
+ * (unless acond.tee=sim), signals and reaping, the daemon with its listeners, the idle timer;
+ * then, while the API serves, the remaining modules at idle priority and the vsock listener. PID 1 never exits: errors are logged and serving goes on; if
  * acond cannot go on at all it powers off (or reboots, acond.on_fatal), never panics the kernel.
  *
  * Only modules that need no /proc are imported statically (the bundle's node:* imports are
@@ -65,10 +66,17 @@ export async function runInit(_args: string[]): Promise<void> {
     import("../api/server.ts"),
   ]);
   daemonCode.catch(() => {}); // awaited below; a failure is handled there
-  await loadModules(sys);
+  const modules = await moduleLoader(sys);
+  await modules?.load(["boot"], false);
   phase("modules");
   configureNetwork(sys, config.ip);
   phase("network");
+  // TDX guest support must be in before the TEE is chosen; acond.tee=sim needs none of it.
+  const teeFirst = config.tee !== "sim";
+  if (teeFirst) {
+    await modules?.load(["tee"], false);
+    phase("tee modules");
+  }
 
   const { powerDown, childPids } = await import("./shutdown.ts");
   const { ListenerSupervisor, serveVsock, haveVsockDevice } = await import("./listeners.ts");
@@ -150,10 +158,6 @@ export async function runInit(_args: string[]): Promise<void> {
     name: "tcp",
     start: () => serveTcp("0.0.0.0", config.tcpPort, routes),
   });
-  if (haveVsockDevice()) {
-    await supervisor.add({ name: "vsock", start: () => serveVsock(config.vsockPort, routes) });
-  } else log.info("no virtio-vsock device: vsock listener not started");
-
   phase("listeners");
   let uptime = "?";
   let rss = "?";
@@ -167,6 +171,13 @@ export async function runInit(_args: string[]): Promise<void> {
       `rss ${rss} MiB): tcp ${config.tcpPort}, tee ${daemon.ctx.tee.kind}, ` +
       `idle timeout ${config.timeout || "off"}; ms per phase: ${phases.join(", ")}`,
   );
+  // The rest of the modules load while the API serves; the vsock listener needs its transport.
+  void (async () => {
+    await modules?.load(teeFirst ? ["after"] : ["tee", "after"], true);
+    if (haveVsockDevice()) {
+      await supervisor.add({ name: "vsock", start: () => serveVsock(config.vsockPort, routes) });
+    } else log.info("no virtio-vsock device: vsock listener not started");
+  })().catch((e) => log.error(`late start-up: ${(e as Error).message}`));
   injectFaults(config.testFaults, supervisor.listeners);
   // Keep the event loop alive forever: PID 1 must not return.
   setInterval(() => {}, 1 << 30);
@@ -219,28 +230,25 @@ function injectFaults(
 
 type SysInit = typeof import("../sys/init.ts");
 
-async function loadModules(sys: SysInit): Promise<void> {
-  const { parseLoadList, finitFlags } = await import("./modules.ts");
-  let list: string[];
+/** The initramfs's module plan with a loader, or null when the image has none. */
+async function moduleLoader(sys: SysInit) {
+  const [{ parseLoadList }, { ModuleLoader }] = await Promise.all([
+    import("./modules.ts"),
+    import("./module_loader.ts"),
+  ]);
+  let text: string;
   try {
-    list = parseLoadList(Deno.readTextFileSync(`${MODULE_DIR}/order`));
+    text = Deno.readTextFileSync(`${MODULE_DIR}/order`);
   } catch {
     log.info(`no ${MODULE_DIR}/order: no kernel modules to load`);
-    return;
+    return null;
   }
-  const loaded: string[] = [];
-  for (const file of list) {
-    try {
-      await sys.finitModule(`${MODULE_DIR}/${file}`, finitFlags(file));
-      loaded.push(file.replace(/\.ko.*$/, ""));
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (code === "EEXIST") continue; // built in or already loaded
-      // e.g. tdx-guest outside a TD (ENODEV): expected on a plain VM.
-      log.warn(`module ${file} not loaded: ${(e as Error).message}`);
-    }
+  try {
+    return new ModuleLoader(MODULE_DIR, parseLoadList(text), sys.finitModule);
+  } catch (e) {
+    log.error(`${MODULE_DIR}/order: ${(e as Error).message}; no kernel modules loaded`);
+    return null;
   }
-  log.info(`modules loaded: ${loaded.join(" ") || "none"}`);
 }
 
 function configureNetwork(sys: SysInit, ip: import("./cmdline.ts").StaticIp | null): void {

@@ -46,9 +46,15 @@ Deno.test("two packs of the same inputs are byte-identical; the layout is as doc
       "-c",
       `cd ${dir} && lz4 -dc a.cpio.lz4 | cpio -i --quiet --to-stdout lib/modules/acond/order`,
     ]))
-      .trim().split("\n");
-    assertOk(order.indexOf("failover.ko.xz") < order.indexOf("virtio_net.ko.xz"), order.join(" "));
-    assertOk(order.indexOf("tsm.ko.xz") < order.indexOf("tdx-guest.ko.xz"), order.join(" "));
+      .trim().split("\n").map((l) => l.split(" "));
+    const files = order.map(([f]) => f);
+    const phase = Object.fromEntries(order);
+    assertOk(files.indexOf("failover.ko.xz") < files.indexOf("virtio_net.ko.xz"), files.join(" "));
+    assertOk(files.indexOf("tsm.ko.xz") < files.indexOf("tdx-guest.ko.xz"), files.join(" "));
+    assertEquals(
+      ["virtio_net.ko.xz", "tdx-guest.ko.xz", "overlay.ko.xz"].map((f) => phase[f]),
+      ["boot", "tee", "after"],
+    );
     assertMatch(await Deno.readTextFile(`${TOP}/dist/vmlinuz.version`), /^6\.12\.\S+-cloud-amd64 /);
   } finally {
     await Deno.remove(dir, { recursive: true });

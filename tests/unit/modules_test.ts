@@ -4,7 +4,9 @@ import {
   moduleName,
   parseLoadList,
   parseModuleIndex,
+  parseModuleSpec,
   resolveModules,
+  type Wanted,
 } from "../../src/init/modules.ts";
 
 // Lines as depmod writes them for Debian's 6.12 cloud kernel.
@@ -22,10 +24,13 @@ kernel/x/b.ko: kernel/x/a.ko
 `;
 const BUILTIN = "kernel/drivers/virtio/virtio.ko\nkernel/drivers/virtio/virtio_pci.ko\n";
 
+const boot = (...names: string[]): Wanted[] => names.map((name) => ({ name, phase: "boot" }));
+
 Deno.test("dependencies come first, each module once, built-ins skipped", () => {
   const idx = parseModuleIndex(DEP, BUILTIN);
   assertEquals(
-    resolveModules(idx, ["virtio_pci", "virtio-net", "tdx_guest", "tsm", "pvpanic-pci"]),
+    resolveModules(idx, boot("virtio_pci", "virtio-net", "tdx_guest", "tsm", "pvpanic-pci"))
+      .map((p) => p.file),
     [
       "kernel/net/core/failover.ko.xz",
       "kernel/drivers/net/net_failover.ko.xz",
@@ -41,10 +46,54 @@ Deno.test("dependencies come first, each module once, built-ins skipped", () => 
 
 Deno.test("an unknown module or a cycle is a clear build error", () => {
   const idx = parseModuleIndex(DEP, BUILTIN);
-  assertThrows(() => resolveModules(idx, ["nosuch"]), /module nosuch not found/);
-  assertThrows(() => resolveModules(idx, ["a"]), /cycle: a -> b -> a/);
+  assertThrows(() => resolveModules(idx, boot("nosuch")), /module nosuch not found/);
+  assertThrows(() => resolveModules(idx, boot("a")), /cycle: a -> b -> a/);
   const broken = parseModuleIndex("kernel/m.ko: kernel/gone.ko\n", "");
-  assertThrows(() => resolveModules(broken, ["m"]), /module gone not found \(needed by m\)/);
+  assertThrows(() => resolveModules(broken, boot("m")), /module gone not found \(needed by m\)/);
+});
+
+Deno.test("phases: grouped boot, tee, after; a dependency loads in the earliest phase needing it", () => {
+  const idx = parseModuleIndex(DEP, BUILTIN);
+  const plan = resolveModules(idx, [
+    { name: "overlay", phase: "after" },
+    { name: "tdx_guest", phase: "tee" },
+    { name: "virtio_net", phase: "boot" },
+    // configfs is needed by tdx_guest (tee) and asked for at boot: it moves to boot.
+    { name: "configfs", phase: "boot" },
+    { name: "pvpanic_pci", phase: "after" },
+    { name: "pvpanic", phase: "tee" }, // pvpanic_pci's dependency, needed earlier on its own
+  ]).map((p) => `${p.phase} ${moduleName(p.file)}`);
+  assertEquals(plan, [
+    "boot configfs",
+    "boot failover",
+    "boot net_failover",
+    "boot virtio_net",
+    "tee tsm",
+    "tee tdx_guest",
+    "tee pvpanic",
+    "after overlay",
+    "after pvpanic_pci",
+  ]);
+  // A module asked for twice keeps its earliest phase.
+  assertEquals(
+    resolveModules(idx, [{ name: "overlay", phase: "after" }, { name: "overlay", phase: "boot" }]),
+    [{ file: "kernel/fs/overlayfs/overlay.ko.xz", phase: "boot" }],
+  );
+});
+
+Deno.test("the module spec and the load list: phases, comments, clear errors", () => {
+  assertEquals(parseModuleSpec("# x\nvirtio_net   boot # the NIC\noverlay after\ntsm\n"), [
+    { name: "virtio_net", phase: "boot" },
+    { name: "overlay", phase: "after" },
+    { name: "tsm", phase: "boot" },
+  ]);
+  assertThrows(() => parseModuleSpec("overlay later\n"), /module overlay: unknown phase "later"/);
+  assertThrows(() => parseModuleSpec("overlay after now\n"), /line 1: expected "name \[phase\]"/);
+  assertEquals(parseLoadList("# order\na.ko.xz boot\n\n  b.ko  after \n"), [
+    { file: "a.ko.xz", phase: "boot" },
+    { file: "b.ko", phase: "after" },
+  ]);
+  assertThrows(() => parseLoadList("a.ko soon\n"), /a\.ko: unknown phase "soon"/);
 });
 
 Deno.test("names, finit_module flags and the load list", () => {
@@ -52,7 +101,6 @@ Deno.test("names, finit_module flags and the load list", () => {
   assertEquals(finitFlags("tdx-guest.ko.xz"), 4);
   assertEquals(finitFlags("overlay.ko.zst"), 4);
   assertEquals(finitFlags("overlay.ko"), 0);
-  assertEquals(parseLoadList("# order\na.ko.xz\n\n  b.ko \n"), ["a.ko.xz", "b.ko"]);
 });
 
 // The kernel is fetched and depmod'ed by scripts/initramfs; before that this test is reported ignored.
@@ -75,8 +123,15 @@ Deno.test({
       await Deno.readTextFile(`${KDIR}/modules.dep`),
       await Deno.readTextFile(`${KDIR}/modules.builtin`),
     );
-    const order = resolveModules(idx, parseLoadList(await Deno.readTextFile("initramfs/modules")));
-    const names = order.map(moduleName);
+    const plan = resolveModules(idx, parseModuleSpec(await Deno.readTextFile("initramfs/modules")));
+    const names = plan.map((p) => moduleName(p.file));
+    const phaseOf = (n: string) => plan.find((p) => moduleName(p.file) === n)?.phase;
+    // The NIC and pvpanic before the API; TDX support before the TEE is chosen; the rest after.
+    assertEquals(
+      ["virtio_net", "pvpanic_pci", "tdx_guest", "tsm", "overlay", "vmw_vsock_virtio_transport"]
+        .map(phaseOf),
+      ["boot", "boot", "tee", "tee", "after", "after"],
+    );
     assertEquals(names.indexOf("failover") < names.indexOf("virtio_net"), true);
     assertEquals(names.indexOf("tsm") < names.indexOf("tdx_guest"), true);
     assertEquals(names.indexOf("vsock") < names.indexOf("vmw_vsock_virtio_transport"), true);
