@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/reboot.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -18,19 +17,12 @@
 /* cmd: RB_POWER_OFF, RB_AUTOBOOT (restart) or RB_DISABLE_CAD (ctrl-alt-del sends SIGINT to init). */
 int32_t shim_reboot(uint32_t cmd) { return SHIM_RET(reboot((int)cmd)); }
 
-/* Loads a module file; flags 4 (MODULE_INIT_COMPRESSED_FILE) lets the kernel decompress it.
- * idle: load at nice 19 (the calling thread only, restored after), so that modules loaded while
- * the API already serves take the CPU only when the event loop leaves it. */
-int32_t shim_finit_module(const char *path, const char *params, int32_t flags, int32_t idle) {
+/* Loads a module file; flags 4 (MODULE_INIT_COMPRESSED_FILE) lets the kernel decompress it. */
+int32_t shim_finit_module(const char *path, const char *params, int32_t flags) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
-  pid_t tid = (pid_t)syscall(SYS_gettid);
-  errno = 0;
-  int nice_before = getpriority(PRIO_PROCESS, (id_t)tid);
-  int reniced = idle && errno == 0 && setpriority(PRIO_PROCESS, (id_t)tid, 19) == 0;
   long r = syscall(SYS_finit_module, fd, params ? params : "", flags);
   int err = errno;
-  if (reniced) setpriority(PRIO_PROCESS, (id_t)tid, nice_before);
   close(fd);
   return r < 0 ? -err : 0;
 }

@@ -31,7 +31,7 @@ import { containerSockets } from "../attest/ipcserver.ts";
 import { sanitizeEnv } from "./env.ts";
 import { IdAllocator, type IdMapping, idMapText, validUids } from "./ids.ts";
 import { overlayOptions } from "./overlay.ts";
-import { moduleSettled } from "../init/module_loader.ts";
+import { ensureModule } from "../init/module_loader.ts";
 import { Poller } from "./poller.ts";
 import { type ExitStatus, Reaper } from "./reaper.ts";
 import { LogRing, TailBuffer } from "./ring.ts";
@@ -325,7 +325,7 @@ export class ContainerService {
       // The root of the merged tree is the upper dir's root: make it the container root's.
       lchown(upper, c.hostUid, c.hostUid);
     }
-    await moduleSettled("overlay"); // PID 1 loads it after the API is up (init/module_loader.ts)
+    await ensureModule("overlay"); // PID 1 loads it on first use (init/module_loader.ts)
     mount(
       "overlay",
       rootfs,

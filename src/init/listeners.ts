@@ -92,6 +92,24 @@ export function serveVsock(port: number, routes: Map<string, Route>): Listener {
 }
 
 /** True when a virtio-vsock device is bound to its driver (the modules load without one). */
+/** VIRTIO_ID_VSOCK, as /sys/bus/virtio/devices/N/device shows it (there before a driver binds). */
+const VIRTIO_ID_VSOCK = "0x0013";
+
+/** Whether the VM has a virtio-vsock device, bound to a driver or not. */
+export function virtioVsockPresent(root = "/sys/bus/virtio/devices"): boolean {
+  try {
+    for (const e of Deno.readDirSync(root)) {
+      try {
+        if (Deno.readTextFileSync(`${root}/${e.name}/device`).trim() === VIRTIO_ID_VSOCK) {
+          return true;
+        }
+      } catch { /* a device without an id file: not ours */ }
+    }
+  } catch { /* no virtio bus */ }
+  return false;
+}
+
+/** Whether the vsock transport driver has bound a device (the listener can then be served). */
 export function haveVsockDevice(): boolean {
   try {
     for (const e of Deno.readDirSync("/sys/bus/virtio/drivers/vmw_vsock_virtio_transport")) {

@@ -1,63 +1,82 @@
 /**
- * Loads the initramfs's kernel modules phase by phase (the plan: src/init/modules.ts) and lets
- * code that needs one wait for it: container Start waits for overlay, the vsock listener for its
- * transport. A module that refuses to load is logged and counts as settled; what needed it then
- * fails with its own clear error (an overlay mount says the file system is unknown).
+ * Loads the initramfs's kernel modules phase by phase (the plan: src/init/modules.ts). The
+ * `after` phase is loaded on demand, by the first caller of ensureModule() for one of its
+ * modules: container Start asks for overlay, and PID 1 asks for the vsock transport only when
+ * the VM has a virtio-vsock device. (Modules loaded while the API serves would take the CPU from
+ * its first requests: a module load is not preemptible under Debian's default preemption model.)
+ * A module that refuses to load is logged; what needed it then fails with its own clear error
+ * (an overlay mount says the file system is unknown).
  */
 import { finitFlags, moduleName, type ModulePhase, type Planned } from "./modules.ts";
 import { log } from "../util/log.ts";
 
-export type Finit = (path: string, flags: number, idle: boolean) => Promise<void>;
-
-/** name → settles once PID 1 has tried to load it. Empty outside PID 1 (dev mode). */
-const attempts = new Map<string, Promise<void>>();
-
-/** Resolves once PID 1 has tried to load `name`; at once for a module it does not load. */
-export function moduleSettled(name: string): Promise<void> {
-  return attempts.get(moduleName(name)) ?? Promise.resolve();
-}
+export type Finit = (path: string, flags: number) => Promise<void>;
 
 export class ModuleLoader {
-  readonly #settle = new Map<string, () => void>();
+  /** name → settles once its load was tried. */
+  readonly #tried = new Map<string, Promise<void>>();
+  #queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly dir: string,
     private readonly plan: readonly Planned[],
     private readonly finit: Finit,
-  ) {
-    for (const { file } of plan) {
-      const name = moduleName(file);
-      attempts.set(name, new Promise<void>((resolve) => this.#settle.set(name, resolve)));
-    }
-  }
+  ) {}
 
   /**
-   * Loads the planned modules of `phases`, in plan order; `idle`: at nice 19, for phases loaded
-   * while the API serves. Never throws. Returns the names loaded.
+   * Loads the modules of `phases` not tried yet, in plan order, one load at a time. Never
+   * throws. Resolves to the names loaded.
    */
-  async load(phases: readonly ModulePhase[], idle: boolean): Promise<string[]> {
-    const t0 = performance.now();
-    const loaded: string[] = [];
-    for (const { file, phase } of this.plan) {
-      if (!phases.includes(phase)) continue;
-      const name = moduleName(file);
-      try {
-        await this.finit(`${this.dir}/${file}`, finitFlags(file), idle);
-        loaded.push(name);
-      } catch (e) {
-        const code = (e as { code?: string }).code;
-        // EEXIST: built in or already loaded. Otherwise e.g. tdx-guest outside a TD (ENODEV).
-        if (code !== "EEXIST") log.warn(`module ${file} not loaded: ${(e as Error).message}`);
-      } finally {
-        this.#settle.get(name)?.();
+  load(phases: readonly ModulePhase[]): Promise<string[]> {
+    const run = async () => {
+      const t0 = performance.now();
+      const loaded: string[] = [];
+      for (const { file, phase } of this.plan) {
+        const name = moduleName(file);
+        if (!phases.includes(phase) || this.#tried.has(name)) continue;
+        const attempt = this.#loadOne(file);
+        this.#tried.set(name, attempt.then(() => {}));
+        if (await attempt) loaded.push(name);
       }
-    }
-    const ms = (performance.now() - t0).toFixed(0);
-    log.info(
-      `modules (${phases.join("+")}${idle ? ", idle priority" : ""}, ${ms} ms): ${
-        loaded.join(" ") || "none"
-      }`,
-    );
-    return loaded;
+      const ms = (performance.now() - t0).toFixed(0);
+      log.info(`modules (${phases.join("+")}, ${ms} ms): ${loaded.join(" ") || "none new"}`);
+      return loaded;
+    };
+    const p = this.#queue.then(run);
+    this.#queue = p.catch(() => {});
+    return p;
   }
+
+  /** Resolves once `name` was tried, loading its phase first if needed; at once if unplanned. */
+  async ensure(name: string): Promise<void> {
+    const n = moduleName(name);
+    const planned = this.plan.find((p) => moduleName(p.file) === n);
+    if (!planned) return;
+    if (!this.#tried.has(n)) await this.load([planned.phase]);
+    await this.#tried.get(n);
+  }
+
+  async #loadOne(file: string): Promise<boolean> {
+    try {
+      await this.finit(`${this.dir}/${file}`, finitFlags(file));
+      return true;
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      // EEXIST: built in or already loaded. Otherwise e.g. tdx-guest outside a TD (ENODEV).
+      if (code !== "EEXIST") log.warn(`module ${file} not loaded: ${(e as Error).message}`);
+      return false;
+    }
+  }
+}
+
+let current: ModuleLoader | null = null;
+
+/** PID 1 installs its loader; dev mode has none (the host loads its own modules). */
+export function setModuleLoader(loader: ModuleLoader | null): void {
+  current = loader;
+}
+
+/** Resolves once PID 1 has tried to load `name` (loading it now if needed); at once in dev mode. */
+export function ensureModule(name: string): Promise<void> {
+  return current?.ensure(name) ?? Promise.resolve();
 }

@@ -41,9 +41,9 @@ export class ModuleError extends Error {}
 /**
  * When PID 1 loads a module:
  * - boot: before the network and the API (the NIC; pvpanic, so a panic is seen from early on);
- * - tee: before the TEE is chosen (TDX guest support), unless `acond.tee=sim` needs none of it;
- * - after: once the API is up, at idle priority (vsock transport, overlay): what needs one waits
- *   for it (the vsock listener starts then; container Start awaits overlay).
+ * - tee: before the TEE is chosen (TDX guest support); not at all with `acond.tee=sim`;
+ * - after: on demand once the API is up (src/init/module_loader.ts): overlay by the first
+ *   container Start, the vsock transport when the VM has a virtio-vsock device.
  */
 export type ModulePhase = "boot" | "tee" | "after";
 export const PHASES: readonly ModulePhase[] = ["boot", "tee", "after"];

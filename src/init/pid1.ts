@@ -2,7 +2,8 @@
  * PID-1 mode: the VM's init. Order (docs/boot.md): /proc and the other early mounts, the /dev
  * links, the kernel command line, the boot-phase kernel modules, network, the TEE's modules
  * (unless acond.tee=sim), signals and reaping, the daemon with its listeners, the idle timer;
- * then, while the API serves, the remaining modules at idle priority and the vsock listener. PID 1 never exits: errors are logged and serving goes on; if
+ * then, with a virtio-vsock device, its driver and the vsock listener. Other modules load on
+ * first use (overlay: container Start). PID 1 never exits: errors are logged and serving goes on; if
  * acond cannot go on at all it powers off (or reboots, acond.on_fatal), never panics the kernel.
  *
  * Only modules that need no /proc are imported statically (the bundle's node:* imports are
@@ -67,19 +68,20 @@ export async function runInit(_args: string[]): Promise<void> {
   ]);
   daemonCode.catch(() => {}); // awaited below; a failure is handled there
   const modules = await moduleLoader(sys);
-  await modules?.load(["boot"], false);
+  await modules?.load(["boot"]);
   phase("modules");
   configureNetwork(sys, config.ip);
   phase("network");
   // TDX guest support must be in before the TEE is chosen; acond.tee=sim needs none of it.
-  const teeFirst = config.tee !== "sim";
-  if (teeFirst) {
-    await modules?.load(["tee"], false);
+  if (config.tee !== "sim") {
+    await modules?.load(["tee"]);
     phase("tee modules");
   }
 
   const { powerDown, childPids } = await import("./shutdown.ts");
-  const { ListenerSupervisor, serveVsock, haveVsockDevice } = await import("./listeners.ts");
+  const { ListenerSupervisor, serveVsock, haveVsockDevice, virtioVsockPresent } = await import(
+    "./listeners.ts"
+  );
   const { setPowerController, DEFAULT_GRACE_MS } = await import("./power.ts");
   const { handledSignals, signalAction } = await import("./signals.ts");
   const { Reaper } = await import("../container/reaper.ts");
@@ -171,13 +173,14 @@ export async function runInit(_args: string[]): Promise<void> {
       `rss ${rss} MiB): tcp ${config.tcpPort}, tee ${daemon.ctx.tee.kind}, ` +
       `idle timeout ${config.timeout || "off"}; ms per phase: ${phases.join(", ")}`,
   );
-  // The rest of the modules load while the API serves; the vsock listener needs its transport.
-  void (async () => {
-    await modules?.load(teeFirst ? ["after"] : ["tee", "after"], true);
-    if (haveVsockDevice()) {
+  // The `after` modules load on demand (init/module_loader.ts): vsock's only with a vsock device.
+  if (virtioVsockPresent()) {
+    void (async () => {
+      await modules?.ensure("vmw_vsock_virtio_transport");
+      if (!haveVsockDevice()) throw new Error("the virtio-vsock driver did not bind the device");
       await supervisor.add({ name: "vsock", start: () => serveVsock(config.vsockPort, routes) });
-    } else log.info("no virtio-vsock device: vsock listener not started");
-  })().catch((e) => log.error(`late start-up: ${(e as Error).message}`));
+    })().catch((e) => log.error(`vsock listener: ${(e as Error).message}`));
+  } else log.info("no virtio-vsock device: vsock listener not started");
   injectFaults(config.testFaults, supervisor.listeners);
   // Keep the event loop alive forever: PID 1 must not return.
   setInterval(() => {}, 1 << 30);
@@ -232,7 +235,7 @@ type SysInit = typeof import("../sys/init.ts");
 
 /** The initramfs's module plan with a loader, or null when the image has none. */
 async function moduleLoader(sys: SysInit) {
-  const [{ parseLoadList }, { ModuleLoader }] = await Promise.all([
+  const [{ parseLoadList }, { ModuleLoader, setModuleLoader }] = await Promise.all([
     import("./modules.ts"),
     import("./module_loader.ts"),
   ]);
@@ -244,7 +247,9 @@ async function moduleLoader(sys: SysInit) {
     return null;
   }
   try {
-    return new ModuleLoader(MODULE_DIR, parseLoadList(text), sys.finitModule);
+    const loader = new ModuleLoader(MODULE_DIR, parseLoadList(text), sys.finitModule);
+    setModuleLoader(loader);
+    return loader;
   } catch (e) {
     log.error(`${MODULE_DIR}/order: ${(e as Error).message}; no kernel modules loaded`);
     return null;

@@ -13,13 +13,8 @@ export function reboot(cmd: number): void {
   check(shim().shim_reboot(cmd >>> 0), "reboot");
 }
 
-/** finit_module(2) on a helper thread; `idle` runs it at nice 19 (the API is already serving). */
-export async function finitModule(path: string, flags: number, idle = false): Promise<void> {
-  check(
-    await shim().shim_finit_module(cstr(path), cstr(""), flags, idle ? 1 : 0),
-    "finit_module",
-    path,
-  );
+export async function finitModule(path: string, flags: number): Promise<void> {
+  check(await shim().shim_finit_module(cstr(path), cstr(""), flags), "finit_module", path);
 }
 
 export function ifUp(name: string): void {

@@ -1,0 +1,72 @@
+/** The phase-by-phase, on-demand kernel module loader of PID 1, with a recording finit_module. */
+import { assertEquals } from "../helpers/assert.ts";
+import { ModuleLoader } from "../../src/init/module_loader.ts";
+import type { Planned } from "../../src/init/modules.ts";
+import { virtioVsockPresent } from "../../src/init/listeners.ts";
+
+const PLAN: Planned[] = [
+  { file: "failover.ko.xz", phase: "boot" },
+  { file: "virtio_net.ko.xz", phase: "boot" },
+  { file: "tsm.ko.xz", phase: "tee" },
+  { file: "tdx-guest.ko.xz", phase: "tee" },
+  { file: "vsock.ko.xz", phase: "after" },
+  { file: "overlay.ko.xz", phase: "after" },
+];
+
+function recorder(fail: Record<string, string> = {}) {
+  const calls: string[] = [];
+  const finit = async (path: string, flags: number) => {
+    calls.push(`${path} ${flags}`);
+    await new Promise((r) => setTimeout(r, 1)); // a real load yields to the event loop
+    const code = fail[path.slice(path.lastIndexOf("/") + 1)];
+    if (code) throw Object.assign(new Error(`finit_module ${path}: ${code}`), { code });
+  };
+  return { calls, finit };
+}
+
+Deno.test("phases load in plan order, each module once, compressed ones with flag 4", async () => {
+  const r = recorder();
+  const l = new ModuleLoader("/m", PLAN, r.finit);
+  assertEquals(await l.load(["boot"]), ["failover", "virtio_net"]);
+  assertEquals(await l.load(["boot", "tee"]), ["tsm", "tdx_guest"]);
+  assertEquals(r.calls, [
+    "/m/failover.ko.xz 4",
+    "/m/virtio_net.ko.xz 4",
+    "/m/tsm.ko.xz 4",
+    "/m/tdx-guest.ko.xz 4",
+  ]);
+});
+
+Deno.test("ensure loads the module's phase once, however many wait; unplanned needs nothing", async () => {
+  const r = recorder();
+  const l = new ModuleLoader("/m", PLAN, r.finit);
+  await l.load(["boot"]);
+  await Promise.all([l.ensure("overlay"), l.ensure("overlay"), l.ensure("vsock")]);
+  await l.ensure("overlay");
+  await l.ensure("nfs"); // not in the plan (built in, or not ours): nothing to do
+  assertEquals(r.calls.slice(2), ["/m/vsock.ko.xz 4", "/m/overlay.ko.xz 4"]);
+});
+
+Deno.test("a refusal is logged and settles the wait; EEXIST counts as there", async () => {
+  const r = recorder({ "tdx-guest.ko.xz": "ENODEV", "tsm.ko.xz": "EEXIST" });
+  const l = new ModuleLoader("/m", PLAN, r.finit);
+  assertEquals(await l.load(["tee"]), []);
+  await l.ensure("tdx_guest"); // tried already: resolves without a second attempt
+  assertEquals(r.calls.length, 2);
+});
+
+Deno.test("a virtio-vsock device is seen by its virtio id before any driver binds", () => {
+  const root = Deno.makeTempDirSync();
+  try {
+    assertEquals(virtioVsockPresent(`${root}/none`), false);
+    Deno.mkdirSync(`${root}/virtio0`);
+    Deno.writeTextFileSync(`${root}/virtio0/device`, "0x0001\n"); // a NIC
+    Deno.mkdirSync(`${root}/virtio1`); // no id file
+    assertEquals(virtioVsockPresent(root), false);
+    Deno.mkdirSync(`${root}/virtio2`);
+    Deno.writeTextFileSync(`${root}/virtio2/device`, "0x0013\n");
+    assertEquals(virtioVsockPresent(root), true);
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
