@@ -55,8 +55,10 @@ boot() {
   row boot "QEMU start → API ready, acond (median of 3, ${ACCEL:-tcg})" "$am s (${a[*]})"
   row boot "QEMU start → HTTP, floor deno PID 1 (median of 3)" "$fm s (${f[*]})"
   row boot "ratio acond / floor" "$(calc "round($am / $fm, 2)")"
-  row boot "acond start → ready, in the guest" \
+  row boot "in the guest: deno start → acond ready" \
     "$(grep -aho 'ready as PID 1 in [0-9]* ms' "$work"/acond-*.log | awk '{print $6}' | sort -n | sed -n 2p) ms (median)"
+  row boot "in the guest: deno start → floor listening" \
+    "$(grep -aho 'floor listening in [0-9]* ms' "$work"/floor-*.log | awk '{print $4}' | sort -n | sed -n 2p) ms (median)"
   row boot "acond RSS after boot" "$(grep -aho 'rss [0-9.]* MiB' "$work/acond-1.log" | head -1 | awk '{print $2}') MiB"
   # Sizes: the same cpio through each compressor the kernel can unpack.
   (cd build/initramfs/root && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --reproducible --quiet) \

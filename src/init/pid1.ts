@@ -6,20 +6,42 @@
  * first use (overlay: container Start). PID 1 never exits: errors are logged and serving goes on; if
  * acond cannot go on at all it powers off (or reboots, acond.on_fatal), never panics the kernel.
  *
- * Only modules that need no /proc are imported statically (the bundle's node:* imports are
- * satisfied by the static /init launcher, which mounts /proc before it starts Deno).
+ * The whole boot path is imported statically: one module graph, loaded and compiled in one go
+ * (each dynamic import is a separate load, which costs under emulation). Nothing here touches
+ * the system at import time; /proc is already mounted by the static /init launcher. Handlers
+ * for images, containers and reports load on first use (api/deferred.ts).
  */
 import { mountEarly } from "./mounts.ts";
-import { log, setLogLevel } from "../util/log.ts";
+import { addLogSink, log, setLogLevel } from "../util/log.ts";
+import { kmsgSink } from "./kmsg.ts";
+import { parseCmdline, type StaticIp } from "./cmdline.ts";
+import * as sys from "../sys/init.ts";
+import { parseLoadList } from "./modules.ts";
+import { ModuleLoader, setModuleLoader } from "./module_loader.ts";
+import { childPids, powerDown } from "./shutdown.ts";
+import {
+  haveVsockDevice,
+  ListenerSupervisor,
+  serveVsock,
+  virtioVsockPresent,
+} from "./listeners.ts";
+import { DEFAULT_GRACE_MS, setPowerController } from "./power.ts";
+import { handledSignals, signalAction } from "./signals.ts";
+import { Reaper } from "../container/reaper.ts";
+import { IdleTimer } from "./idle.ts";
+import { type Daemon, startDaemon } from "../daemon.ts";
+import { DEFAULT_MAX_REQUEST_BYTES } from "../options.ts";
+import { serveTcp, serveUnix } from "../api/server.ts";
 
 const ROOT = "/run/acond";
 const SOCKET = "/run/acond/acond.sock";
 const MODULE_DIR = "/lib/modules/acond";
 
 export async function runInit(_args: string[]): Promise<void> {
-  const t0 = performance.now();
-  const phases: string[] = [];
-  let tPhase = t0;
+  // performance.now() counts from the process's start: "load" is Deno's start-up and the loading
+  // of this module graph, before any of acond's code ran.
+  const phases: string[] = [`load ${performance.now().toFixed(0)}`];
+  let tPhase = performance.now();
   const phase = (name: string) => {
     const now = performance.now();
     phases.push(`${name} ${(now - tPhase).toFixed(0)}`);
@@ -32,8 +54,6 @@ export async function runInit(_args: string[]): Promise<void> {
   try {
     Deno.writeTextFileSync("/proc/sys/kernel/printk_devkmsg", "on\n");
   } catch { /* locked by printk.devkmsg= on the cmdline */ }
-  const { kmsgSink } = await import("./kmsg.ts");
-  const { addLogSink } = await import("../util/log.ts");
   const sink = kmsgSink();
   if (sink) addLogSink(sink);
   guardProcess();
@@ -41,7 +61,6 @@ export async function runInit(_args: string[]): Promise<void> {
   for (const f of m.failed) log.error(`mount ${f}`);
   log.info(`mounted ${m.mounted.join(" ") || "nothing"}${m.usedFstab ? " (from /etc/fstab)" : ""}`);
 
-  const { parseCmdline } = await import("./cmdline.ts");
   let cmdline = "";
   try {
     cmdline = Deno.readTextFileSync("/proc/cmdline");
@@ -52,25 +71,16 @@ export async function runInit(_args: string[]): Promise<void> {
   setLogLevel(config.logLevel);
   for (const p of problems) log.error(p);
 
-  const sys = await import("../sys/init.ts");
   try {
     sys.reboot(sys.RB.DISABLE_CAD); // ctrl-alt-del becomes SIGINT to us (→ graceful reboot)
   } catch (e) {
     log.warn(`ctrl-alt-del: ${(e as Error).message}`);
   }
   phase("early");
-  // finit_module runs on a helper thread (nonblocking FFI): meanwhile this thread compiles the
-  // daemon's code. Importing only evaluates modules; the TEE is selected after the modules are in.
-  const daemonCode = Promise.all([
-    import("../daemon.ts"),
-    import("../options.ts"),
-    import("../api/server.ts"),
-  ]);
-  daemonCode.catch(() => {}); // awaited below; a failure is handled there
-  const modules = await moduleLoader(sys);
+  const modules = moduleLoader();
   await modules?.load(["boot"]);
   phase("modules");
-  configureNetwork(sys, config.ip);
+  configureNetwork(config.ip);
   phase("network");
   // TDX guest support must be in before the TEE is chosen; acond.tee=sim needs none of it.
   if (config.tee !== "sim") {
@@ -78,13 +88,6 @@ export async function runInit(_args: string[]): Promise<void> {
     phase("tee modules");
   }
 
-  const { powerDown, childPids } = await import("./shutdown.ts");
-  const { ListenerSupervisor, serveVsock, haveVsockDevice, virtioVsockPresent } = await import(
-    "./listeners.ts"
-  );
-  const { setPowerController, DEFAULT_GRACE_MS } = await import("./power.ts");
-  const { handledSignals, signalAction } = await import("./signals.ts");
-  const { Reaper } = await import("../container/reaper.ts");
   const supervisor = new ListenerSupervisor();
   // Until the daemon is up there are no children; then its reaper (or ours) owns waitpid.
   let reaper: { reapNow(): void } = { reapNow: () => {} };
@@ -103,12 +106,8 @@ export async function runInit(_args: string[]): Promise<void> {
     });
   }
 
-  let daemon;
-  let serveTcp: typeof import("../api/server.ts").serveTcp;
-  let serveUnix: typeof import("../api/server.ts").serveUnix;
+  let daemon: Daemon;
   try {
-    const [{ startDaemon }, { DEFAULT_MAX_REQUEST_BYTES }, server] = await daemonCode;
-    ({ serveTcp, serveUnix } = server);
     daemon = await startDaemon({
       root: ROOT,
       socket: SOCKET,
@@ -135,7 +134,6 @@ export async function runInit(_args: string[]): Promise<void> {
   }
   phase("daemon");
   const routes = daemon.routes;
-  const { IdleTimer } = await import("./idle.ts");
   const idle = new IdleTimer(
     config.timeout * 1000,
     () => childPids().length > 0,
@@ -169,7 +167,7 @@ export async function runInit(_args: string[]): Promise<void> {
     if (kb) rss = (Number(kb) / 1024).toFixed(1);
   } catch { /* informational */ }
   log.info(
-    `acond ready as PID 1 in ${(performance.now() - t0).toFixed(0)} ms (uptime ${uptime} s, ` +
+    `acond ready as PID 1 in ${performance.now().toFixed(0)} ms (uptime ${uptime} s, ` +
       `rss ${rss} MiB): tcp ${config.tcpPort}, tee ${daemon.ctx.tee.kind}, ` +
       `idle timeout ${config.timeout || "off"}; ms per phase: ${phases.join(", ")}`,
   );
@@ -231,14 +229,8 @@ function injectFaults(
   }
 }
 
-type SysInit = typeof import("../sys/init.ts");
-
 /** The initramfs's module plan with a loader, or null when the image has none. */
-async function moduleLoader(sys: SysInit) {
-  const [{ parseLoadList }, { ModuleLoader, setModuleLoader }] = await Promise.all([
-    import("./modules.ts"),
-    import("./module_loader.ts"),
-  ]);
+function moduleLoader(): ModuleLoader | null {
   let text: string;
   try {
     text = Deno.readTextFileSync(`${MODULE_DIR}/order`);
@@ -256,7 +248,7 @@ async function moduleLoader(sys: SysInit) {
   }
 }
 
-function configureNetwork(sys: SysInit, ip: import("./cmdline.ts").StaticIp | null): void {
+function configureNetwork(ip: StaticIp | null): void {
   try {
     sys.ifUp("lo");
   } catch (e) {
