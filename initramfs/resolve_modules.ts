@@ -1,19 +1,24 @@
 /**
- * Build-time helper of scripts/initramfs: prints the module files to pack with their load phase
- * (`path phase`), grouped by phase, dependencies first.
+ * Build-time helper of scripts/initramfs: prints the module files to pack, grouped by phase,
+ * dependencies first, as load-list lines (`path phase [modalias...]`, src/init/modules.ts).
  * Usage: deno run -A initramfs/resolve_modules.ts MODULE_DIR SPEC_FILE
  */
-import { parseModuleIndex, parseModuleSpec, resolveModules } from "../src/init/modules.ts";
+import {
+  formatLoadList,
+  parseModuleIndex,
+  parseModuleSpec,
+  resolveModules,
+} from "../src/init/modules.ts";
 
 const [dir, specFile] = Deno.args;
 try {
   const index = parseModuleIndex(
     Deno.readTextFileSync(`${dir}/modules.dep`),
     Deno.readTextFileSync(`${dir}/modules.builtin`),
+    Deno.readTextFileSync(`${dir}/modules.alias`),
   );
-  for (const p of resolveModules(index, parseModuleSpec(Deno.readTextFileSync(specFile)))) {
-    console.log(`${p.file} ${p.phase}`);
-  }
+  const plan = resolveModules(index, parseModuleSpec(Deno.readTextFileSync(specFile)));
+  Deno.stdout.writeSync(new TextEncoder().encode(formatLoadList(plan)));
 } catch (e) {
   console.error(`initramfs: ${specFile}: ${(e as Error).message}`);
   Deno.exit(1);

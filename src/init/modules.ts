@@ -16,10 +16,19 @@ export interface ModuleIndex {
   deps: Map<string, string[]>;
   /** Built into the kernel: nothing to load. */
   builtin: Set<string>;
+  /** name → the modalias patterns it drives (modules.alias). */
+  aliases: Map<string, string[]>;
 }
 
-/** Parses modules.dep (`kernel/a.ko.xz: kernel/b.ko.xz kernel/c.ko.xz`) and modules.builtin. */
-export function parseModuleIndex(modulesDep: string, modulesBuiltin: string): ModuleIndex {
+/**
+ * Parses modules.dep (`kernel/a.ko.xz: kernel/b.ko.xz kernel/c.ko.xz`), modules.builtin and
+ * modules.alias (`alias pci:v00001B36d00000011sv*sd*bc*sc*i* pvpanic_pci`).
+ */
+export function parseModuleIndex(
+  modulesDep: string,
+  modulesBuiltin: string,
+  modulesAlias = "",
+): ModuleIndex {
   const files = new Map<string, string>();
   const deps = new Map<string, string[]>();
   for (const line of modulesDep.split("\n")) {
@@ -33,7 +42,39 @@ export function parseModuleIndex(modulesDep: string, modulesBuiltin: string): Mo
   const builtin = new Set(
     modulesBuiltin.split("\n").map((l) => l.trim()).filter(Boolean).map(moduleName),
   );
-  return { files, deps, builtin };
+  const aliases = new Map<string, string[]>();
+  for (const line of modulesAlias.split("\n")) {
+    const [word, pattern, module] = line.trim().split(/\s+/);
+    if (word !== "alias" || !pattern || !module) continue;
+    const name = moduleName(module);
+    aliases.set(name, [...(aliases.get(name) ?? []), pattern]);
+  }
+  return { files, deps, builtin, aliases };
+}
+
+/**
+ * Modalias kinds PID 1 can list devices of at boot (/sys/bus/{pci,virtio}/devices/N/modalias,
+ * /sys/devices/system/cpu/modalias). A module whose aliases are all of these kinds is a driver:
+ * loading it is pointless unless a device matches (pvpanic_pci without a pvpanic device,
+ * tdx_guest outside a TD).
+ */
+const DEVICE_ALIAS = /^(pci|virtio|cpu):/;
+
+/** Whether a modalias matches a modules.alias pattern (fnmatch: `*`, `?`, `[...]`). */
+export function aliasMatches(pattern: string, modalias: string): boolean {
+  let re = "";
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === "*") re += "[\\s\\S]*";
+    else if (c === "?") re += "[\\s\\S]";
+    else if (c === "[" && pattern.indexOf("]", i + 2) > 0) {
+      const end = pattern.indexOf("]", i + 2);
+      const body = pattern.slice(i + 1, end).replace(/^!/, "^").replace(/\\/g, "\\\\");
+      re += `[${body}]`;
+      i = end;
+    } else re += c.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+  }
+  return new RegExp(`^${re}$`).test(modalias);
 }
 
 export class ModuleError extends Error {}
@@ -57,6 +98,11 @@ export interface Planned {
   /** Path relative to the module directory (build time) or file name (boot time). */
   file: string;
   phase: ModulePhase;
+  /**
+   * Modalias patterns: load only if a device matches one (the module is a driver, or only
+   * drivers need it). Absent: always load.
+   */
+  devices?: string[];
 }
 
 function parsePhase(word: string | undefined, where: string): ModulePhase {
@@ -109,9 +155,53 @@ export function resolveModules(index: ModuleIndex, wanted: Wanted[]): Planned[] 
     if (seen === undefined) order.push(name);
   };
   for (const w of wanted) visit(w.name, w.phase, []);
+  const devices = deviceConditions(index, new Set(wanted.map((w) => moduleName(w.name))), order);
   return PHASES.flatMap((p) =>
-    order.filter((n) => phase.get(n) === p).map((n) => ({ file: index.files.get(n)!, phase: p }))
+    order.filter((n) => phase.get(n) === p).map((n) => {
+      const d = devices.get(n);
+      return { file: index.files.get(n)!, phase: p, ...(d ? { devices: d } : {}) };
+    })
   );
+}
+
+/**
+ * For each planned module, the modalias patterns one of which a device must match for it to be
+ * worth loading, or null for "always". A wanted driver (all aliases of DEVICE_ALIAS kinds) needs
+ * its own devices; a wanted module that is not a driver always loads; a dependency loads when
+ * any module needing it does (the union of their conditions).
+ */
+function deviceConditions(
+  index: ModuleIndex,
+  wanted: Set<string>,
+  planned: string[],
+): Map<string, string[] | null> {
+  const inPlan = new Set(planned);
+  const dependents = new Map<string, string[]>();
+  for (const n of planned) {
+    for (const d of index.deps.get(n) ?? []) {
+      if (inPlan.has(d)) dependents.set(d, [...(dependents.get(d) ?? []), n]);
+    }
+  }
+  const memo = new Map<string, string[] | null>();
+  const cond = (n: string): string[] | null => {
+    if (memo.has(n)) return memo.get(n)!;
+    const pats = new Set<string>();
+    let always = false;
+    if (wanted.has(n)) {
+      const own = index.aliases.get(n) ?? [];
+      if (own.length > 0 && own.every((a) => DEVICE_ALIAS.test(a))) own.forEach((a) => pats.add(a));
+      else always = true;
+    }
+    for (const parent of dependents.get(n) ?? []) {
+      const c = cond(parent);
+      if (c === null) always = true;
+      else c.forEach((a) => pats.add(a));
+    }
+    const result = always ? null : [...pats];
+    memo.set(n, result);
+    return result;
+  };
+  return new Map(planned.map((n) => [n, cond(n)]));
 }
 
 /** finit_module flag for a file the kernel must decompress itself (MODULE_INIT_COMPRESSED_FILE). */
@@ -121,7 +211,18 @@ export function finitFlags(file: string): number {
   return /\.ko\.(xz|zst|gz)$/.test(file) ? MODULE_INIT_COMPRESSED_FILE : 0;
 }
 
-/** The initramfs load list (`lib/modules/acond/order`): `file phase` per line, '#' comments. */
+/**
+ * The initramfs load list (`lib/modules/acond/order`): `file phase [modalias...]` per line,
+ * '#' comments (formatLoadList writes it).
+ */
 export function parseLoadList(text: string): Planned[] {
-  return specLines(text).map(([file, phase]) => ({ file, phase: parsePhase(phase, file) }));
+  return specLines(text).map(([file, phase, ...devices]) => ({
+    file,
+    phase: parsePhase(phase, file),
+    ...(devices.length ? { devices } : {}),
+  }));
+}
+
+export function formatLoadList(plan: readonly Planned[]): string {
+  return plan.map((p) => [p.file, p.phase, ...(p.devices ?? [])].join(" ") + "\n").join("");
 }

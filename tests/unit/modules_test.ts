@@ -1,6 +1,8 @@
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
 import {
+  aliasMatches,
   finitFlags,
+  formatLoadList,
   moduleName,
   parseLoadList,
   parseModuleIndex,
@@ -103,6 +105,65 @@ Deno.test("names, finit_module flags and the load list", () => {
   assertEquals(finitFlags("overlay.ko"), 0);
 });
 
+const ALIAS = `alias fs-overlay overlay
+alias pci:v00001B36d00000011sv*sd*bc*sc*i* pvpanic_pci
+alias virtio:d00000001v* virtio_net
+alias cpu:type:x86,ven*fam*mod*:feature:*0116* tdx_guest
+`;
+
+Deno.test("drivers load only with a matching device; their dependencies inherit that", () => {
+  const idx = parseModuleIndex(DEP, BUILTIN, ALIAS);
+  const plan = resolveModules(idx, [
+    { name: "virtio_net", phase: "boot" },
+    { name: "pvpanic_pci", phase: "boot" },
+    { name: "tsm", phase: "tee" }, // not a driver: always, and so is its dependency configfs
+    { name: "tdx_guest", phase: "tee" },
+    { name: "overlay", phase: "after" }, // fs- alias: not a driver
+  ]);
+  const by = Object.fromEntries(plan.map((p) => [moduleName(p.file), p.devices ?? "always"]));
+  assertEquals(by, {
+    failover: ["virtio:d00000001v*"],
+    net_failover: ["virtio:d00000001v*"],
+    virtio_net: ["virtio:d00000001v*"],
+    pvpanic: ["pci:v00001B36d00000011sv*sd*bc*sc*i*"],
+    pvpanic_pci: ["pci:v00001B36d00000011sv*sd*bc*sc*i*"],
+    configfs: "always",
+    tsm: "always",
+    tdx_guest: ["cpu:type:x86,ven*fam*mod*:feature:*0116*"],
+    overlay: "always",
+  });
+  // A dependency wanted on its own (pvpanic) loads always; shared with an always-module too.
+  const own = resolveModules(idx, [
+    { name: "pvpanic_pci", phase: "boot" },
+    { name: "pvpanic", phase: "boot" },
+  ]);
+  assertEquals(own.map((p) => p.devices ?? "always"), [
+    "always",
+    ["pci:v00001B36d00000011sv*sd*bc*sc*i*"],
+  ]);
+  // The load list carries the patterns (none contains a space) and reads back the same.
+  assertEquals(
+    parseLoadList(formatLoadList(plan)),
+    plan.map((p) => ({
+      ...p,
+      file: p.file,
+    })),
+  );
+});
+
+Deno.test("modalias patterns match as the kernel's fnmatch does", () => {
+  const cpu = "cpu:type:x86,ven0000fam0006mod008F:feature:,0000,0001,0116,0117";
+  assertEquals(aliasMatches("cpu:type:x86,ven*fam*mod*:feature:*0116*", cpu), true);
+  assertEquals(aliasMatches("cpu:type:x86,ven*fam*mod*:feature:*0118*", cpu), false);
+  const pci = "pci:v00001B36d00000011sv00001AF4sd00001100bc08sc80i00";
+  assertEquals(aliasMatches("pci:v00001B36d00000011sv*sd*bc*sc*i*", pci), true);
+  assertEquals(aliasMatches("pci:v00001B36d00000012sv*sd*bc*sc*i*", pci), false);
+  assertEquals(aliasMatches("virtio:d0000000?v*", "virtio:d00000001v00001AF4"), true);
+  assertEquals(aliasMatches("virtio:d0000000[23]v*", "virtio:d00000001v00001AF4"), false);
+  assertEquals(aliasMatches("virtio:d0000000[!23]v*", "virtio:d00000001v00001AF4"), true);
+  assertEquals(aliasMatches("a.b", "aXb"), false); // '.' is literal
+});
+
 // The kernel is fetched and depmod'ed by scripts/initramfs; before that this test is reported ignored.
 const KDIR = (() => {
   try {
@@ -122,6 +183,7 @@ Deno.test({
     const idx = parseModuleIndex(
       await Deno.readTextFile(`${KDIR}/modules.dep`),
       await Deno.readTextFile(`${KDIR}/modules.builtin`),
+      await Deno.readTextFile(`${KDIR}/modules.alias`),
     );
     const plan = resolveModules(idx, parseModuleSpec(await Deno.readTextFile("initramfs/modules")));
     const names = plan.map((p) => moduleName(p.file));
@@ -132,6 +194,12 @@ Deno.test({
         .map(phaseOf),
       ["boot", "boot", "tee", "tee", "after", "after"],
     );
+    // Drivers wait for their devices: pvpanic's PCI id, the TDX CPU feature, virtio ids.
+    const devicesOf = (n: string) => plan.find((p) => moduleName(p.file) === n)?.devices;
+    assertEquals(devicesOf("pvpanic_pci"), ["pci:v00001B36d00000011sv*sd*bc*sc*i*"]);
+    assertEquals(devicesOf("tdx_guest")?.every((d) => d.startsWith("cpu:")), true);
+    assertEquals(devicesOf("overlay"), undefined);
+    assertEquals(devicesOf("tsm"), undefined);
     assertEquals(names.indexOf("failover") < names.indexOf("virtio_net"), true);
     assertEquals(names.indexOf("tsm") < names.indexOf("tdx_guest"), true);
     assertEquals(names.indexOf("vsock") < names.indexOf("vmw_vsock_virtio_transport"), true);
