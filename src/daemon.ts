@@ -4,7 +4,6 @@ import type { Context } from "./context.ts";
 import { EventLog } from "./attest/eventlog.ts";
 import { selectTee } from "./attest/select.ts";
 import { measureBoot } from "./attest/boot.ts";
-import { startContainerSocket } from "./attest/ipcserver.ts";
 import { EventBus } from "./events.ts";
 import { Mutex } from "./util/mutex.ts";
 import { buildRoutes, type Handlers } from "./api/router.ts";
@@ -65,13 +64,18 @@ export async function startDaemon(opts: Options): Promise<Daemon> {
   routes.set(BLOB_STREAM_PREFIX, blobStreamRoute(ctx)); // raw layer PUT, docs/layers.md
   const listeners: Listener[] = [await serveUnix(opts.socket, routes)];
   if (opts.tcp) listeners.push(serveTcp(opts.tcp.hostname, opts.tcp.port, routes));
-  const containerSocket = await startContainerSocket(ctx);
+  // The containers' attestation socket: no container exists before the API serves, so its code
+  // (reports, the binary protocol) loads beside the listeners' start, off the boot graph.
+  const containerSocket = import("./attest/ipcserver.ts").then((m) => m.startContainerSocket(ctx));
+  ctx.containerSocketTried = containerSocket.then(() => {}, (e) => {
+    log.error(`container socket: ${(e as Error).message} (containers cannot attest)`);
+  });
   return {
     ctx,
     listeners,
     routes,
     async shutdown() {
-      containerSocket.close();
+      await containerSocket.then((c) => c.close(), () => {});
       await Promise.all(listeners.map((l) => l.shutdown()));
       const { stopContainers } = await import("./container/service.ts");
       await stopContainers(ctx, 2000);

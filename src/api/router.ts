@@ -2,7 +2,13 @@
  * The Connect router: one handler set per concern (./handlers/*), merged, each method wrapped so
  * that every error becomes a Connect error with a clear message and PID 1 never sees a throw.
  */
-import { type ConnectRouter, createConnectRouter, type ServiceImpl } from "@connectrpc/connect";
+import {
+  Code,
+  ConnectError,
+  type ConnectRouter,
+  createConnectRouter,
+  type ServiceImpl,
+} from "@connectrpc/connect";
 import { createFetchHandler } from "@connectrpc/connect/protocol";
 import { AconService } from "../gen/acon_pb.ts";
 import { toConnectError } from "./errors.ts";
@@ -43,12 +49,28 @@ export function mergeHandlers(sets: Handlers[]): Handlers {
   return out as Handlers;
 }
 
-/** Builds path → fetch handler for the merged handlers. */
+/**
+ * Builds path → fetch handler for the merged handlers. Each method's Connect handler (three
+ * protocols' worth of closures) is made on its first call: boot makes none, and most RPCs are
+ * never called in a VM's life.
+ */
 export function buildRoutes(
   handlers: Handlers,
   readMaxBytes: number,
 ): Map<string, (req: Request) => Promise<Response>> {
   const router: ConnectRouter = createConnectRouter({ readMaxBytes });
-  router.service(AconService, handlers);
-  return new Map(router.handlers.map((h) => [h.requestPath, createFetchHandler(h)]));
+  const impls = handlers as Record<string, AnyFn | undefined>;
+  const routes = new Map<string, (req: Request) => Promise<Response>>();
+  for (const method of AconService.methods) {
+    let route: ((req: Request) => Promise<Response>) | undefined;
+    const make = () => {
+      const impl = impls[method.localName] ?? (() => {
+        throw new ConnectError(`RPC ${method.name} is not implemented`, Code.Unimplemented);
+      });
+      router.rpc(method, impl as never);
+      return createFetchHandler(router.handlers[router.handlers.length - 1]);
+    };
+    routes.set(`/${AconService.typeName}/${method.name}`, (req) => (route ??= make())(req));
+  }
+  return routes;
 }

@@ -36,25 +36,34 @@ export function checkLine(line: string): void {
 
 const enc = new TextEncoder();
 
-async function writeSynced(path: string, data: string, append: boolean): Promise<void> {
-  const f = await Deno.open(path, { write: true, create: true, append, truncate: !append });
+// The log's file operations are synchronous: a few small writes, rare (boot, AddManifest,
+// Finalize), on tmpfs in a VM; one blocking fdatasync costs less than the thread hand-offs of
+// the asynchronous calls, and the order of the steps (the crash consistency) stays obvious.
+function writeSynced(path: string, data: string, append: boolean): void {
+  const f = Deno.openSync(path, { write: true, create: true, append, truncate: !append });
   try {
     const bytes = enc.encode(data);
     let off = 0;
-    while (off < bytes.length) off += await f.write(bytes.subarray(off));
-    await f.syncData();
+    while (off < bytes.length) off += f.writeSync(bytes.subarray(off));
+    f.syncDataSync();
   } finally {
     f.close();
   }
 }
 
-async function readOrNull(path: string): Promise<string | null> {
+function readOrNull(path: string): string | null {
   try {
-    return await Deno.readTextFile(path);
+    return Deno.readTextFileSync(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return null;
     throw e;
   }
+}
+
+function removeQuietly(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch { /* already gone */ }
 }
 
 export class EventLog {
@@ -98,15 +107,15 @@ export class EventLog {
 
   async #load(): Promise<void> {
     const dir = this.path.slice(0, this.path.lastIndexOf("/"));
-    await Deno.mkdir(dir, { recursive: true });
-    let text = (await readOrNull(this.path)) ?? "";
+    Deno.mkdirSync(dir, { recursive: true });
+    let text = readOrNull(this.path) ?? "";
     if (text.length > 0 && !text.endsWith("\n")) {
       // A torn append: the bytes after the last newline were never a complete line.
       text = text.slice(0, text.lastIndexOf("\n") + 1);
-      await writeSynced(this.path, text, false);
+      writeSynced(this.path, text, false);
     }
     const lines = text === "" ? [] : text.slice(0, -1).split("\n");
-    const pending = await readOrNull(this.pendingPath);
+    const pending = readOrNull(this.pendingPath);
     if (!this.#tee.canMeasure) {
       this.#lines = lines;
       return;
@@ -116,13 +125,13 @@ export class EventLog {
     if (toHex(replay(lines)) === rtmr) {
       this.#lines = lines;
     } else if (pending !== null && toHex(replay([...lines, pending])) === rtmr) {
-      await writeSynced(this.path, pending + "\n", true);
+      writeSynced(this.path, pending + "\n", true);
       this.#lines = [...lines, pending];
       log.warn(`event log: recovered "${pending}" (extended but not appended before a crash)`);
     } else if (rtmr === zero) {
       // The register was reset (a new boot, or a new sim instance): the file is from before.
       const stale = `${this.path}.stale-${Date.now()}`;
-      await Deno.rename(this.path, stale);
+      Deno.renameSync(this.path, stale);
       log.warn(`event log: RTMR3 is zero but a log exists; moved it to ${stale}`);
       this.#lines = [];
     } else {
@@ -130,7 +139,7 @@ export class EventLog {
       this.#broken = `the event log (${lines.length} lines) does not replay to RTMR3 ${rtmr}`;
       log.error(`event log: ${this.#broken}; measurements are refused`);
     }
-    if (pending !== null) await Deno.remove(this.pendingPath).catch(() => {});
+    if (pending !== null) removeQuietly(this.pendingPath);
   }
 
   /** Extends RTMR3 with sha384(line) and appends the line (writing INIT first if needed). */
@@ -151,7 +160,7 @@ export class EventLog {
   }
 
   async #append(line: string): Promise<void> {
-    await writeSynced(this.pendingPath, line, false);
+    writeSynced(this.pendingPath, line, false);
     try {
       await this.#tee.extendRtmr(RTMR3, sha384(line));
     } catch (e) {
@@ -161,19 +170,19 @@ export class EventLog {
         this.#broken = `extending RTMR3 with "${line}" failed but RTMR3 changed`;
         log.error(`event log: ${this.#broken}; measurements are refused`);
       } else {
-        await Deno.remove(this.pendingPath).catch(() => {});
+        removeQuietly(this.pendingPath);
       }
       throw e;
     }
     try {
-      await writeSynced(this.path, line + "\n", true);
+      writeSynced(this.path, line + "\n", true);
     } catch (e) {
       // RTMR3 now includes a line the log lacks: stop measuring; open() after a restart recovers.
       this.#broken = `appending "${line}" to the event log failed after extending RTMR3`;
       throw e;
     }
     this.#lines.push(line);
-    await Deno.remove(this.pendingPath).catch(() => {});
+    removeQuietly(this.pendingPath);
   }
 
   /** After a failed extend: whether RTMR3 moved anyway (unknown counts as moved: fail closed). */

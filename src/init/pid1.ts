@@ -139,14 +139,25 @@ export async function runInit(_args: string[]): Promise<void> {
     () => childPids().length > 0,
     () => void down("poweroff", DEFAULT_GRACE_MS, `idle for ${config.timeout} s (acond.timeout)`),
   );
-  // Every request counts as activity for the idle timer (wrapping the shared route table).
+  // Every request counts as activity for the idle timer (wrapping the shared route table). The
+  // first one is logged with its timing (boot-to-first-answer is what a host waits for).
+  let first = true;
   for (const [path, route] of routes) {
     routes.set(path, async (req) => {
       idle.begin();
+      const t = performance.now();
       try {
         return await route(req);
       } finally {
         idle.end();
+        if (first) {
+          first = false;
+          const now = performance.now();
+          log.info(
+            `first request (${path.slice(path.lastIndexOf("/") + 1)}) answered at ` +
+              `${now.toFixed(0)} ms, in ${(now - t).toFixed(0)} ms`,
+          );
+        }
       }
     });
   }
