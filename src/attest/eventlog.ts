@@ -10,7 +10,7 @@
  * line (no newline) is cut off first. Anything else means the log does not describe RTMR3: the log
  * is "broken" and every later measurement is refused (fail closed) rather than building on it.
  */
-import { sha384, toHex } from "./sha384.ts";
+import { sha384, sha384Native, toHex } from "./sha384.ts";
 import type { Tee } from "./tee.ts";
 import { AcondError, MSG } from "../errors.ts";
 import { Mutex } from "../util/mutex.ts";
@@ -162,7 +162,7 @@ export class EventLog {
   async #append(line: string): Promise<void> {
     writeSynced(this.pendingPath, line, false);
     try {
-      await this.#tee.extendRtmr(RTMR3, sha384(line));
+      await this.#tee.extendRtmr(RTMR3, await sha384Native(line));
     } catch (e) {
       if (await this.#extendedAnyway()) {
         // RTMR3 holds the line although the extend failed: keep the pending file, which open()

@@ -13,6 +13,15 @@ export function sha384(data: Uint8Array | string): Uint8Array<ArrayBuffer> {
   return new Uint8Array(nobleSha384(bytes));
 }
 
+/**
+ * SHA-384 through WebCrypto: native code, no node:crypto, asynchronous. For the boot path's
+ * measurements, where compiling and interpreting the JS SHA-2 costs ~100 ms under emulation.
+ */
+export async function sha384Native(data: Uint8Array | string): Promise<Uint8Array<ArrayBuffer>> {
+  const bytes = typeof data === "string" ? enc.encode(data) : data;
+  return new Uint8Array(await crypto.subtle.digest("SHA-384", bytes as Uint8Array<ArrayBuffer>));
+}
+
 export function toHex(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }

@@ -7,7 +7,7 @@
  * node:crypto, which costs seconds under emulation. The signing key and the quote code (both
  * node:crypto) are loaded on the first report or quote.
  */
-import { sha384 } from "./sha384.ts";
+import { sha384, sha384Native } from "./sha384.ts";
 import type { Tee } from "./tee.ts";
 import { AcondError } from "../errors.ts";
 import { TDR, TDREPORT_SIZE, TDX_REPORT_TYPE } from "./tdreport.ts";
@@ -47,6 +47,7 @@ export class SimTee implements Tee {
   simPublicKey: Uint8Array | undefined;
   // Plain properties, not #private: tests wrap a SimTee with Object.create to slow it down.
   private signingKey: Promise<SimKey> | null = null;
+  private extending: Promise<void> = Promise.resolve();
 
   /** why: how the simulator came to be chosen ("requested", "auto: …"), for the note. */
   constructor(why = "requested") {
@@ -77,18 +78,23 @@ export class SimTee implements Tee {
         new AcondError("internal", `bad RTMR extend: index ${index}, ${value.length} bytes`),
       );
     }
-    const joined = new Uint8Array(96);
-    joined.set(this.rtmrs[index]);
-    joined.set(value, 48);
-    this.rtmrs[index] = sha384(joined);
-    return Promise.resolve();
+    const v = value.slice();
+    // One extend at a time, each reading the value the previous one wrote (as the hardware).
+    const done = this.extending.then(async () => {
+      const joined = new Uint8Array(96);
+      joined.set(this.rtmrs[index]);
+      joined.set(v, 48);
+      this.rtmrs[index] = await sha384Native(joined);
+    });
+    this.extending = done.catch(() => {});
+    return done;
   }
 
   readRtmr(index: number): Promise<Uint8Array> {
     if (!Number.isInteger(index) || index < 0 || index > 3) {
       return Promise.reject(new AcondError("internal", `bad RTMR index ${index}`));
     }
-    return Promise.resolve(this.rtmrs[index].slice());
+    return this.extending.then(() => this.rtmrs[index].slice()); // after extends in flight
   }
 
   /** Synchronous TDREPORT builder (the hardware's TDG.MR.REPORT, minus the MAC). */
@@ -119,12 +125,14 @@ export class SimTee implements Tee {
 
   /** A TDREPORT; also makes the signing key, so that every report carries simPublicKey. */
   async report(reportData: Uint8Array): Promise<Uint8Array> {
+    await this.extending;
     const r = this.buildReport(reportData);
     await this.key();
     return r;
   }
 
   async quote(reportData: Uint8Array): Promise<Uint8Array> {
+    await this.extending;
     const r = this.buildReport(reportData);
     const [{ buildSimQuote }, { key }] = await Promise.all([
       import("./quote.ts"),

@@ -261,15 +261,16 @@ function moduleLoader(): ModuleLoader | null {
 
 function configureNetwork(ip: StaticIp | null): void {
   try {
-    sys.ifUp("lo");
+    sys.ifConfig("lo");
   } catch (e) {
     log.error(`lo: ${(e as Error).message}`);
   }
   if (!ip) return;
   try {
-    sys.ifAddr(ip.iface, ip.address, ip.prefix);
-    sys.ifUp(ip.iface);
-    if (ip.gateway) sys.routeDefault(ip.gateway);
+    sys.ifConfig(ip.iface, {
+      address: { ip: ip.address, prefix: ip.prefix },
+      gateway: ip.gateway ?? undefined,
+    });
     log.info(`${ip.iface}: ${ip.address}/${ip.prefix}${ip.gateway ? ` via ${ip.gateway}` : ""}`);
   } catch (e) {
     log.error(`network ${ip.iface}: ${(e as Error).message} (acond.ip ignored)`);

@@ -17,10 +17,6 @@ export async function finitModule(path: string, flags: number): Promise<void> {
   check(await shim().shim_finit_module(cstr(path), cstr(""), flags), "finit_module", path);
 }
 
-export function ifUp(name: string): void {
-  check(shim().shim_if_up(cstr(name)), "SIOCSIFFLAGS", name);
-}
-
 /** Dotted quad → u32 in network byte order, as the C side stores it. */
 function be(ip: string): number {
   const o = ip.split(".").map(Number);
@@ -32,10 +28,23 @@ export function prefixMask(prefix: number): string {
   return [24, 16, 8, 0].map((s) => (m >>> s) & 255).join(".");
 }
 
-export function ifAddr(name: string, address: string, prefix: number): void {
-  check(shim().shim_if_addr(cstr(name), be(address), be(prefixMask(prefix))), "SIOCSIFADDR", name);
+export interface IfConfig {
+  /** IPv4 address and prefix length; none: leave the addresses alone. */
+  address?: { ip: string; prefix: number };
+  /** Default route through this gateway. */
+  gateway?: string;
 }
 
-export function routeDefault(gateway: string): void {
-  check(shim().shim_route_default(be(gateway)), "SIOCADDRT", gateway);
+/** Sets an interface's address (optional), brings it up, adds a default route (optional). */
+export function ifConfig(name: string, c: IfConfig = {}): void {
+  const step = new Int32Array(1);
+  const r = shim().shim_if_config(
+    cstr(name),
+    c.address ? be(c.address.ip) : 0,
+    c.address ? be(prefixMask(c.address.prefix)) : 0,
+    c.gateway ? be(c.gateway) : 0,
+    step,
+  );
+  const what = ["SIOCSIFADDR", "SIOCSIFFLAGS", "SIOCADDRT"][step[0] - 1] ?? "if_config";
+  check(r, what, step[0] === 3 ? `${name} via ${c.gateway}` : name);
 }

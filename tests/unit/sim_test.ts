@@ -9,6 +9,7 @@ import {
   verifySimQuote,
 } from "../../src/attest/quote.ts";
 import { digest, toHex } from "../../src/attest/sha.ts";
+import { sha384 } from "../../src/attest/sha384.ts";
 
 const RD = Uint8Array.from({ length: 64 }, (_, i) => i + 1);
 
@@ -108,4 +109,22 @@ Deno.test("sim signing key: made on first use, then the same for every report an
   const w = new SimTee();
   await w.quote(new Uint8Array(63)).then(() => assertThrows(() => {}), () => {});
   assertEquals(w.simPublicKey, undefined);
+});
+
+Deno.test("concurrent extends apply in call order, as the hardware's; reads wait for them", async () => {
+  const a = new SimTee();
+  const b = new SimTee();
+  const v1 = new Uint8Array(48).fill(1);
+  const v2 = new Uint8Array(48).fill(2);
+  // Not awaited in between: each must read the value the previous one wrote.
+  const both = [a.extendRtmr(3, v1), a.extendRtmr(3, v2)];
+  const read = a.readRtmr(3); // asked before they finish: still sees both
+  await Promise.all(both);
+  await b.extendRtmr(3, v1);
+  await b.extendRtmr(3, v2);
+  assertEquals(toHex(await read), toHex(await b.readRtmr(3)));
+  const expect = sha384(
+    new Uint8Array([...sha384(new Uint8Array([...new Uint8Array(48), ...v1])), ...v2]),
+  );
+  assertEquals(toHex(await read), toHex(expect));
 });
