@@ -3,7 +3,7 @@
  * (pvpanic turns one into QEMU exit status 1).
  */
 import { assertEquals, assertMatch, assertOk } from "../helpers/assert.ts";
-import { boot } from "./qemu.ts";
+import { boot, ensureImage, TOP } from "./qemu.ts";
 import { makeSigner } from "../helpers/pki.ts";
 import { baseManifest, expectedImageId, signedManifest } from "../helpers/image.ts";
 import { verifyReport } from "../../src/attest/verify.ts";
@@ -119,5 +119,36 @@ Deno.test("acond.timeout: no request for that long → graceful power-off, QEMU 
     noPanic(vm.serial());
   } finally {
     await vm.kill();
+  }
+});
+
+Deno.test("a broken image (the boot code throws while loading) → logged, clean power-off, no panic", async () => {
+  await ensureImage();
+  const dir = await Deno.makeTempDir({ prefix: "acond-broken-" });
+  try {
+    // The packed root with acond's boot chunk made to throw when it is evaluated.
+    const sh = (cmd: string) =>
+      new Deno.Command("sh", { args: ["-c", cmd], stderr: "inherit" }).outputSync();
+    assertOk(sh(`cp -a ${TOP}/build/initramfs/root ${dir}/root`).success);
+    const app = `${dir}/root/app`;
+    const chunk = [...Deno.readDirSync(app)].find((e) => /^pid1-.*\.js$/.test(e.name))!.name;
+    const js = Deno.readTextFileSync(`${app}/${chunk}`);
+    Deno.writeTextFileSync(`${app}/${chunk}`, `throw new Error("broken image (test)");\n${js}`);
+    assertOk(
+      sh(
+        `cd ${dir}/root && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet | lz4 -l -q -c > ${dir}/broken.cpio.lz4`,
+      ).success,
+    );
+    const vm = await boot([], { initrd: `${dir}/broken.cpio.lz4` });
+    try {
+      assertEquals(await vm.waitExit(120_000), 0);
+      assertMatch(vm.serial(), /acond: fatal: Error: broken image \(test\)[\s\S]*powering off/);
+      assertMatch(vm.serial(), /reboot: Power down/);
+      noPanic(vm.serial());
+    } finally {
+      await vm.kill();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
