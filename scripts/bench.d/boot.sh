@@ -6,15 +6,29 @@ boot() {
   local work=build/bench-boot
   rm -rf "$work" && mkdir -p "$work"
   ./scripts/initramfs >/dev/null 2>&1 || { echo "bench: scripts/initramfs failed" >&2; return 1; }
-  # The floor: acond's root with the floor program instead of acond (without acond's chunks and
-  # caches), and only the NIC modules.
-  cp -a build/initramfs/root "$work/floor"
-  rm -rf "$work/floor/app/"*.js "$work/floor/var/cache/deno/"*
-  "$DENO" bundle --quiet --platform=deno -o "$work/floor/app/acond.js" scripts/bench.d/floor.ts
-  grep -E '^(failover|net_failover|virtio_net)\.ko' build/initramfs/root/lib/modules/acond/order \
-    > "$work/floor/lib/modules/acond/order"
-  (cd "$work/floor" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --reproducible --quiet) |
-    lz4 -l -9 -q -c > "$work/floor.cpio.lz4"
+  # The floors: acond's root with a floor program instead of acond (without acond's chunks and
+  # caches), and only the NIC modules. floor: plain HTTP. floor+connect: Health through acond's
+  # RPC stack (connect-es, protobuf-es, the generated service), code-split and its code cache
+  # prepared as acond's is, to tell the stack's boot cost from acond's own.
+  floor_image() { # name, entry, split
+    local root="$work/$1"
+    cp -a build/initramfs/root "$root"
+    rm -rf "$root/app/"*.js "$root/var/cache/deno/"*
+    if [ "$3" = split ]; then
+      local out="$work/$1.bundle"
+      "$DENO" bundle --quiet --platform=deno --code-splitting --outdir "$out" "$2"
+      cp "$out"/*-*.js "$root/app/" && cp "$out/$(basename "${2%.ts}").js" "$root/app/acond.js"
+      initramfs/warm_cache.sh "$root" >/dev/null 2>&1 || echo "bench: $1: no prepared caches" >&2
+    else
+      "$DENO" bundle --quiet --platform=deno -o "$root/app/acond.js" "$2"
+    fi
+    grep -E '^(failover|net_failover|virtio_net)\.ko' build/initramfs/root/lib/modules/acond/order \
+      > "$root/lib/modules/acond/order"
+    (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --reproducible --quiet) |
+      lz4 -l -9 -q -c > "$work/$1.cpio.lz4"
+  }
+  floor_image floor scripts/bench.d/floor.ts single
+  floor_image floorc scripts/bench.d/floor_connect_entry.ts split
   local accel=(-accel tcg -cpu max)
   [ "${ACCEL:-tcg}" = kvm ] && accel=(-accel kvm -cpu host)
   boot_once() { # initrd, serial log → prints seconds from QEMU start to the first Health 200
@@ -44,21 +58,30 @@ boot() {
     kill $qpid; wait $qpid 2>/dev/null || true
     calc "round($t1 - $t0, 2)"
   }
-  local a=() f=() i
+  local a=() f=() c=() i
   for i in 1 2 3; do
     a+=("$(boot_once dist/initramfs.cpio.lz4 "$work/acond-$i.log")")
     f+=("$(boot_once "$work/floor.cpio.lz4" "$work/floor-$i.log")")
+    c+=("$(boot_once "$work/floorc.cpio.lz4" "$work/floorc-$i.log")")
   done
-  local am fm
+  local am fm cm
   am=$(median3 "${a[@]}")
   fm=$(median3 "${f[@]}")
+  cm=$(median3 "${c[@]}")
+  guest() { # log glob, pattern → the median in-guest ms
+    grep -aho "$2 [0-9]* ms" "$work"/$1-*.log | awk '{print $(NF-1)}' | sort -n | sed -n 2p
+  }
   row boot "QEMU start → API ready, acond (median of 3, ${ACCEL:-tcg})" "$am s (${a[*]})"
   row boot "QEMU start → HTTP, floor deno PID 1 (median of 3)" "$fm s (${f[*]})"
+  row boot "QEMU start → Health, floor + connect-es (median of 3)" "$cm s (${c[*]})"
   row boot "ratio acond / floor" "$(calc "round($am / $fm, 2)")"
-  row boot "in the guest: deno start → acond ready" \
-    "$(grep -aho 'ready as PID 1 in [0-9]* ms' "$work"/acond-*.log | awk '{print $6}' | sort -n | sed -n 2p) ms (median)"
-  row boot "in the guest: deno start → floor listening" \
-    "$(grep -aho 'floor listening in [0-9]* ms' "$work"/floor-*.log | awk '{print $4}' | sort -n | sed -n 2p) ms (median)"
+  row boot "ratio floor+connect / floor (the RPC stack)" "$(calc "round($cm / $fm, 2)")"
+  row boot "ratio acond / floor+connect (acond's own)" "$(calc "round($am / $cm, 2)")"
+  row boot "in the guest: deno start → acond ready" "$(guest acond 'ready as PID 1 in') ms (median)"
+  row boot "in the guest: deno start → floor listening" "$(guest floor 'floor listening in') ms (median)"
+  row boot "in the guest: → floor+connect listening" "$(guest floorc 'floor+connect listening in') ms (median)"
+  row boot "acond's first request, in the guest" \
+    "$(grep -aho 'answered at [0-9]* ms, in [0-9]*' "$work"/acond-*.log | awk '{print $6}' | sort -n | sed -n 2p) ms (median)"
   row boot "acond RSS after boot" "$(grep -aho 'rss [0-9.]* MiB' "$work/acond-1.log" | head -1 | awk '{print $2}') MiB"
   # Sizes: the same cpio through each compressor the kernel can unpack.
   (cd build/initramfs/root && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --reproducible --quiet) \

@@ -1,48 +1,11 @@
 /**
  * The boot-time floor: the least a Deno PID 1 must do to answer HTTP from the host. Same kernel
- * and launcher as acond (/proc is mounted by /init); loads the NIC's modules, sets the address,
- * serves. Packed by scripts/bench.d/boot.sh in place of acond.
+ * and launcher as acond; network set-up in floor_net.ts, then a plain HTTP answer. Packed by
+ * scripts/bench.d/boot.sh in place of acond.
  */
-const libc = Deno.dlopen("libc.so.6", {
-  open: { parameters: ["buffer", "i32"], result: "i32" },
-  close: { parameters: ["i32"], result: "i32" },
-  syscall: { parameters: ["i64", "i64", "buffer", "i64"], result: "i64" },
-  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
-});
-const L = libc.symbols;
-const enc = new TextEncoder();
-const cstr = (s: string) => enc.encode(s + "\0");
-for (const line of Deno.readTextFileSync("/lib/modules/acond/order").split("\n").filter(Boolean)) {
-  const m = line.split(" ")[0]; // `file phase`: the floor loads its few all at once
-  const fd = L.open(cstr(`/lib/modules/acond/${m}`), 0o2000000);
-  L.syscall(313n, BigInt(fd), cstr(""), 4n); // finit_module, compressed
-  L.close(fd);
-}
-const s = L.socket(2, 2, 0);
-const ifreq = (name: string) => {
-  const b = new Uint8Array(40);
-  b.set(enc.encode(name));
-  return b;
-};
-const sin = (b: Uint8Array, ip: string) => {
-  new DataView(b.buffer).setUint16(16, 2, true);
-  ip.split(".").forEach((o, i) => b[20 + i] = Number(o));
-};
-const up = (name: string) => {
-  const r = ifreq(name);
-  L.ioctl(s, 0x8913n, r);
-  new DataView(r.buffer).setUint16(16, new DataView(r.buffer).getUint16(16, true) | 1, true);
-  L.ioctl(s, 0x8914n, r);
-};
-up("lo");
-let r = ifreq("eth0");
-sin(r, "10.0.2.15");
-L.ioctl(s, 0x8916n, r);
-r = ifreq("eth0");
-sin(r, "255.255.255.0");
-L.ioctl(s, 0x891cn, r);
-up("eth0");
+import { upNetwork } from "./floor_net.ts";
+
+upNetwork();
 // One line when listening (as acond's ready line), for the in-guest comparison in the bench.
 const onListen = () => console.log(`floor listening in ${performance.now().toFixed(0)} ms`);
 Deno.serve({ hostname: "0.0.0.0", port: 1025, onListen }, () => new Response("{}"));
