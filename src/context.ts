@@ -29,6 +29,6 @@ export interface Context {
   readonly state: PodState;
   readonly startedAt: number;
   readonly layout: Layout;
-  /** Settles once the daemon has tried to bind the shared container socket (daemon.ts). */
-  containerSocketTried?: Promise<void>;
+  /** Binds the shared container socket if not yet done; settles once tried (daemon.ts). */
+  ensureContainerSocket?: () => Promise<void>;
 }

@@ -64,18 +64,23 @@ export async function startDaemon(opts: Options): Promise<Daemon> {
   routes.set(BLOB_STREAM_PREFIX, blobStreamRoute(ctx)); // raw layer PUT, docs/layers.md
   const listeners: Listener[] = [await serveUnix(opts.socket, routes)];
   if (opts.tcp) listeners.push(serveTcp(opts.tcp.hostname, opts.tcp.port, routes));
-  // The containers' attestation socket: no container exists before the API serves, so its code
-  // (reports, the binary protocol) loads beside the listeners' start, off the boot graph.
-  const containerSocket = import("./attest/ipcserver.ts").then((m) => m.startContainerSocket(ctx));
-  ctx.containerSocketTried = containerSocket.then(() => {}, (e) => {
-    log.error(`container socket: ${(e as Error).message} (containers cannot attest)`);
-  });
+  // The containers' attestation socket. As PID 1, nothing in the VM can call it before a container
+  // exists, so it (and its code: reports, the binary protocol) comes with the first container
+  // Start; in dev mode, host processes may call it: bound now.
+  let containerSocket: Promise<{ close(): void }> | null = null;
+  ctx.ensureContainerSocket = () => {
+    containerSocket ??= import("./attest/ipcserver.ts").then((m) => m.startContainerSocket(ctx));
+    return containerSocket.then(() => {}, (e) => {
+      log.error(`container socket: ${(e as Error).message} (containers cannot attest)`);
+    });
+  };
+  if (!opts.pid1) await ctx.ensureContainerSocket();
   return {
     ctx,
     listeners,
     routes,
     async shutdown() {
-      await containerSocket.then((c) => c.close(), () => {});
+      await containerSocket?.then((c) => c.close(), () => {});
       await Promise.all(listeners.map((l) => l.shutdown()));
       const { stopContainers } = await import("./container/service.ts");
       await stopContainers(ctx, 2000);

@@ -417,7 +417,7 @@ export class ContainerService {
    * there to bind over (the daemon failed to bind it and logged why).
    */
   async #ipcSocket(id: number): Promise<string> {
-    await this.#ctx.containerSocketTried;
+    await this.#ctx.ensureContainerSocket?.();
     try {
       const st = await Deno.lstat(`${this.sharedDir}/acon.sock`);
       if (!st.isSocket) return "";

@@ -46,7 +46,8 @@ Deno.test("PID 1: push an image, Start, Exec, isolation, a crash, Report, Shutdo
       containerId: id,
       command: "Sh",
       arguments: [
-        "id -u; cat /proc/1/comm; ls /; cd /../../..; ls; ls /app 2>&1; cat /proc/self/mountinfo >&2",
+        "id -u; cat /proc/1/comm; ls /; cd /../../..; ls; ls /app 2>&1; " +
+        "test -S /shared/acon.sock && echo attestation-socket; cat /proc/self/mountinfo >&2",
       ],
       envs: ["PATH=/bin"],
       timeout: 20n,
@@ -59,6 +60,8 @@ Deno.test("PID 1: push an image, Start, Exec, isolation, a crash, Report, Shutdo
     // No path shows the initramfs (its /app, /init).
     assert(!/^app$/m.test(out) && !/^init$/m.test(out), out);
     assertMatch(out, /\/app: No such file or directory/);
+    // Its attestation socket is there (bound with the first container Start, not at boot).
+    assertMatch(out, /^attestation-socket$/m);
     // The only mount at "/" is the container's overlay (pivot_root detached the TD's root, or the
     // fallback stacked the overlay on it).
     const roots = dec(x.stderr).split("\n").filter((l) => l.split(" ")[4] === "/");
