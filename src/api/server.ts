@@ -58,10 +58,12 @@ function onError(e: unknown): Response {
  * socket from a dead daemon is replaced atomically. A live one is refused.
  */
 export async function serveUnix(path: string, routes: Map<string, Route>): Promise<Listener> {
+  // Synchronous file steps: a handful of calls at start-up, each cheaper without the hand-off to
+  // a helper thread (which costs under emulation).
   const dir = path.slice(0, path.lastIndexOf("/")) || "/";
-  await Deno.mkdir(dir, { recursive: true, mode: 0o755 });
+  Deno.mkdirSync(dir, { recursive: true, mode: 0o755 });
   try {
-    const st = await Deno.lstat(path);
+    const st = Deno.lstatSync(path);
     if (!st.isSocket) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
     try {
       const c = await Deno.connect({ transport: "unix", path });
@@ -74,20 +76,28 @@ export async function serveUnix(path: string, routes: Map<string, Route>): Promi
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
-  const tmpDir = await Deno.makeTempDir({ dir, prefix: ".acond-bind-" });
-  await Deno.chmod(tmpDir, 0o700);
+  const tmpDir = Deno.makeTempDirSync({ dir, prefix: ".acond-bind-" });
+  Deno.chmodSync(tmpDir, 0o700);
   const tmpPath = `${tmpDir}/s`;
-  const server = Deno.serve({
-    transport: "unix",
-    path: tmpPath,
-    onListen: () => {},
-    onError,
-  }, handlerFor(routes));
+  let server: Deno.HttpServer<Deno.UnixAddr>;
   try {
-    await Deno.chmod(tmpPath, 0o600);
-    await Deno.rename(tmpPath, path);
+    server = Deno.serve({
+      transport: "unix",
+      path: tmpPath,
+      onListen: () => {},
+      onError,
+    }, handlerFor(routes));
+    try {
+      Deno.chmodSync(tmpPath, 0o600);
+      Deno.renameSync(tmpPath, path);
+    } catch (e) {
+      await server.shutdown();
+      throw e;
+    }
   } finally {
-    await Deno.remove(tmpDir, { recursive: true }).catch(() => {});
+    try {
+      Deno.removeSync(tmpDir, { recursive: true });
+    } catch { /* already gone */ }
   }
   log.info(`serving on unix:${path}`);
   return {
