@@ -2,6 +2,7 @@
 # ---- boot: QEMU start → API ready, acond vs the floor; initramfs size per compression; RSS ----
 # Sourced by scripts/bench. TCG unless ACCEL=kvm (CI has no usable KVM): absolute times are an
 # upper bound; the ratio to the floor (same kernel, launcher and deno) is what to compare.
+# BOOT_RUNS (default 5): interleaved rounds of the three images.
 boot() {
   local work=build/bench-boot
   rm -rf "$work" && mkdir -p "$work"
@@ -59,21 +60,22 @@ boot() {
     calc "round($t1 - $t0, 2)"
   }
   local a=() f=() c=() i
-  for i in 1 2 3; do
+  local n=${BOOT_RUNS:-5} # interleaved rounds: TCG boot times vary by ±10% from run to run
+  for i in $(seq "$n"); do
     a+=("$(boot_once dist/initramfs.cpio.lz4 "$work/acond-$i.log")")
     f+=("$(boot_once "$work/floor.cpio.lz4" "$work/floor-$i.log")")
     c+=("$(boot_once "$work/floorc.cpio.lz4" "$work/floorc-$i.log")")
   done
   local am fm cm
-  am=$(median3 "${a[@]}")
-  fm=$(median3 "${f[@]}")
-  cm=$(median3 "${c[@]}")
+  am=$(median "${a[@]}")
+  fm=$(median "${f[@]}")
+  cm=$(median "${c[@]}")
   guest() { # log glob, pattern → the median in-guest ms
-    grep -aho "$2 [0-9]* ms" "$work"/$1-*.log | awk '{print $(NF-1)}' | sort -n | sed -n 2p
+    median $(grep -aho "$2 [0-9]* ms" "$work"/$1-*.log | awk '{print $(NF-1)}')
   }
-  row boot "QEMU start → API ready, acond (median of 3, ${ACCEL:-tcg})" "$am s (${a[*]})"
-  row boot "QEMU start → HTTP, floor deno PID 1 (median of 3)" "$fm s (${f[*]})"
-  row boot "QEMU start → Health, floor + connect-es (median of 3)" "$cm s (${c[*]})"
+  row boot "QEMU start → API ready, acond (median of $n, ${ACCEL:-tcg})" "$am s (${a[*]})"
+  row boot "QEMU start → HTTP, floor deno PID 1 (median of $n)" "$fm s (${f[*]})"
+  row boot "QEMU start → Health, floor + connect-es (median of $n)" "$cm s (${c[*]})"
   row boot "ratio acond / floor" "$(calc "round($am / $fm, 2)")"
   row boot "ratio floor+connect / floor (the RPC stack)" "$(calc "round($cm / $fm, 2)")"
   row boot "ratio acond / floor+connect (acond's own)" "$(calc "round($am / $cm, 2)")"
@@ -81,7 +83,7 @@ boot() {
   row boot "in the guest: deno start → floor listening" "$(guest floor 'floor listening in') ms (median)"
   row boot "in the guest: → floor+connect listening" "$(guest floorc 'floor+connect listening in') ms (median)"
   row boot "acond's first request, in the guest" \
-    "$(grep -aho 'answered at [0-9]* ms, in [0-9]*' "$work"/acond-*.log | awk '{print $6}' | sort -n | sed -n 2p) ms (median)"
+    "$(median $(grep -aho 'answered at [0-9]* ms, in [0-9]*' "$work"/acond-*.log | awk '{print $6}')) ms (median)"
   row boot "acond RSS after boot" "$(grep -aho 'rss [0-9.]* MiB' "$work/acond-1.log" | head -1 | awk '{print $2}') MiB"
   # Sizes: the same cpio through each compressor the kernel can unpack.
   (cd build/initramfs/root && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --reproducible --quiet) \
