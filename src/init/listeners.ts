@@ -4,6 +4,8 @@
  */
 import type { Listener, Route } from "../api/server.ts";
 import { log } from "../util/log.ts";
+import { aliasMatches } from "./modules.ts";
+import { sysfsModaliases } from "./module_loader.ts";
 
 export interface ListenerSpec {
   name: string;
@@ -91,22 +93,9 @@ export function serveVsock(port: number, routes: Map<string, Route>): Listener {
   return { addr: `vsock:${port}`, finished: server.finished, shutdown: () => server.shutdown() };
 }
 
-/** True when a virtio-vsock device is bound to its driver (the modules load without one). */
-/** VIRTIO_ID_VSOCK, as /sys/bus/virtio/devices/N/device shows it (there before a driver binds). */
-const VIRTIO_ID_VSOCK = "0x0013";
-
-/** Whether the VM has a virtio-vsock device, bound to a driver or not. */
-export function virtioVsockPresent(root = "/sys/bus/virtio/devices"): boolean {
-  try {
-    for (const e of Deno.readDirSync(root)) {
-      try {
-        if (Deno.readTextFileSync(`${root}/${e.name}/device`).trim() === VIRTIO_ID_VSOCK) {
-          return true;
-        }
-      } catch { /* a device without an id file: not ours */ }
-    }
-  } catch { /* no virtio bus */ }
-  return false;
+/** Whether the VM has a virtio-vsock device, bound to a driver or not (by its modalias). */
+export function virtioVsockPresent(modaliases: string[] = sysfsModaliases()): boolean {
+  return modaliases.some((m) => aliasMatches("virtio:d00000013v*", m)); // VIRTIO_ID_VSOCK 19
 }
 
 /** Whether the vsock transport driver has bound a device (the listener can then be served). */
