@@ -472,6 +472,11 @@ Deno.test("containers through the API", async (t) => {
         const [c0, m0] = await code(w.c.restart({ containerId: id, timeout: 0n }));
         assertEquals([c0, m0], [Code.DeadlineExceeded, "Timeout restarting container"]);
         const pid1 = (await info(w, id)).pid;
+        // Hold the old PID and IPC namespaces open across the restart: the kernel reuses a freed
+        // namespace's inode number, so a new namespace could otherwise show the old one's.
+        const held = ["pid", "ipc"].map((n) => Deno.openSync(`/proc/${pid1}/ns/${n}`));
+        const oldNs = ["pid", "ipc"].map((n) => Deno.readLinkSync(`/proc/${pid1}/ns/${n}`));
+        assertEquals(oldNs, nsBefore.slice(2, 4));
         await w.c.restart({ containerId: id, timeout: 10n });
         const i = await info(w, id);
         assertEquals(i.running, true);
@@ -484,7 +489,8 @@ Deno.test("containers through the API", async (t) => {
         // Image.md: the user and mount namespaces (and /tmp) are kept; PID and IPC are new.
         assertEquals(after.slice(0, 2), ["kept", "tmp"]);
         assertEquals(after.slice(2, 4), nsBefore.slice(0, 2));
-        assert(after[4] !== nsBefore[2] && after[5] !== nsBefore[3], "PID/IPC namespaces kept");
+        assert(after[4] !== oldNs[0] && after[5] !== oldNs[1], "PID/IPC namespaces kept");
+        held.forEach((f) => f.close());
         assertEquals(after[6], "sleep");
         await w.c.kill({ containerId: id, signalNum: 9 });
 
