@@ -7,17 +7,10 @@ import type { Tee } from "./attest/tee.ts";
 import type { EventLog } from "./attest/eventlog.ts";
 import type { EventBus } from "./events.ts";
 import type { Mutex } from "./util/mutex.ts";
-import type { LoadedImage } from "./image/types.ts";
-import type { ContainerRecord } from "./container/types.ts";
+import type { PodState } from "./state.ts";
 import type { Layout } from "./image/layout.ts";
 
-export interface PodState {
-  finalized: boolean;
-  /** By image id, in insertion order. */
-  images: Map<string, LoadedImage>;
-  /** By container id (ids are never reused). */
-  containers: Map<number, ContainerRecord>;
-}
+export type { PodState } from "./state.ts";
 
 export interface Context {
   readonly opts: Options;
@@ -29,6 +22,4 @@ export interface Context {
   readonly state: PodState;
   readonly startedAt: number;
   readonly layout: Layout;
-  /** Binds the shared container socket if not yet done; settles once tried (daemon.ts). */
-  ensureContainerSocket?: () => Promise<void>;
 }

@@ -1,4 +1,10 @@
-/** Assembles the daemon: TEE, event log, state, handlers, listeners. Shared by dev and PID-1 mode. */
+/**
+ * The composition root: builds every service of the daemon and hands each its dependencies.
+ * Shared by dev and PID-1 mode; what only PID 1 has (power-down, the kernel module loader) comes
+ * in as a `Platform` built by init/pid1.ts. Services whose code is heavy (images, blobs,
+ * containers, reports, the container socket) are built on first use, here too, from the same
+ * parts: boot only has to answer (api/deferred.ts).
+ */
 import { MAX_CHUNK_BYTES, type Options } from "./options.ts";
 import type { Context } from "./context.ts";
 import { EventLog } from "./attest/eventlog.ts";
@@ -14,37 +20,37 @@ import { healthHandlers } from "./api/handlers/health.ts";
 import { powerHandlers } from "./api/handlers/power.ts";
 import { log } from "./util/log.ts";
 import { Layout } from "./image/layout.ts";
+import type { PowerFn } from "./init/power.ts";
+import { Reaper } from "./proc/reaper.ts";
+import { Poller } from "./proc/poller.ts";
+import { linuxSys } from "./sys/linux.ts";
+import type { AttestSockets } from "./container/deps.ts";
+import type { ContainerService } from "./container/service.ts";
+
+/** What the daemon gets from its mode: PID 1 has power-down and loads kernel modules. */
+export interface Platform {
+  /** The graceful power-down behind Shutdown and Reboot; null: those RPCs are refused. */
+  power: PowerFn | null;
+  /** Makes a kernel module available (PID 1: loads it on first use). */
+  ensureModule(name: string): Promise<void>;
+}
+
+/** Dev mode: no power actions, the host's kernel already has its modules. */
+export const DEV_PLATFORM: Platform = { power: null, ensureModule: () => Promise.resolve() };
 
 export interface Daemon {
   readonly ctx: Context;
   readonly listeners: Listener[];
   /** Path → handler, for extra listeners (PID-1 mode adds vsock and restarts dead ones). */
   readonly routes: Map<string, Route>;
+  /** The one owner of waitpid(-1) (PID 1 starts it at boot: every orphan is ours). */
+  readonly reaper: Reaper;
+  /** Stops every container within graceMs; false when none was ever started. */
+  stopContainers(graceMs: number): Promise<boolean>;
   shutdown(): Promise<void>;
 }
 
-/** Handler sets served from the start (each concern contributes one, see api/handlers/). */
-function bootHandlers(ctx: Context): Handlers[] {
-  return [healthHandlers(ctx), powerHandlers(ctx)];
-}
-
-/** The other handler sets: loaded on the first call of any of their RPCs (api/deferred.ts). */
-async function laterHandlers(ctx: Context): Promise<Handlers[]> {
-  const [image, blob, container, attest] = await Promise.all([
-    import("./api/handlers/image.ts"),
-    import("./api/handlers/blob.ts"),
-    import("./api/handlers/container.ts"),
-    import("./api/handlers/attest.ts"),
-  ]);
-  return [
-    image.imageHandlers(ctx),
-    blob.blobHandlers(ctx),
-    container.containerHandlers(ctx),
-    attest.attestHandlers(ctx),
-  ];
-}
-
-export async function startDaemon(opts: Options): Promise<Daemon> {
+export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promise<Daemon> {
   await Deno.mkdir(opts.root, { recursive: true, mode: 0o700 });
   const tee = await selectTee(opts.tee);
   log.info(`TEE backend: ${tee.kind} (${tee.note})`);
@@ -59,31 +65,103 @@ export async function startDaemon(opts: Options): Promise<Daemon> {
     startedAt: Date.now(),
   };
   await measureBoot(opts, tee, ctx.eventLog);
-  const handlers = deferHandlers(bootHandlers(ctx), () => laterHandlers(ctx));
+  const reaper = new Reaper(linuxSys);
+  const sockets = containerSockets(ctx);
+  let containers: ContainerService | null = null;
+
+  /** The handler sets behind the deferred RPCs, and the services they call. */
+  const laterHandlers = async (): Promise<Handlers[]> => {
+    const [image, blob, container, attest, service] = await Promise.all([
+      import("./api/handlers/image.ts"),
+      import("./api/handlers/blob.ts"),
+      import("./api/handlers/container.ts"),
+      import("./api/handlers/attest.ts"),
+      import("./container/service.ts"),
+    ]);
+    containers = new service.ContainerService({
+      sys: linuxSys,
+      procRoot: "/proc",
+      reaper,
+      fds: new Poller(),
+      layout: ctx.layout,
+      lock: ctx.lock,
+      state: ctx.state,
+      events: ctx.events,
+      pid1: opts.pid1,
+      sharedDir: opts.pid1 ? "/shared" : `${opts.root}/shared`,
+      ensureModule: platform.ensureModule,
+      attestSockets: sockets.port,
+    });
+    return [
+      image.imageHandlers(ctx),
+      blob.blobHandlers(ctx),
+      container.containerHandlers(containers, ctx.events),
+      attest.attestHandlers(ctx),
+    ];
+  };
+
+  const handlers = deferHandlers(
+    [healthHandlers(ctx), powerHandlers(platform.power)],
+    laterHandlers,
+  );
   const routes = buildRoutes(handlers, Math.max(opts.maxRequestBytes, MAX_CHUNK_BYTES) + 4096);
   routes.set(BLOB_STREAM_PREFIX, blobStreamRoute(ctx)); // raw layer PUT, docs/layers.md
   const listeners: Listener[] = [await serveUnix(opts.socket, routes)];
   if (opts.tcp) listeners.push(serveTcp(opts.tcp.hostname, opts.tcp.port, routes));
-  // The containers' attestation socket. As PID 1, nothing in the VM can call it before a container
-  // exists, so it (and its code: reports, the binary protocol) comes with the first container
-  // Start; in dev mode, host processes may call it: bound now.
-  let containerSocket: Promise<{ close(): void }> | null = null;
-  ctx.ensureContainerSocket = () => {
-    containerSocket ??= import("./attest/ipcserver.ts").then((m) => m.startContainerSocket(ctx));
-    return containerSocket.then(() => {}, (e) => {
-      log.error(`container socket: ${(e as Error).message} (containers cannot attest)`);
-    });
+  // In dev mode host processes may call the container socket: bound now. As PID 1 nothing in
+  // the VM can call it before a container exists: it comes with the first Start.
+  if (!opts.pid1) await sockets.bindShared();
+  const stopContainers = async (graceMs: number) => {
+    if (!containers) return false;
+    await containers.stopAll(graceMs);
+    return true;
   };
-  if (!opts.pid1) await ctx.ensureContainerSocket();
   return {
     ctx,
     listeners,
     routes,
+    reaper,
+    stopContainers,
     async shutdown() {
-      await containerSocket?.then((c) => c.close(), () => {});
+      await sockets.closeAll();
       await Promise.all(listeners.map((l) => l.shutdown()));
-      const { stopContainers } = await import("./container/service.ts");
-      await stopContainers(ctx, 2000);
+      await stopContainers(2000);
+    },
+  };
+}
+
+/**
+ * The containers' attestation sockets (attest/ipcserver.ts, loaded on first use): the shared one
+ * at /shared/acon.sock, and each container's own, bound over it in the container's namespace.
+ */
+function containerSockets(ctx: Context) {
+  let server: Promise<import("./attest/ipcserver.ts").ContainerSockets> | null = null;
+  let shared: Promise<{ close(): void } | null> | null = null;
+  const load = () =>
+    server ??= import("./attest/ipcserver.ts").then((m) =>
+      new m.ContainerSockets(ctx, `${ctx.opts.root}/ipc`)
+    );
+  const bindShared = () =>
+    shared ??= Promise.all([load(), import("./attest/ipcserver.ts")]).then(([s, m]) =>
+      m.startContainerSocket(s, m.containerSocketPath(ctx.opts))
+    ).catch((e) => {
+      log.error(`container socket: ${(e as Error).message} (containers cannot attest)`);
+      return null;
+    });
+  const port: AttestSockets = {
+    async open(cid) {
+      if (!(await bindShared())) return ""; // no shared socket to bind over
+      return await (await load()).open(cid);
+    },
+    async close(cid) {
+      if (server) await (await server).close(cid);
+    },
+  };
+  return {
+    port,
+    bindShared,
+    async closeAll() {
+      (await shared)?.close();
     },
   };
 }

@@ -49,12 +49,14 @@ export const MSG = {
   unexpected: "Unexpected error",
 } as const;
 
-export function invalid(message: string): AcondError {
-  return new AcondError("invalid_argument", message);
+type Cause = { cause?: unknown };
+
+export function invalid(message: string, options?: Cause): AcondError {
+  return new AcondError("invalid_argument", message, options);
 }
-export function denied(message: string): AcondError {
-  return new AcondError("permission_denied", message);
+export function denied(message: string, options?: Cause): AcondError {
+  return new AcondError("permission_denied", message, options);
 }
-export function precondition(message: string): AcondError {
-  return new AcondError("failed_precondition", message);
+export function precondition(message: string, options?: Cause): AcondError {
+  return new AcondError("failed_precondition", message, options);
 }

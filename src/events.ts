@@ -1,8 +1,14 @@
-/** In-process lifecycle events, fanned out to Watch streams. */
-import type { Event_Kind } from "./gen/acon_pb.ts";
+/** In-process lifecycle events, fanned out to Watch streams (api/ maps them to the wire). */
+
+export type EventKind =
+  | "image_added"
+  | "container_started"
+  | "container_exited"
+  | "container_restarted"
+  | "finalized";
 
 export interface AcondEvent {
-  kind: Event_Kind;
+  kind: EventKind;
   containerId?: number;
   imageId?: string;
   wstatus?: number;

@@ -7,7 +7,7 @@
  * well-formed strings: `"` `\` and control characters; no `/` escaping; UTF-8 kept).
  */
 import { sha384 } from "./sha384.ts";
-import type { AttestData } from "../container/types.ts";
+import type { AttestData } from "../state.ts";
 
 export const ATTESTATION_API_VERSION = "1.0.0";
 

@@ -15,7 +15,7 @@
  *   set_attestation_data_rsp (3, 8): header
  */
 import { MSG } from "../errors.ts";
-import type { AttestData } from "../container/types.ts";
+import type { AttestData } from "../state.ts";
 
 export const CMD_ERROR = -1;
 export const CMD_GET_REPORT = 0;

@@ -271,28 +271,19 @@ export class ContainerSockets {
   }
 }
 
-type SocketCtx = ReportDeps & { opts: { pid1: boolean; root: string } };
-const perContext = new WeakMap<object, ContainerSockets>();
-
-/** The daemon's ContainerSockets (one per context; the container module uses it). */
-export function containerSockets(ctx: SocketCtx): ContainerSockets {
-  let s = perContext.get(ctx);
-  if (!s) {
-    s = new ContainerSockets(ctx, `${ctx.opts.root}/ipc`);
-    perContext.set(ctx, s);
-  }
-  return s;
-}
-
 /** `/shared/acon.sock` (PID 1) or `<root>/shared/acon.sock` (dev mode). */
 export function containerSocketPath(opts: { pid1: boolean; root: string }): string {
   return opts.pid1 ? "/shared/acon.sock" : `${opts.root}/shared/acon.sock`;
 }
 
-/** Binds the shared socket (anonymous callers) at daemon start; a failure is logged, not fatal. */
-export async function startContainerSocket(ctx: SocketCtx): Promise<{ close(): void }> {
-  const path = containerSocketPath(ctx.opts);
-  const sockets = containerSockets(ctx);
+/**
+ * Binds the shared socket (anonymous callers) over which each container's own socket is mounted;
+ * a failure is logged, not fatal (null: containers then get no socket and cannot attest).
+ */
+export async function startContainerSocket(
+  sockets: ContainerSockets,
+  path: string,
+): Promise<{ close(): void } | null> {
   try {
     const shared = await sockets.ipc.listen(path, () => null);
     return {
@@ -303,6 +294,6 @@ export async function startContainerSocket(ctx: SocketCtx): Promise<{ close(): v
     };
   } catch (e) {
     log.error(`container socket ${path}: ${(e as Error).message} (containers cannot attest)`);
-    return { close: () => sockets.closeAll() };
+    return null;
   }
 }

@@ -5,9 +5,9 @@
  */
 import type { Tee, TeeKind } from "./tee.ts";
 import type { EventLog } from "./eventlog.ts";
-import type { PodState } from "../context.ts";
+import type { PodState } from "../state.ts";
 import type { Mutex } from "../util/mutex.ts";
-import type { AttestData } from "../container/types.ts";
+import type { AttestData } from "../state.ts";
 import {
   attestationJson,
   type AttestedContainer,

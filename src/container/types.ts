@@ -1,21 +1,10 @@
 /** The part of a container every concern sees (the container module keeps the rest). */
 import type { LoadedImage } from "../image/types.ts";
 import type { IdMapping } from "./ids.ts";
-import type { ExitStatus } from "./reaper.ts";
+import type { ExitStatus } from "../proc/reaper.ts";
 import type { LogRing } from "./ring.ts";
-import type { KeptNamespaces } from "../sys/proc.ts";
-
-export interface AttestData {
-  type: number;
-  data: string;
-}
-
-export interface ContainerRecord {
-  id: number;
-  imageId: string;
-  /** Set by the container through the container-facing socket; appears in later Reports. */
-  attestData: AttestData | null;
-}
+import type { KeptNamespaces } from "../sys/mod.ts";
+import type { ContainerRecord } from "../state.ts";
 
 export type RunState = "running" | "exited";
 

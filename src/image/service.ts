@@ -5,7 +5,6 @@
  */
 import type { Context } from "../context.ts";
 import { AcondError, denied, invalid, MSG, precondition } from "../errors.ts";
-import { Event_Kind } from "../gen/acon_pb.ts";
 import { addManifestLine, FINALIZE_LINE } from "../attest/eventlog.ts";
 import { evaluatePolicy, type PolicyImage } from "../policy/policy.ts";
 import { log } from "../util/log.ts";
@@ -109,7 +108,7 @@ export function addManifest(ctx: Context, input: AddManifestInput): Promise<AddM
       throw new AcondError("internal", MSG.unexpected, { cause: e });
     }
     ctx.state.images.set(image.id, image);
-    ctx.events.emit({ kind: Event_Kind.IMAGE_ADDED, imageId: image.id });
+    ctx.events.emit({ kind: "image_added", imageId: image.id });
     return { imageId: image.id, missingLayers: await missingLayers(ctx.layout, image) };
   });
 }
@@ -123,7 +122,7 @@ export function finalize(ctx: Context): Promise<void> {
     }
     await ctx.eventLog.measure(FINALIZE_LINE);
     ctx.state.finalized = true;
-    ctx.events.emit({ kind: Event_Kind.FINALIZED });
+    ctx.events.emit({ kind: "finalized" });
   });
 }
 

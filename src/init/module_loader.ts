@@ -106,15 +106,3 @@ export class ModuleLoader {
     }
   }
 }
-
-let current: ModuleLoader | null = null;
-
-/** PID 1 installs its loader; dev mode has none (the host loads its own modules). */
-export function setModuleLoader(loader: ModuleLoader | null): void {
-  current = loader;
-}
-
-/** Resolves once PID 1 has tried to load `name` (loading it now if needed); at once in dev mode. */
-export function ensureModule(name: string): Promise<void> {
-  return current?.ensure(name) ?? Promise.resolve();
-}

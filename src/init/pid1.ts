@@ -17,7 +17,7 @@ import { kmsgSink } from "./kmsg.ts";
 import { parseCmdline, type StaticIp } from "./cmdline.ts";
 import * as sys from "../sys/init.ts";
 import { parseLoadList } from "./modules.ts";
-import { ModuleLoader, setModuleLoader } from "./module_loader.ts";
+import { ModuleLoader } from "./module_loader.ts";
 import { childPids, powerDown } from "./shutdown.ts";
 import {
   haveVsockDevice,
@@ -25,9 +25,8 @@ import {
   serveVsock,
   virtioVsockPresent,
 } from "./listeners.ts";
-import { DEFAULT_GRACE_MS, setPowerController } from "./power.ts";
+import { DEFAULT_GRACE_MS, type PowerKind } from "./power.ts";
 import { handledSignals, signalAction } from "./signals.ts";
-import { Reaper } from "../container/reaper.ts";
 import { IdleTimer } from "./idle.ts";
 import { type Daemon, startDaemon } from "../daemon.ts";
 import { DEFAULT_MAX_REQUEST_BYTES } from "../options.ts";
@@ -89,14 +88,14 @@ export async function runInit(_args: string[]): Promise<void> {
   }
 
   const supervisor = new ListenerSupervisor();
-  // Until the daemon is up there are no children; then its reaper (or ours) owns waitpid.
-  let reaper: { reapNow(): void } = { reapNow: () => {} };
-  const down = (kind: "poweroff" | "reboot", graceMs: number, reason: string) =>
+  // Until the daemon is up there are no children; then its reaper owns waitpid.
+  let daemon: Daemon | null = null;
+  const down = (kind: PowerKind, graceMs: number, reason: string) =>
     powerDown(kind, graceMs, reason, {
       stopListeners: () => supervisor.stop(),
-      reapNow: () => reaper.reapNow(),
+      stopContainers: (ms) => daemon?.stopContainers(ms) ?? Promise.resolve(false),
+      reapNow: () => daemon?.reaper.reapNow(),
     }).catch((e) => log.error(`power-down: ${(e as Error).message}`));
-  setPowerController((kind, graceMs, reason) => void down(kind, graceMs, reason));
   for (const sig of handledSignals(true)) {
     Deno.addSignalListener(sig, () => {
       const action = signalAction(sig, true);
@@ -106,7 +105,6 @@ export async function runInit(_args: string[]): Promise<void> {
     });
   }
 
-  let daemon: Daemon;
   try {
     daemon = await startDaemon({
       root: ROOT,
@@ -118,20 +116,17 @@ export async function runInit(_args: string[]): Promise<void> {
       maxRequestBytes: DEFAULT_MAX_REQUEST_BYTES,
       logLevel: config.logLevel,
       interactive: config.interactive,
+    }, {
+      power: (kind, graceMs, reason) => void down(kind, graceMs, reason),
+      ensureModule: (name) => modules?.ensure(name) ?? Promise.resolve(),
     });
   } catch (e) {
     log.error(`acond cannot start: ${(e as Error).message}; ${config.onFatal}`);
     await down(config.onFatal, 0, "fatal start-up error");
     return;
   }
-  // Every orphan in the VM becomes our child: one reaper collects them all.
-  const shared = (daemon.ctx as { reaper?: { reapNow(): void } }).reaper;
-  if (shared) reaper = shared;
-  else {
-    const own = new Reaper();
-    own.start({ subreaper: false });
-    reaper = own;
-  }
+  // Every orphan in the VM becomes our child: the daemon's one reaper collects them all.
+  daemon.reaper.start({ subreaper: false });
   phase("daemon");
   const routes = daemon.routes;
   const idle = new IdleTimer(
@@ -250,9 +245,7 @@ function moduleLoader(): ModuleLoader | null {
     return null;
   }
   try {
-    const loader = new ModuleLoader(MODULE_DIR, parseLoadList(text), sys.finitModule);
-    setModuleLoader(loader);
-    return loader;
+    return new ModuleLoader(MODULE_DIR, parseLoadList(text), sys.finitModule);
   } catch (e) {
     log.error(`${MODULE_DIR}/order: ${(e as Error).message}; no kernel modules loaded`);
     return null;

@@ -1,17 +1,12 @@
 /**
- * Who performs power actions. PID-1 mode registers the graceful shutdown; the Shutdown and Reboot
- * RPCs ask through here, so the API layer never touches reboot(2) itself.
+ * Who performs power actions. PID-1 mode hands its graceful shutdown to the daemon (daemon.ts's
+ * `Platform.power`); the Shutdown and Reboot RPCs ask through it, so the API layer never touches
+ * reboot(2) itself. Dev mode has none.
  */
 import { precondition } from "../errors.ts";
 
 export type PowerKind = "poweroff" | "reboot";
 export type PowerFn = (kind: PowerKind, graceMs: number, reason: string) => void;
-
-let controller: PowerFn | null = null;
-
-export function setPowerController(fn: PowerFn | null): void {
-  controller = fn;
-}
 
 /** Default time containers get between their stop signal and SIGKILL. */
 export const DEFAULT_GRACE_MS = 10_000;
@@ -25,8 +20,12 @@ export function graceFromSeconds(seconds: bigint | number): number {
 }
 
 /** Starts a power action (it runs after the caller's response is sent). */
-export function requestPower(kind: PowerKind, graceMs: number, reason: string): void {
-  if (!controller) throw precondition("power actions are only available when acond is PID 1");
-  const fn = controller;
-  setTimeout(() => fn(kind, graceMs, reason), 50);
+export function requestPower(
+  power: PowerFn | null,
+  kind: PowerKind,
+  graceMs: number,
+  reason: string,
+): void {
+  if (!power) throw precondition("power actions are only available when acond is PID 1");
+  setTimeout(() => power(kind, graceMs, reason), 50);
 }

@@ -13,12 +13,6 @@ import type { PowerKind } from "./power.ts";
 const SIGTERM = 15;
 const SIGKILL = 9;
 
-/** Registered by the container module: send each container its manifest's first signal. */
-let containerStopper: ((graceMs: number) => Promise<void>) | null = null;
-export function setContainerStopper(fn: ((graceMs: number) => Promise<void>) | null): void {
-  containerStopper = fn;
-}
-
 /** Children of this process, from /proc (any thread may have forked them). */
 export function childPids(): number[] {
   const out: number[] = [];
@@ -62,11 +56,17 @@ function unmountAll(): void {
 
 export interface PowerDownDeps {
   stopListeners(): Promise<void>;
+  /**
+   * Sends each container its manifest's stop signal and waits up to graceMs; false when no
+   * container was ever started (nothing to stop).
+   */
+  stopContainers(graceMs: number): Promise<boolean>;
   /** The daemon's reaper (the one owner of waitpid). */
   reapNow(): void;
 }
 
 let inProgress = false;
+const TIMEOUT = Symbol("timeout");
 
 export async function powerDown(
   kind: PowerKind,
@@ -80,27 +80,30 @@ export async function powerDown(
   }
   inProgress = true;
   log.info(`${kind}: ${reason}; stopping (grace ${graceMs} ms)`);
-  const step = async (what: string, p: Promise<unknown>, ms: number) => {
+  const step = async <T>(what: string, p: Promise<T>, ms: number): Promise<T | undefined> => {
     let t: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise((r) => (t = setTimeout(() => r("timeout"), ms)));
+    const timeout = new Promise<typeof TIMEOUT>((r) => (t = setTimeout(() => r(TIMEOUT), ms)));
     try {
-      if ((await Promise.race([p, timeout])) === "timeout") log.warn(`${what}: timed out`);
+      const r = await Promise.race([p, timeout]);
+      if (r === TIMEOUT) log.warn(`${what}: timed out`);
+      else return r as T;
     } catch (e) {
       log.warn(`${what}: ${(e as Error).message}`);
     } finally {
       clearTimeout(t);
     }
+    return undefined;
   };
   // KernelLog followers poll every 250 ms: let them carry the line above before streams close.
   await new Promise((r) => setTimeout(r, 400));
   await step("stopping listeners", deps.stopListeners(), 3000);
-  if (containerStopper) {
-    await step("stopping containers", containerStopper(graceMs), graceMs + 2000);
-  }
+  // A container service that timed out still existed: the short wait applies.
+  const hadContainers =
+    (await step("stopping containers", deps.stopContainers(graceMs), graceMs + 2000)) !== false;
   try {
     if (childPids().length) kill(-1, SIGTERM);
   } catch { /* ESRCH: nobody left */ }
-  if (!(await waitNoChildren(containerStopper ? 1000 : graceMs, deps.reapNow))) {
+  if (!(await waitNoChildren(hadContainers ? 1000 : graceMs, deps.reapNow))) {
     log.warn("processes still running after the grace period; killing them");
     try {
       kill(-1, SIGKILL);

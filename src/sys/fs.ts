@@ -2,9 +2,7 @@
 import { check } from "./errors.ts";
 import { cstr, shim } from "./lib.ts";
 
-export { MS } from "./mount_flags.ts";
-
-export const MNT_DETACH = 2;
+export { MNT_DETACH, MS } from "./flags.ts";
 
 export function mount(
   source: string | null,

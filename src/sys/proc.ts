@@ -4,6 +4,9 @@
  */
 import { check, check64, SysError } from "./errors.ts";
 import { cstr, shim } from "./lib.ts";
+import { O } from "./flags.ts";
+
+export { EPOLL, O } from "./flags.ts";
 
 /** The child's steps as numbered in proc.c (enum step); used in error messages. */
 const STEPS = [
@@ -222,8 +225,6 @@ export function kill(pid: number, sig: number): void {
   check(shim().shim_kill(pid, sig), "kill", String(pid));
 }
 
-export const O = { RDONLY: 0, WRONLY: 1, RDWR: 2, NONBLOCK: 0o4000, CLOEXEC: 0o2000000 };
-
 /** A CLOEXEC pipe: [read end, write end]. */
 export function pipe(nonblock = false): [number, number] {
   const fds = new Int32Array(2);
@@ -256,8 +257,6 @@ export function writeSome(fd: number, buf: Uint8Array<ArrayBuffer>): number | nu
   if (n === -11) return null;
   return check64(n, "write", String(fd));
 }
-
-export const EPOLL = { IN: 1, OUT: 4, ERR: 8, HUP: 16, CTL_ADD: 1, CTL_DEL: 2, CTL_MOD: 3 };
 
 export function epollCreate(): number {
   return check(shim().shim_epoll_create(), "epoll_create1");

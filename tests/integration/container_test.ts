@@ -620,7 +620,7 @@ Deno.test("containers through the API", async (t) => {
       stopped = true;
       await w.d.stop();
       const mounts = await Deno.readTextFile("/proc/self/mountinfo");
-      assert(!mounts.includes(root), "a container root is still mounted");
+      assert(!mounts.includes(root), `a container root is still mounted\n${w.d.stderr()}`);
       for (const pid of pids) {
         assertEquals(await Deno.stat(`/proc/${pid}`).then(() => true, () => false), false);
       }

@@ -15,7 +15,6 @@ import { Mutex } from "../../src/util/mutex.ts";
 import { Layout } from "../../src/image/layout.ts";
 import { digest } from "../../src/attest/sha.ts";
 import { AcondError } from "../../src/errors.ts";
-import { Event_Kind } from "../../src/gen/acon_pb.ts";
 
 class FakeTee implements Tee {
   readonly kind = "sim" as const;
@@ -132,8 +131,8 @@ Deno.test("concurrent adds of one manifest measure once; events IMAGE_ADDED and 
     await finalize(ctx);
     assertEquals(tee.extends, 3);
     assertEquals(events.map((e) => [e.kind, e.imageId]), [
-      [Event_Kind.IMAGE_ADDED, id],
-      [Event_Kind.FINALIZED, undefined],
+      ["image_added", id],
+      ["finalized", undefined],
     ]);
     await rejectsWith(finalize(ctx), "permission_denied", /^Manifests finalized$/);
     await rejectsWith(addManifest(ctx, m), "permission_denied", /^Manifests finalized$/);

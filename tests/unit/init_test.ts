@@ -7,7 +7,6 @@ import {
   graceFromSeconds,
   MAX_GRACE_MS,
   requestPower,
-  setPowerController,
 } from "../../src/init/power.ts";
 import { prefixMask } from "../../src/sys/init.ts";
 import type { Listener } from "../../src/api/server.ts";
@@ -112,15 +111,12 @@ Deno.test("kmsg records become printable lines", () => {
 });
 
 Deno.test("power requests need a controller; grace is bounded", async () => {
-  setPowerController(null);
-  assertThrows(() => requestPower("poweroff", 1, "t"), /only available when acond is PID 1/);
+  assertThrows(() => requestPower(null, "poweroff", 1, "t"), /only available when acond is PID 1/);
   const calls: unknown[] = [];
-  setPowerController((k, g, r) => calls.push([k, g, r]));
-  requestPower("reboot", 2000, "Reboot RPC");
+  requestPower((k, g, r) => calls.push([k, g, r]), "reboot", 2000, "Reboot RPC");
   assertEquals(calls, []); // after the response, not during the request
   await sleep(80);
   assertEquals(calls, [["reboot", 2000, "Reboot RPC"]]);
-  setPowerController(null);
   assertEquals(graceFromSeconds(0n), DEFAULT_GRACE_MS);
   assertEquals(graceFromSeconds(3n), 3000);
   assertEquals(graceFromSeconds(10_000_000n), MAX_GRACE_MS);

@@ -1,6 +1,7 @@
 /** Container RPCs: decode, call the container service, encode (src/container/service.ts). */
-import type { Context } from "../../context.ts";
-import { containerService } from "../../container/service.ts";
+import type { ContainerService } from "../../container/service.ts";
+import type { EventBus, EventKind } from "../../events.ts";
+import { Event_Kind } from "../../gen/acon_pb.ts";
 import type { Handlers } from "../router.ts";
 
 /** uint64 seconds from the wire, clamped to what a timer can hold. */
@@ -8,18 +9,25 @@ function seconds(v: bigint): number {
   return v > 1_000_000n ? 1_000_000 : Number(v);
 }
 
-export function containerHandlers(ctx: Context): Handlers {
-  const svc = () => containerService(ctx);
+const KINDS: Record<EventKind, Event_Kind> = {
+  image_added: Event_Kind.IMAGE_ADDED,
+  container_started: Event_Kind.CONTAINER_STARTED,
+  container_exited: Event_Kind.CONTAINER_EXITED,
+  container_restarted: Event_Kind.CONTAINER_RESTARTED,
+  finalized: Event_Kind.FINALIZED,
+};
+
+export function containerHandlers(svc: ContainerService, events: EventBus): Handlers {
   return {
     async start(req) {
-      return { containerId: await svc().start(req.imageId, req.envs) };
+      return { containerId: await svc.start(req.imageId, req.envs) };
     },
     async restart(req) {
-      await svc().restart(req.containerId, seconds(req.timeout));
+      await svc.restart(req.containerId, seconds(req.timeout));
       return {};
     },
     async exec(req) {
-      return await svc().exec({
+      return await svc.exec({
         containerId: req.containerId,
         command: req.command,
         arguments: req.arguments,
@@ -30,23 +38,21 @@ export function containerHandlers(ctx: Context): Handlers {
       });
     },
     kill(req) {
-      svc().kill(req.containerId, req.signalNum);
+      svc.kill(req.containerId, req.signalNum);
       return {};
     },
     async inspect(req) {
-      const s = svc();
-      const list = await s.inspect(req.containerId);
-      return { info: await Promise.all(list.map((c) => s.info(c))) };
+      return { info: await svc.inspect(req.containerId) };
     },
     async *logs(req, hctx) {
-      for await (const ch of svc().logs(req.containerId, req.fromStart, req.follow, hctx.signal)) {
+      for await (const ch of svc.logs(req.containerId, req.fromStart, req.follow, hctx.signal)) {
         yield { fd: ch.fd, data: ch.data, timeMs: BigInt(ch.timeMs) };
       }
     },
     async *watch(_req, hctx) {
-      for await (const e of ctx.events.stream(hctx.signal)) {
+      for await (const e of events.stream(hctx.signal)) {
         yield {
-          kind: e.kind,
+          kind: KINDS[e.kind],
           containerId: e.containerId ?? 0,
           imageId: e.imageId ?? "",
           wstatus: e.wstatus ?? 0,

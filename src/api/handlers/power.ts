@@ -1,17 +1,17 @@
 /** Shutdown, Reboot (PID 1 only) and the streaming KernelLog. */
-import type { Context } from "../../context.ts";
 import type { Handlers } from "../router.ts";
-import { graceFromSeconds, requestPower } from "../../init/power.ts";
+import { graceFromSeconds, type PowerFn, requestPower } from "../../init/power.ts";
 import { kernelLogLines } from "../../init/kmsg_reader.ts";
 
-export function powerHandlers(_ctx: Context): Handlers {
+/** `power` is PID 1's graceful power-down, null in dev mode (the RPCs are refused). */
+export function powerHandlers(power: PowerFn | null): Handlers {
   return {
     shutdown(req) {
-      requestPower("poweroff", graceFromSeconds(req.graceSeconds), "Shutdown RPC");
+      requestPower(power, "poweroff", graceFromSeconds(req.graceSeconds), "Shutdown RPC");
       return {};
     },
     reboot(req) {
-      requestPower("reboot", graceFromSeconds(req.graceSeconds), "Reboot RPC");
+      requestPower(power, "reboot", graceFromSeconds(req.graceSeconds), "Reboot RPC");
       return {};
     },
     async *kernelLog(req, context) {

@@ -6,8 +6,11 @@
  * Driven by SIGCHLD plus a slow safety poll (signals coalesce and a listener can miss one). A
  * process created while reaping is paused (`spawn`) cannot be reaped before its waiter exists,
  * so no status is ever lost and no cache keyed by a reusable pid is needed.
+ *
+ * The composition root (daemon.ts) makes exactly one per process and hands it to whoever creates
+ * processes; two reapers would race each other on waitpid(-1).
  */
-import { reapOne, setChildSubreaper } from "../sys/proc.ts";
+import type { Sys } from "../sys/mod.ts";
 import { log } from "../util/log.ts";
 
 /** A decoded wait status: exactly one of code (normal exit) and signal (killed) is set. */
@@ -22,52 +25,46 @@ export function decodeWaitStatus(st: number): ExitStatus {
   return { code: null, signal: sig };
 }
 
-/**
- * The state is per process, not per instance: whoever constructs a Reaper (the container
- * service, the PID-1 code) gets a view of the same single owner, so two instances can never race
- * each other on waitpid(-1) or lose a status.
- */
-const owner = {
-  waiters: new Map<number, (s: ExitStatus) => void>(),
-  paused: 0,
-  timer: null as ReturnType<typeof setInterval> | null,
-  listener: null as (() => void) | null,
-  reaped: 0,
-  orphans: 0,
-  subreaper: false,
-};
+/** Subscribes to "a child may have exited" (SIGCHLD by default); returns nothing to undo. */
+export type ChildSignal = (onChild: () => void) => void;
+
+const sigchld: ChildSignal = (onChild) => Deno.addSignalListener("SIGCHLD", onChild);
 
 export class Reaper {
-  /** Installs the SIGCHLD listener and the safety poll; idempotent (process-wide). */
-  start(opts: { subreaper: boolean; pollMs?: number } = { subreaper: false }): void {
-    if (opts.subreaper && !owner.subreaper) {
-      setChildSubreaper();
-      owner.subreaper = true;
-    }
-    if (owner.listener) return;
-    owner.listener = () => this.reapNow();
-    Deno.addSignalListener("SIGCHLD", owner.listener);
-    const timer = setInterval(() => this.reapNow(), opts.pollMs ?? 1000);
-    Deno.unrefTimer(timer);
-    owner.timer = timer;
-    this.reapNow();
+  readonly #sys: Pick<Sys, "reapOne" | "setChildSubreaper">;
+  readonly #onChildSignal: ChildSignal;
+  readonly #waiters = new Map<number, (s: ExitStatus) => void>();
+  #paused = 0;
+  #started = false;
+  #subreaper = false;
+
+  constructor(sys: Pick<Sys, "reapOne" | "setChildSubreaper">, onChildSignal = sigchld) {
+    this.#sys = sys;
+    this.#onChildSignal = onChildSignal;
   }
 
-  stop(): void {
-    if (owner.listener) Deno.removeSignalListener("SIGCHLD", owner.listener);
-    if (owner.timer !== null) clearInterval(owner.timer);
-    owner.listener = null;
-    owner.timer = null;
+  /** Installs the SIGCHLD listener and the safety poll; idempotent. */
+  start(opts: { subreaper: boolean; pollMs?: number } = { subreaper: false }): void {
+    if (opts.subreaper && !this.#subreaper) {
+      this.#sys.setChildSubreaper();
+      this.#subreaper = true;
+    }
+    if (this.#started) return;
+    this.#started = true;
+    this.#onChildSignal(() => this.reapNow());
+    const timer = setInterval(() => this.reapNow(), opts.pollMs ?? 1000);
+    Deno.unrefTimer(timer);
+    this.reapNow();
   }
 
   /** Creates a process with reaping paused; the returned promise is its exit status. */
   async spawn(create: () => Promise<number>): Promise<{ pid: number; exit: Promise<ExitStatus> }> {
-    owner.paused++;
+    this.#paused++;
     let pid: number;
     try {
       pid = await create();
     } finally {
-      owner.paused--;
+      this.#paused--;
     }
     const exit = this.waitFor(pid);
     queueMicrotask(() => this.reapNow());
@@ -77,8 +74,8 @@ export class Reaper {
   /** The exit status of a child that is still unreaped (see spawn for the race this avoids). */
   waitFor(pid: number): Promise<ExitStatus> {
     return new Promise((resolve) => {
-      const prev = owner.waiters.get(pid);
-      owner.waiters.set(pid, (s) => {
+      const prev = this.#waiters.get(pid);
+      this.#waiters.set(pid, (s) => {
         prev?.(s);
         resolve(s);
       });
@@ -87,33 +84,25 @@ export class Reaper {
 
   /** Reaps every child that has exited. */
   reapNow(): void {
-    if (owner.paused > 0) return;
+    if (this.#paused > 0) return;
     for (;;) {
       let r;
       try {
-        r = reapOne();
+        r = this.#sys.reapOne();
       } catch (e) {
         log.warn(`reaper: ${(e as Error).message}`);
         return;
       }
       if (r === null) return;
-      owner.reaped++;
       const status = decodeWaitStatus(r.status);
-      const w = owner.waiters.get(r.pid);
-      if (w) {
-        owner.waiters.delete(r.pid);
-        try {
-          w(status);
-        } catch (e) {
-          log.error(`reaper: waiter of ${r.pid} threw: ${(e as Error).message}`);
-        }
-      } else {
-        owner.orphans++;
+      const w = this.#waiters.get(r.pid);
+      if (!w) continue; // an orphan: reaped, nothing waits for it
+      this.#waiters.delete(r.pid);
+      try {
+        w(status);
+      } catch (e) {
+        log.error(`reaper: waiter of ${r.pid} threw: ${(e as Error).message}`);
       }
     }
-  }
-
-  get stats(): { reaped: number; orphans: number; waiting: number } {
-    return { reaped: owner.reaped, orphans: owner.orphans, waiting: owner.waiters.size };
   }
 }

@@ -5,7 +5,6 @@
  * watched, so an idle daemon (or a test) has no pending call.
  */
 import {
-  close,
   EPOLL,
   epollCreate,
   epollCtl,
@@ -18,7 +17,14 @@ import { log } from "../util/log.ts";
 
 type Callback = (events: number) => void;
 
-export class Poller {
+/** Readiness callbacks on raw fds: what container code needs of the poller (tests fake it). */
+export interface FdWatcher {
+  /** Calls cb with the epoll events whenever fd is ready (level-triggered) until unwatch. */
+  watch(fd: number, events: number, cb: Callback): void;
+  unwatch(fd: number): void;
+}
+
+export class Poller implements FdWatcher {
   #ep = -1;
   #wake = -1;
   #cbs = new Map<number, Callback>();
@@ -45,10 +51,6 @@ export class Poller {
       epollCtl(this.#ep, EPOLL.CTL_DEL, fd, 0);
     } catch { /* already closed */ }
     if (this.#cbs.size === 0) this.#kick();
-  }
-
-  get size(): number {
-    return this.#cbs.size;
   }
 
   #kick(): void {
@@ -79,21 +81,6 @@ export class Poller {
       log.error(`poller: ${(e as Error).message}`);
     } finally {
       this.#running = false;
-      if (this.#disposed) this.#closeFds();
     }
-  }
-
-  #disposed = false;
-  #closeFds(): void {
-    if (this.#ep >= 0) close(this.#ep);
-    if (this.#wake >= 0) close(this.#wake);
-    this.#ep = this.#wake = -1;
-  }
-
-  /** Stops watching everything and closes the epoll instance once the wait has returned. */
-  dispose(): void {
-    this.#disposed = true;
-    for (const fd of [...this.#cbs.keys()]) this.unwatch(fd);
-    if (!this.#running) this.#closeFds();
   }
 }

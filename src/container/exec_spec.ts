@@ -1,0 +1,49 @@
+/** What an Exec request asks for and what its process gets (shared by batch and pty Exec). */
+import { AcondError, MSG, precondition } from "../errors.ts";
+import { type ProcessSpec, SpawnError, SysError } from "../sys/mod.ts";
+import { CONTAINER_UMASK } from "./start.ts";
+import type { Container } from "./types.ts";
+
+export interface ExecRequest {
+  containerId: number;
+  command: string;
+  arguments: string[];
+  envs: string[];
+  stdin: Uint8Array;
+  timeoutSec: number;
+  captureSize: number;
+}
+
+/** What an Exec'd process gets: the entry point, the caller's argv/env, the container's rules. */
+export function processSpec(
+  c: Container,
+  path: string,
+  args: string[],
+  envs: string[],
+  stdio: [number, number, number],
+): ProcessSpec {
+  return {
+    path,
+    argv: [path, ...args],
+    env: envs,
+    stdio,
+    umask: CONTAINER_UMASK,
+    noNewPrivs: (c.image.manifest.uids ?? []).length === 0,
+    setsid: true,
+  };
+}
+
+/** The client's view of a failed Exec spawn: no such entry point, or the container is gone. */
+export function spawnFailure(e: unknown, command: string): unknown {
+  if (e instanceof SpawnError && e.step === "execve" && e.code === "ENOENT") {
+    return new AcondError("not_found", `No entry point ${command}`, { cause: e });
+  }
+  // The init exited between the state check and joining it (its namespaces are gone).
+  if (
+    e instanceof SysError && e.code === "ENOENT" &&
+    (e.syscall === "open" || (e instanceof SpawnError && e.step === "setns"))
+  ) {
+    return precondition(MSG.terminated, { cause: e });
+  }
+  return e;
+}

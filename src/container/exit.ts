@@ -1,0 +1,56 @@
+/**
+ * What follows an entry point's exit: the state, the daemon's copy of the root unmounted (a kept
+ * mount namespace holds its own until a Restart), and for a noRestart container everything it
+ * had (its directory, its files in /shared, its attestation socket), then the event.
+ */
+import type { ExitStatus } from "../proc/reaper.ts";
+import { log } from "../util/log.ts";
+import type { Registry } from "./registry.ts";
+import { unmountRoot } from "./rootfs.ts";
+import type { Container } from "./types.ts";
+
+/** The wire's (wstatus, exitSignal) pair: the exit code, or the signal that killed it. */
+export function statusFields(s: ExitStatus | null): { wstatus: number; exitSignal: boolean } {
+  if (!s) return { wstatus: 0, exitSignal: false };
+  return s.signal !== null
+    ? { wstatus: s.signal, exitSignal: true }
+    : { wstatus: s.code ?? 0, exitSignal: false };
+}
+
+export async function onExit(reg: Registry, c: Container, s: ExitStatus): Promise<void> {
+  const { sys, layout } = reg.deps;
+  c.state = "exited";
+  c.pid = 0;
+  c.exit = s;
+  if (c.mounted) {
+    c.mounted = false;
+    unmountRoot(reg, c);
+  }
+  if (c.image.manifest.noRestart) {
+    const dir = layout.containerDir(c.id);
+    await sys.remove(dir).catch((e) => log.warn(`container ${c.id}: remove ${dir}: ${e.message}`));
+    await removeShared(reg, new Set(c.idMap.map((x) => x.outside)));
+    // Never restarted: its attestation socket has no one left to serve.
+    await reg.deps.attestSockets.close(c.id);
+  }
+  reg.deps.events.emit({
+    kind: "container_exited",
+    containerId: c.id,
+    imageId: c.imageId,
+    ...statusFields(s),
+  });
+}
+
+/** Removes the top-level entries of /shared owned by one of `uids` (never following links). */
+async function removeShared(reg: Registry, uids: Set<number>): Promise<void> {
+  const { sys, sharedDir } = reg.deps;
+  try {
+    for await (const e of sys.readDir(sharedDir)) {
+      const p = `${sharedDir}/${e.name}`;
+      const st = await sys.lstat(p).catch(() => null);
+      if (st?.uid != null && uids.has(st.uid)) await sys.remove(p);
+    }
+  } catch (e) {
+    log.warn(`clean ${sharedDir}: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * Start, and the launch of a container's entry point that Start and Restart share (behaviour
+ * file §7, Image.md "Execution Environment"). Validate, then create; on any failure nothing stays:
+ * no mount, no fd, no attestation socket, no directory, no table entry.
+ */
+import { invalid, MSG, precondition } from "../errors.ts";
+import { type KeptNamespaces, O, SpawnError } from "../sys/mod.ts";
+import { log } from "../util/log.ts";
+import { sanitizeEnv } from "./env.ts";
+import { type IdMapping, idMapText, validUids } from "./ids.ts";
+import { onExit } from "./exit.ts";
+import { pumpLogs } from "./logs.ts";
+import type { Registry } from "./registry.ts";
+import { LogRing } from "./ring.ts";
+import { chownTree, mountRoot, rootfsOf, unmountRoot } from "./rootfs.ts";
+import type { Container } from "./types.ts";
+
+/** Bytes of logFD output kept per container. */
+export const LOG_RING_BYTES = 256 * 1024;
+export const CONTAINER_UMASK = 0o077;
+/** Limits of the shim's request (proc.c MAX_ARGS, MAX_ENV). */
+export const MAX_ARGS = 256;
+export const MAX_ENV = 1024;
+
+export async function start(reg: Registry, imageId: string, envs: string[]): Promise<number> {
+  const { deps } = reg;
+  return await deps.lock.run(async () => {
+    const image = deps.state.images.get(imageId);
+    if (!image) throw invalid(MSG.badImageId);
+    const m = image.manifest;
+    if (!m.entrypoint?.length || typeof m.entrypoint[0] !== "string" || !m.entrypoint[0]) {
+      throw invalid(MSG.badEntrypoint);
+    }
+    const missing: string[] = [];
+    for (let i = 0; i < m.layers.length; i++) {
+      const st = await deps.sys.stat(`${deps.layout.imageDir(imageId)}/l/${i}`).catch(() => null);
+      if (!st?.isDirectory) missing.push(m.layers[i]);
+    }
+    if (missing.length) throw precondition(`Missing layers: ${missing.join(", ")}`);
+    const env = sanitizeEnv(m.env ?? [], envs);
+    if (env.length > MAX_ENV || m.entrypoint.length > MAX_ARGS) throw invalid(MSG.badEntrypoint);
+    if (!validUids(m.uids ?? [], reg.overflowUid)) throw invalid("Invalid uids in manifest");
+    reg.checkInstances(imageId, m.maxInstances ?? 1);
+    // Validated: from here on, allocate and create.
+    const id = reg.ids.next();
+    const idMap: IdMapping[] = [{ inside: 0, outside: reg.ids.hostUid(id) }];
+    for (const u of m.uids ?? []) {
+      idMap.push({ inside: u, outside: reg.ids.hostUid(reg.ids.next()) });
+    }
+    const c: Container = {
+      id,
+      imageId,
+      attestData: null,
+      image,
+      hostUid: idMap[0].outside,
+      idMap,
+      env,
+      state: "exited",
+      pid: 0,
+      exit: null,
+      exePath: m.entrypoint[0],
+      exited: Promise.resolve(),
+      ns: null,
+      mounted: false,
+      logs: (m.logFDs ?? []).some((fd) => fd === 1 || fd === 2)
+        ? new LogRing(LOG_RING_BYTES)
+        : null,
+      runs: 0,
+    };
+    const dir = deps.layout.containerDir(id);
+    try {
+      await deps.sys.mkdir(`${dir}/rootfs`, 0o700);
+      await launch(reg, c, true);
+    } catch (e) {
+      await deps.sys.remove(dir).catch((r) => log.warn(`container ${id}: remove ${dir}: ${r}`));
+      throw e;
+    }
+    reg.add(c);
+    deps.events.emit({ kind: "container_started", containerId: id, imageId });
+    return id;
+  });
+}
+
+/**
+ * Creates the entry point. First run (or no kept namespaces): mounts the overlay and builds a
+ * new container. A Restart joins the kept user and mount namespaces (same uids, same root,
+ * same /tmp and /run: Image.md) with new PID, IPC and UTS namespaces. On failure nothing that
+ * this call made stays: fds closed, the root unmounted, a first run's socket closed.
+ */
+export async function launch(reg: Registry, c: Container, first: boolean): Promise<void> {
+  const { sys, reaper } = reg.deps;
+  const m = c.image.manifest;
+  const rootfs = rootfsOf(reg, c);
+  const nosuid = (m.uids ?? []).length === 0;
+  const rejoin = !first && c.ns !== null;
+  const workingDir = m.workingDir || "/";
+  if (!rejoin) await mountRoot(reg, c, nosuid);
+  /** The daemon's ends given to the child (closed once it exists, or on failure). */
+  const childEnds: number[] = [];
+  /** Our read ends of the logFD pipes, [container fd, pipe fd]. */
+  const readers: [number, number][] = [];
+  let socketOpened = false;
+  let spawned;
+  let kept: KeptNamespaces | null = null;
+  try {
+    if (m.writableFS && first) await chownTree(reg, rootfs, c.hostUid);
+    const nullFd = sys.openFd("/dev/null", O.RDWR);
+    childEnds.push(nullFd);
+    const stdio: [number, number, number] = [nullFd, nullFd, nullFd];
+    if (c.logs) {
+      for (const fd of [1, 2]) {
+        if (!(m.logFDs ?? []).includes(fd)) continue;
+        const [r, w] = sys.pipe();
+        childEnds.push(w);
+        readers.push([fd, r]);
+        sys.setNonblock(r);
+        stdio[fd] = w;
+      }
+    }
+    const path = m.entrypoint[0];
+    const proc = {
+      path,
+      argv: m.entrypoint,
+      env: c.env,
+      stdio,
+      umask: CONTAINER_UMASK,
+      noNewPrivs: nosuid,
+      setsid: true,
+    };
+    let ipcSource = "";
+    if (!rejoin) {
+      socketOpened = true; // open() may have listened before it failed: close() undoes either
+      ipcSource = await reg.deps.attestSockets.open(c.id);
+    }
+    try {
+      spawned = await reaper.spawn(async () => {
+        if (rejoin) return await sys.spawnInContainer(c.ns!, proc, workingDir);
+        const r = await sys.spawnContainer({
+          ...proc,
+          rootfs,
+          workingDir,
+          idMap: idMapText(c.idMap),
+          devSource: "/dev",
+          sharedSource: reg.deps.sharedDir,
+          ipcSource,
+          runUsers: c.idMap.map((x) => x.inside),
+        });
+        kept = r.ns;
+        return r.pid;
+      });
+    } catch (e) {
+      if (e instanceof SpawnError && e.step === "execve") {
+        throw precondition(`Cannot execute entry point ${path}: ${e.code}`, { cause: e });
+      }
+      throw e;
+    }
+  } catch (e) {
+    for (const [, r] of readers) sys.close(r);
+    for (const fd of childEnds) sys.close(fd);
+    if (!rejoin) unmountRoot(reg, c);
+    if (socketOpened && first) {
+      await reg.deps.attestSockets.close(c.id).catch((r) =>
+        log.warn(`container ${c.id}: close its socket: ${r}`)
+      );
+    }
+    throw e;
+  }
+  for (const fd of childEnds) sys.close(fd);
+  if (!rejoin) {
+    const k = kept as KeptNamespaces | null;
+    if (k && m.noRestart) {
+      sys.close(k.user);
+      sys.close(k.mnt);
+    } else if (k) c.ns = k;
+  }
+  c.mounted = !rejoin;
+  c.state = "running";
+  c.pid = spawned.pid;
+  c.runs++;
+  c.exited = spawned.exit.then((s) => onExit(reg, c, s));
+  if (c.logs) {
+    c.logs.reopen();
+    try {
+      pumpLogs(reg, c.logs, readers);
+    } catch (e) {
+      // The container runs; only its log capture failed (the pipes close with their reader).
+      log.error(`container ${c.id}: log capture: ${(e as Error).message}`);
+    }
+  }
+}
