@@ -12,7 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "acond_shim.h"
 
 /* cmd: RB_POWER_OFF, RB_AUTOBOOT (restart) or RB_DISABLE_CAD (ctrl-alt-del sends SIGINT to init). */
 int32_t shim_reboot(uint32_t cmd) { return SHIM_RET(reboot((int)cmd)); }

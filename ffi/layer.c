@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "acond_shim.h"
 
 /* One record of a batch (native byte order), followed by path_len path bytes (no NUL) and
  * data_len data bytes; records are packed back to back. Must match src/sys/layerfiles.ts. */

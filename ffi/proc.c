@@ -45,7 +45,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "acond_shim.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -185,10 +185,10 @@ static void child_finish(const struct child *c) {
   /* No daemon fd survives exec (the error pipe's write end is closed by exec too). */
   TRY(ST_FDS, S3(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC));
   if (in[I_FLAGS] & F_NO_NEW_PRIVS) TRY(ST_NO_NEW_PRIVS, S5(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
-  struct {
-    void *handler;
+  struct { /* the kernel's struct sigaction (x86_64) */
+    void (*handler)(int);
     unsigned long flags;
-    void *restorer;
+    void (*restorer)(void);
     uint64_t mask;
   } dfl = {SIG_DFL, 0, 0, 0};
   for (int s = 1; s <= 64; s++) {
@@ -341,7 +341,6 @@ static int write_file(const char *path, const char *text) {
   return err;
 }
 
-int32_t shim_open_ns(int32_t pid, const char *name);
 
 /* Reads the error pipe to EOF: 0 if empty (exec'd), else the reported -errno with *step set. */
 static int read_result(int fd, int32_t *step) {
