@@ -41,14 +41,18 @@ ACOND_EXPORT int32_t shim_ioctl_path(const char *path, int32_t flags, uint64_t r
 ACOND_EXPORT int32_t shim_tdx_quote_ioctl(const char *path, uint64_t req, uint8_t *buf,
                                           uint64_t len);
 
-/* ---- proc.c: container processes, reaping, fds ---- */
+/* ---- spawn.c: container processes ---- */
 ACOND_EXPORT int32_t shim_container_start(const int32_t *ints, const char *blob, uint64_t bloblen,
                                           int32_t *out);
 ACOND_EXPORT int32_t shim_container_exec(const int32_t *ints, const char *blob, uint64_t bloblen,
                                          int32_t *out);
+
+/* ---- reap.c: waitpid, subreaper, kill ---- */
 ACOND_EXPORT int32_t shim_reap_one(int32_t *out);
 ACOND_EXPORT int32_t shim_set_child_subreaper(void);
 ACOND_EXPORT int32_t shim_kill(int32_t pid, int32_t sig);
+
+/* ---- fd.c: pipes, reads and writes, epoll, namespaces, ptys ---- */
 ACOND_EXPORT int32_t shim_pipe2(int32_t *fds, int32_t flags);
 ACOND_EXPORT int32_t shim_set_nonblock(int32_t fd);
 ACOND_EXPORT int32_t shim_open(const char *path, int32_t flags, uint32_t mode);

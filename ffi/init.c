@@ -1,5 +1,5 @@
 /* PID-1 duties the Deno runtime has no API for: power (reboot(2)), kernel modules
- * (finit_module(2)), network interface set-up (classic ioctls). Signals and reaping: proc.c. */
+ * (finit_module(2)), network interface set-up (classic ioctls). Signals and reaping: reap.c. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <fcntl.h>

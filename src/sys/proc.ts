@@ -1,11 +1,12 @@
 /**
- * Typed wrappers over ffi/proc.c: container process creation (see the design comment at the top
- * of proc.c), waitpid, kill, and raw-fd plumbing (pipes, epoll) for talking to those processes.
+ * Typed wrappers over ffi/spawn.c (container process creation: see the design comment at its
+ * top), ffi/reap.c (waitpid, kill) and ffi/fd.c (raw-fd plumbing, pipes, epoll, for talking to
+ * those processes).
  */
 import { check, check64, SysError } from "./errors.ts";
 import { cstr, shim } from "./lib.ts";
 
-/** The child's steps as numbered in proc.c (enum step); used in error messages. */
+/** The child's steps as numbered in ffi/spawn.h (enum step); used in error messages. */
 const STEPS = [
   "",
   "wait for uid/gid maps",
