@@ -85,15 +85,25 @@ static int write_file(const char *path, const char *text) {
 }
 
 
-/* Reads the error pipe to EOF: 0 if empty (exec'd), else the reported -errno with *step set. */
+/* Reads the error pipe to EOF: 0 if empty (exec'd), else the reported -errno with *step set.
+ * The first record's bytes go into rec; anything after it (there should be none: a child writes
+ * one record and exits) into drain, which is only read to find EOF. Each read is bounded by the
+ * free space of the one buffer it writes to. */
 static int read_result(int fd, int32_t *step) {
   int32_t rec[2];
+  char drain[64];
   size_t got = 0;
   for (;;) {
-    ssize_t n = read(fd, (char *)rec + got, got < sizeof rec ? sizeof rec - got : sizeof rec);
+    char *dst = drain;
+    size_t room = sizeof drain;
+    if (got < sizeof rec) {
+      dst = (char *)rec + got;
+      room = sizeof rec - got;
+    }
+    ssize_t n = read(fd, dst, room);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    if (got < sizeof rec) got += (size_t)n;
+    if (dst != drain) got += (size_t)n;
   }
   if (got == 0) return 0;
   if (got < sizeof rec) {
