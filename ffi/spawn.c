@@ -84,7 +84,6 @@ static int write_file(const char *path, const char *text) {
   return err;
 }
 
-
 /* Reads the error pipe to EOF: 0 if empty (exec'd), else the reported -errno with *step set.
  * The first record's bytes go into rec; anything after it (there should be none: a child writes
  * one record and exits) into drain, which is only read to find EOF. Each read is bounded by the
@@ -143,6 +142,9 @@ static int32_t spawn(const int32_t *ints, const char *blob, uint64_t bloblen, in
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
+  /* glibc's clone() is fine on this side: it runs on an ordinary daemon thread (clone_errno is
+   * read right after, in this thread), and in the child it only calls fn on the new stack. The
+   * intermediate, which is such a child, uses raw_clone_run instead (spawn_child.c). */
   long pid;
   if (start) {
     pid = clone(spawn_start_child, (char *)stack + STACK_SIZE,

@@ -173,8 +173,11 @@ int spawn_exec_intermediate(void *arg) {
   long flags = CLONE_VM | CLONE_PARENT;
   /* Restart keeps the user and mount namespaces (Image.md) but not PID, IPC (nor UTS). */
   if (in[I_FLAGS] & F_RESTART) flags |= CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
-  long pid = clone(exec_final, (char *)c->stack2 + STACK_SIZE, flags, c);
-  if (pid < 0) child_fail(c, ST_CLONE, -EAGAIN);
+  /* Not glibc's clone(): this intermediate shares the calling daemon thread's TLS, and the
+   * wrapper would set that thread's errno on failure. The raw clone runs exec_final on stack2
+   * (its own stack, mapped by the parent) and reports the kernel's real errno. */
+  long pid = raw_clone_run((unsigned long)flags, (char *)c->stack2 + STACK_SIZE, exec_final, c);
+  if (pid < 0) child_fail(c, ST_CLONE, pid);
   c->out[0] = (int32_t)pid;
   S1(SYS_exit, 0);
   return 0;
