@@ -61,8 +61,8 @@ int32_t shim_epoll_ctl(int32_t epfd, int32_t op, int32_t fd, uint32_t events) {
 
 /* Waits; out gets pairs {fd, events}. Returns the number of ready fds or -errno. */
 int32_t shim_epoll_wait(int32_t epfd, int32_t *out, int32_t max, int32_t timeout_ms) {
-  struct epoll_event evs[64];
-  if (max > 64) max = 64;
+  struct epoll_event evs[EPOLL_MAX_EVENTS];
+  if (max > EPOLL_MAX_EVENTS) max = EPOLL_MAX_EVENTS;
   int n;
   do {
     n = epoll_wait(epfd, evs, max, timeout_ms);

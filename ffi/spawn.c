@@ -113,15 +113,15 @@ static int read_result(int fd, int32_t *step) {
   return rec[1] > 0 ? -rec[1] : -EIO;
 }
 
-/* out[0] = pid (also on failure, when a process existed), out[1] = failed step; Start also gives
- * out[2], out[3] = fds of the child's user and mount namespaces (or -errno). Returns 0 when the
- * program was exec'd, else -errno of the failed step. */
+/* out (the OUT_* slots of acond_shim.h) gets the pid (also on failure, when a process existed)
+ * and the failed step; Start also gives the fds of the child's user and mount namespaces (or
+ * -errno). Returns 0 when the program was exec'd, else -errno of the failed step. */
 static int32_t spawn(const int32_t *ints, const char *blob, uint64_t bloblen, int32_t *out, int start) {
   struct child *c = calloc(1, sizeof *c);
   if (!c) return -ENOMEM;
   int32_t ret = unpack(c, ints, blob, bloblen, start);
-  out[0] = 0;
-  out[1] = 0;
+  out[OUT_PID] = 0;
+  out[OUT_STEP] = 0;
   int err_p[2] = {-1, -1}, go_p[2] = {-1, -1};
   void *stack = MAP_FAILED, *stack2 = MAP_FAILED;
   if (ret < 0) goto done;
@@ -150,7 +150,7 @@ static int32_t spawn(const int32_t *ints, const char *blob, uint64_t bloblen, in
     pid = clone(spawn_start_child, (char *)stack + STACK_SIZE,
                 CLONE_VM | CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD, c);
   } else {
-    /* The intermediate stores the final pid in out[0] before it exits; VFORK waits for that. */
+    /* The intermediate stores the final pid in out[OUT_PID] before it exits; VFORK waits. */
     pid = clone(spawn_exec_intermediate, (char *)stack + STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, c);
   }
   int clone_errno = errno;
@@ -166,12 +166,12 @@ static int32_t spawn(const int32_t *ints, const char *blob, uint64_t bloblen, in
     goto done;
   }
   if (start) {
-    out[0] = (int32_t)pid;
+    out[OUT_PID] = (int32_t)pid;
     char path[64];
     /* Keep the user and mount namespaces reachable (a Restart joins them again): opened while
      * the child waits for its maps, so even an entry point that exits at once leaves them. */
-    out[2] = shim_open_ns((int32_t)pid, "user");
-    out[3] = shim_open_ns((int32_t)pid, "mnt");
+    out[OUT_NS_USER] = shim_open_ns((int32_t)pid, "user");
+    out[OUT_NS_MNT] = shim_open_ns((int32_t)pid, "mnt");
     snprintf(path, sizeof path, "/proc/%ld/uid_map", pid);
     ret = write_file(path, c->uid_map);
     if (ret == 0) {
@@ -183,7 +183,7 @@ static int32_t spawn(const int32_t *ints, const char *blob, uint64_t bloblen, in
       if (write(go_p[1], &b, 1) != 1) ret = -errno;
     }
     if (ret < 0) {
-      out[1] = ST_WAIT_MAPS;
+      out[OUT_STEP] = ST_WAIT_MAPS;
       kill((pid_t)pid, SIGKILL);
     }
     close(go_p[1]);
@@ -193,7 +193,7 @@ static int32_t spawn(const int32_t *ints, const char *blob, uint64_t bloblen, in
   int r = read_result(err_p[0], &step);
   if (ret == 0 && r < 0) {
     ret = r;
-    out[1] = step;
+    out[OUT_STEP] = step;
   }
 done:
   if (err_p[0] >= 0) close(err_p[0]);

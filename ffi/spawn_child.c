@@ -178,7 +178,7 @@ int spawn_exec_intermediate(void *arg) {
    * (its own stack, mapped by the parent) and reports the kernel's real errno. */
   long pid = raw_clone_run((unsigned long)flags, (char *)c->stack2 + STACK_SIZE, exec_final, c);
   if (pid < 0) child_fail(c, ST_CLONE, pid);
-  c->out[0] = (int32_t)pid;
+  c->out[OUT_PID] = (int32_t)pid;
   S1(SYS_exit, 0);
   return 0;
 }
