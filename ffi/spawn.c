@@ -23,6 +23,8 @@
  *   clone(CLONE_VM | CLONE_VFORK) child (the calling thread sleeps until it exits), joins the
  *   container's namespaces through fds the parent opened, and clones the real process with
  *   CLONE_PARENT, so that the process to exec is the daemon's own child (one reaper owns all).
+ *   That clone is raw (raw_clone_run, on a second stack the parent mapped): the intermediate
+ *   shares the calling thread's TLS, so glibc's clone() and its errno are off limits there.
  * - The parent reads the error pipe to EOF. EOF with no record means exec succeeded (CLOEXEC
  *   closed the last write end); a record means the child failed at `step` with `errno` and has
  *   exited. Only after EOF is the child's stack unmapped.
