@@ -6,7 +6,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "acond_shim.h"
 
 int32_t shim_mount(const char *src, const char *target, const char *fstype, uint64_t flags,
                    const char *data) {

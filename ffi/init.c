@@ -1,5 +1,5 @@
 /* PID-1 duties the Deno runtime has no API for: power (reboot(2)), kernel modules
- * (finit_module(2)), network interface set-up (classic ioctls). Signals and reaping: proc.c. */
+ * (finit_module(2)), network interface set-up (classic ioctls). Signals and reaping: reap.c. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "acond_shim.h"
 
 /* cmd: RB_POWER_OFF, RB_AUTOBOOT (restart) or RB_DISABLE_CAD (ctrl-alt-del sends SIGINT to init). */
 int32_t shim_reboot(uint32_t cmd) { return SHIM_RET(reboot((int)cmd)); }
@@ -53,13 +53,12 @@ static int inet_ioctl(unsigned long req, void *arg) {
 
 /* Configures an interface in one call (each FFI symbol costs its binding at boot): the IPv4
  * address and netmask unless addr_be is 0, IFF_UP, then the default route through gw_be unless
- * it is 0 (all in network byte order). Returns -errno and which step failed (*step: 1 address,
- * 2 up, 3 route). */
+ * it is 0 (all in network byte order). Returns -errno and which step failed (*step: IF_STEP_*). */
 int32_t shim_if_config(const char *name, uint32_t addr_be, uint32_t mask_be, uint32_t gw_be,
                        int32_t *step) {
   struct ifreq ifr;
   int r = ifreq_for(&ifr, name);
-  *step = 1;
+  *step = IF_STEP_ADDRESS;
   if (r < 0) return r;
   if (addr_be) {
     set_sin(&ifr.ifr_addr, addr_be);
@@ -67,12 +66,12 @@ int32_t shim_if_config(const char *name, uint32_t addr_be, uint32_t mask_be, uin
     set_sin(&ifr.ifr_netmask, mask_be);
     if ((r = inet_ioctl(SIOCSIFNETMASK, &ifr)) < 0) return r;
   }
-  *step = 2;
+  *step = IF_STEP_UP;
   if ((r = inet_ioctl(SIOCGIFFLAGS, &ifr)) < 0) return r;
   ifr.ifr_flags |= IFF_UP;
   if ((r = inet_ioctl(SIOCSIFFLAGS, &ifr)) < 0) return r;
   if (!gw_be) return 0;
-  *step = 3;
+  *step = IF_STEP_ROUTE;
   struct rtentry rt;
   memset(&rt, 0, sizeof rt);
   set_sin(&rt.rt_dst, 0);

@@ -13,19 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "acond_shim.h"
 
-/* One record of a batch (native byte order), followed by path_len path bytes (no NUL) and
- * data_len data bytes; records are packed back to back. Must match src/sys/layerfiles.ts. */
-struct file_record {
-  uint32_t path_len;
-  uint32_t mode;  /* permission bits only (<= 0777) */
-  uint32_t flags; /* FILE_CHMOD: fchmod after creation (the umask may have cleared bits) */
-  uint32_t reserved;
-  int64_t mtime; /* seconds since the epoch (atime gets the same) */
-  uint64_t data_len;
-};
-#define FILE_CHMOD 1u
+/* The record layout (struct acond_file_record, FILE_CHMOD) is the ABI's: acond_shim.h. */
 #define MAX_PATH 4095
 
 static int create_beneath(int dirfd, const char *path, mode_t mode) {
@@ -63,7 +53,7 @@ static int write_all(int fd, const uint8_t *p, uint64_t n) {
 
 /* Writes one file; -errno on failure (a partly written file is left for the caller to delete
  * with the whole layer directory). */
-static int write_one(int dirfd, const char *path, const struct file_record *r, const uint8_t *data) {
+static int write_one(int dirfd, const char *path, const struct acond_file_record *r, const uint8_t *data) {
   int fd = create_beneath(dirfd, path, (mode_t)r->mode);
   if (fd < 0) return -errno;
   int err = 0;
@@ -90,7 +80,7 @@ int64_t shim_write_files(const char *dir, const uint8_t *batch, uint64_t batch_l
   int err = 0;
   uint32_t i;
   for (i = 0; i < count; i++) {
-    struct file_record r;
+    struct acond_file_record r;
     if (batch_len - off < sizeof r) {
       err = -EINVAL;
       break;

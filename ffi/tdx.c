@@ -6,7 +6,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "acond_shim.h"
 
 /* open(path, flags | O_CLOEXEC); ioctl(fd, req, arg); close. arg is updated in place. */
 int32_t shim_ioctl_path(const char *path, int32_t flags, uint64_t req, void *arg) {

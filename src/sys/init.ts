@@ -1,5 +1,6 @@
 /** Typed wrappers over ffi/init.c. */
 import { check } from "./errors.ts";
+import { IF_STEP } from "./abi.ts";
 import { cstr, shim } from "./lib.ts";
 
 /** reboot(2) commands (glibc RB_*). */
@@ -35,6 +36,13 @@ export interface IfConfig {
   gateway?: string;
 }
 
+/** The ioctl each failed step of shim_if_config names. */
+const IF_STEP_CALL: Readonly<Record<number, string>> = {
+  [IF_STEP.ADDRESS]: "SIOCSIFADDR",
+  [IF_STEP.UP]: "SIOCSIFFLAGS",
+  [IF_STEP.ROUTE]: "SIOCADDRT",
+};
+
 /** Sets an interface's address (optional), brings it up, adds a default route (optional). */
 export function ifConfig(name: string, c: IfConfig = {}): void {
   const step = new Int32Array(1);
@@ -45,6 +53,9 @@ export function ifConfig(name: string, c: IfConfig = {}): void {
     c.gateway ? be(c.gateway) : 0,
     step,
   );
-  const what = ["SIOCSIFADDR", "SIOCSIFFLAGS", "SIOCADDRT"][step[0] - 1] ?? "if_config";
-  check(r, what, step[0] === 3 ? `${name} via ${c.gateway}` : name);
+  check(
+    r,
+    IF_STEP_CALL[step[0]] ?? "if_config",
+    step[0] === IF_STEP.ROUTE ? `${name} via ${c.gateway}` : name,
+  );
 }

@@ -4,11 +4,10 @@
  * data must stay unchanged until write() is called, and may be reused right after.
  */
 import { SysError } from "./errors.ts";
+import { FILE_CHMOD, FILE_RECORD } from "./abi.ts";
 import { cstr, shim } from "./lib.ts";
 
-/** sizeof(struct file_record) in ffi/layer.c. */
-const RECORD = 32;
-const FILE_CHMOD = 1;
+const R = FILE_RECORD;
 const enc = new TextEncoder();
 
 interface Entry {
@@ -44,18 +43,18 @@ export class FileBatch {
 
   #pack(): Uint8Array<ArrayBuffer> {
     let size = 0;
-    for (const e of this.#entries) size += RECORD + e.path.length + e.data.length;
+    for (const e of this.#entries) size += R.SIZE + e.path.length + e.data.length;
     const buf = new Uint8Array(size);
     const view = new DataView(buf.buffer);
     let off = 0;
     for (const e of this.#entries) {
-      view.setUint32(off, e.path.length, true);
-      view.setUint32(off + 4, e.mode, true);
-      view.setUint32(off + 8, e.chmod ? FILE_CHMOD : 0, true);
-      view.setUint32(off + 12, 0, true);
-      view.setBigInt64(off + 16, BigInt(e.mtime), true);
-      view.setBigUint64(off + 24, BigInt(e.data.length), true);
-      off += RECORD;
+      view.setUint32(off + R.PATH_LEN, e.path.length, true);
+      view.setUint32(off + R.MODE, e.mode, true);
+      view.setUint32(off + R.FLAGS, e.chmod ? FILE_CHMOD : 0, true);
+      view.setUint32(off + R.RESERVED, 0, true);
+      view.setBigInt64(off + R.MTIME, BigInt(e.mtime), true);
+      view.setBigUint64(off + R.DATA_LEN, BigInt(e.data.length), true);
+      off += R.SIZE;
       buf.set(e.path, off);
       off += e.path.length;
       buf.set(e.data, off);

@@ -1,19 +1,21 @@
 /**
  * The one door to the kernel: the only place that calls Deno.dlopen. The shim's symbol tables
  * live one per C file in ./symbols/. Binding costs time per symbol (~0.15 ms each natively, 20-40x
- * that under emulation) and boot uses 7 of the 32, so each symbol is bound on its first use:
+ * that under emulation) and boot uses 7 of the 31, so each symbol is bound on its first use:
  * shim() returns one object with every symbol as a getter that dlopens (the same library,
  * refcounted) an interface of that one symbol. Binding whole tables lazily would not help: boot
- * touches the init, fs and proc tables, which hold 29 of the symbols.
+ * touches the init, fs and proc tables, which hold 26 of the symbols.
  */
 import { fsSymbols } from "./symbols/fs.ts";
 import { procSymbols } from "./symbols/proc.ts";
 import { tdxSymbols } from "./symbols/tdx.ts";
 import { initSymbols } from "./symbols/init.ts";
 import { layerSymbols } from "./symbols/layer.ts";
+import { abiSymbols } from "./symbols/abi.ts";
 
-const tables = [fsSymbols, procSymbols, tdxSymbols, initSymbols, layerSymbols] as const;
+const tables = [fsSymbols, procSymbols, tdxSymbols, initSymbols, layerSymbols, abiSymbols] as const;
 type AllSymbols =
+  & typeof abiSymbols
   & typeof fsSymbols
   & typeof procSymbols
   & typeof tdxSymbols

@@ -1,69 +1,53 @@
 /**
- * Typed wrappers over ffi/proc.c: container process creation (see the design comment at the top
- * of proc.c), waitpid, kill, and raw-fd plumbing (pipes, epoll) for talking to those processes.
+ * Typed wrappers over ffi/spawn.c (container process creation: see the design comment at its
+ * top), ffi/reap.c (waitpid, kill) and ffi/fd.c (raw-fd plumbing, pipes, epoll, for talking to
+ * those processes).
  */
 import { check, check64, SysError } from "./errors.ts";
+import { EPOLL_MAX_EVENTS, FLAG, OUT, SLOT, STEP } from "./abi.ts";
 import { cstr, shim } from "./lib.ts";
 import { O } from "./flags.ts";
 
 export { EPOLL, O } from "./flags.ts";
 
-/** The child's steps as numbered in proc.c (enum step); used in error messages. */
-const STEPS = [
-  "",
-  "wait for uid/gid maps",
-  "switch to container root",
-  "make mounts private",
-  "enter rootfs",
-  "mount /dev",
-  "mount /proc",
-  "mount /tmp",
-  "mount /run",
-  "create /run/user",
-  "mount /shared",
-  "pivot_root",
-  "enter working directory",
-  "setsid",
-  "set up stdio",
-  "set no_new_privs",
-  "reset signals",
-  "execve",
-  "setns",
-  "clone",
-  "mount the attestation socket",
-];
+/** The child's steps (STEP of ./abi.ts) as error messages say them. */
+const STEP_TEXT: Record<keyof typeof STEP, string> = {
+  WAIT_MAPS: "wait for uid/gid maps",
+  SETID: "switch to container root",
+  PROPAGATION: "make mounts private",
+  ROOTFS: "enter rootfs",
+  DEV: "mount /dev",
+  PROC: "mount /proc",
+  TMP: "mount /tmp",
+  RUN: "mount /run",
+  RUN_USER: "create /run/user",
+  SHARED: "mount /shared",
+  PIVOT: "pivot_root",
+  WORKDIR: "enter working directory",
+  SETSID: "setsid",
+  FDS: "set up stdio",
+  NO_NEW_PRIVS: "set no_new_privs",
+  SIGNALS: "reset signals",
+  EXEC: "execve",
+  SETNS: "setns",
+  CLONE: "clone",
+  IPC: "mount the attestation socket",
+};
+const STEPS: ReadonlyMap<number, string> = new Map(
+  (Object.keys(STEP) as (keyof typeof STEP)[]).map((k) => [STEP[k], STEP_TEXT[k]]),
+);
 
 /** A failure of the child before exec: which step, which errno. */
 export class SpawnError extends SysError {
   readonly step: string;
   constructor(errno: number, step: number) {
-    const name = STEPS[step] ?? `step ${step}`;
+    const name = STEPS.get(step) ?? `step ${step}`;
     super(errno, "spawn", name ? `(${name})` : undefined);
     this.step = name;
   }
 }
 
-const F_NO_NEW_PRIVS = 1;
-const F_SETSID = 2;
-const F_CTTY = 4;
-const F_RESTART = 8;
-const I = {
-  FLAGS: 0,
-  ARGC: 1,
-  ENVC: 2,
-  NUSERS: 3,
-  FD0: 4,
-  FD1: 5,
-  FD2: 6,
-  UMASK: 7,
-  NS_USER: 8,
-  NS_MNT: 9,
-  NS_IPC: 10,
-  NS_UTS: 11,
-  NS_PID: 12,
-  NS_CGROUP: 13,
-  UIDS: 14,
-};
+const I = SLOT;
 
 export interface ProcessSpec {
   /** Path of the program, in the container's root. */
@@ -106,8 +90,8 @@ function blob(strings: string[]): Uint8Array<ArrayBuffer> {
 
 function header(spec: ProcessSpec, nusers: number): Int32Array<ArrayBuffer> {
   const ints = new Int32Array(I.UIDS + nusers).fill(-1);
-  ints[I.FLAGS] = (spec.noNewPrivs ? F_NO_NEW_PRIVS : 0) | (spec.setsid ? F_SETSID : 0) |
-    (spec.ctty ? F_CTTY : 0);
+  ints[I.FLAGS] = (spec.noNewPrivs ? FLAG.NO_NEW_PRIVS : 0) | (spec.setsid ? FLAG.SETSID : 0) |
+    (spec.ctty ? FLAG.CTTY : 0);
   ints[I.ARGC] = spec.argv.length;
   ints[I.ENVC] = spec.env.length;
   ints[I.NUSERS] = nusers;
@@ -118,10 +102,10 @@ function header(spec: ProcessSpec, nusers: number): Int32Array<ArrayBuffer> {
 
 function finish(ret: number, out: Int32Array): number {
   if (ret < 0) {
-    if (out[1] > 0) throw new SpawnError(-ret, out[1]);
+    if (out[OUT.STEP] > 0) throw new SpawnError(-ret, out[OUT.STEP]);
     throw new SysError(-ret, "spawn");
   }
-  return out[0];
+  return out[OUT.PID];
 }
 
 /** A container's user and mount namespaces, held open so that a Restart can join them again. */
@@ -153,9 +137,9 @@ export async function spawnContainer(
     spec.ipcSource,
     ...spec.runUsers.map((u) => `run/user/${u}`),
   ]);
-  const out = new Int32Array(4).fill(-1);
+  const out = new Int32Array(OUT.START_LEN).fill(-1);
   const ret = await shim().shim_container_start(ints, b, BigInt(b.length), out);
-  const [user, mnt] = [out[2], out[3]];
+  const [user, mnt] = [out[OUT.NS_USER], out[OUT.NS_MNT]];
   try {
     const pid = finish(ret, out);
     if (user >= 0 && mnt >= 0) return { pid, ns: { user, mnt } };
@@ -164,7 +148,7 @@ export async function spawnContainer(
     throw e;
   }
   for (const fd of [user, mnt]) if (fd >= 0) close(fd);
-  return { pid: out[0], ns: null };
+  return { pid: out[OUT.PID], ns: null };
 }
 
 /**
@@ -179,15 +163,15 @@ export async function spawnInContainer(
 ): Promise<number> {
   const restart = typeof target !== "number";
   const ints = header(spec, 0);
-  if (restart) ints[I.FLAGS] |= F_RESTART;
+  if (restart) ints[I.FLAGS] |= FLAG.RESTART;
   const names: [number, string][] = restart ? [] : [
-    [I.NS_USER, "user"],
-    [I.NS_MNT, "mnt"],
-    [I.NS_IPC, "ipc"],
-    [I.NS_UTS, "uts"],
-    [I.NS_PID, "pid"],
+    [I.NSFD_USER, "user"],
+    [I.NSFD_MNT, "mnt"],
+    [I.NSFD_IPC, "ipc"],
+    [I.NSFD_UTS, "uts"],
+    [I.NSFD_PID, "pid"],
   ];
-  if (restart) [ints[I.NS_USER], ints[I.NS_MNT]] = [target.user, target.mnt];
+  if (restart) [ints[I.NSFD_USER], ints[I.NSFD_MNT]] = [target.user, target.mnt];
   const opened: number[] = [];
   try {
     for (const [slot, name] of names) {
@@ -200,7 +184,7 @@ export async function spawnInContainer(
       ints[slot] = fd;
     }
     const b = blob([spec.path, ...spec.argv, ...spec.env, workingDir]);
-    const out = new Int32Array(2);
+    const out = new Int32Array(OUT.EXEC_LEN);
     const ret = await shim().shim_container_exec(ints, b, BigInt(b.length), out);
     return finish(ret, out);
   } finally {
@@ -269,8 +253,11 @@ export async function epollWait(
   epfd: number,
   timeoutMs: number,
 ): Promise<[number, number][]> {
-  const out = new Int32Array(128);
-  const n = check(await shim().shim_epoll_wait(epfd, out, 64, timeoutMs), "epoll_wait");
+  const out = new Int32Array(2 * EPOLL_MAX_EVENTS);
+  const n = check(
+    await shim().shim_epoll_wait(epfd, out, EPOLL_MAX_EVENTS, timeoutMs),
+    "epoll_wait",
+  );
   const r: [number, number][] = [];
   for (let i = 0; i < n; i++) r.push([out[2 * i], out[2 * i + 1]]);
   return r;

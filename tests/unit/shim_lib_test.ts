@@ -6,10 +6,11 @@ import { procSymbols } from "../../src/sys/symbols/proc.ts";
 import { tdxSymbols } from "../../src/sys/symbols/tdx.ts";
 import { initSymbols } from "../../src/sys/symbols/init.ts";
 import { layerSymbols } from "../../src/sys/symbols/layer.ts";
+import { abiSymbols } from "../../src/sys/symbols/abi.ts";
 
-Deno.test("shim(): all 5 tables' symbols, each a function bound once, that calls into the shim", async () => {
+Deno.test("shim(): all 6 tables' symbols, each a function bound once, that calls into the shim", async () => {
   const s = shim() as unknown as Record<string, unknown>;
-  const names = [fsSymbols, procSymbols, tdxSymbols, initSymbols, layerSymbols]
+  const names = [fsSymbols, procSymbols, tdxSymbols, initSymbols, layerSymbols, abiSymbols]
     .flatMap((t) => Object.keys(t)).sort();
   assertEquals(Object.keys(s).sort(), names);
   assertEquals(shim(), shim());

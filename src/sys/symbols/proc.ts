@@ -1,4 +1,4 @@
-/** Symbols of ffi/proc.c (process creation, reaping, pipes, epoll). */
+/** Symbols of ffi/spawn.c (process creation), reap.c (waitpid, kill) and fd.c (pipes, epoll). */
 export const procSymbols = {
   /** (ints, blob, bloblen, out[2]) → 0 | -errno; blocks until exec or failure. */
   shim_container_start: {
