@@ -22,10 +22,8 @@ export async function onExit(reg: Registry, c: Container, s: ExitStatus): Promis
   c.state = "exited";
   c.pid = 0;
   c.exit = s;
-  if (c.mounted) {
-    c.mounted = false;
-    unmountRoot(reg, c);
-  }
+  // Still mounted if that failed: the next exit tries again.
+  if (c.mounted) c.mounted = !unmountRoot(reg, c);
   if (c.image.manifest.noRestart) {
     const dir = layout.containerDir(c.id);
     await sys.remove(dir).catch((e) => log.warn(`container ${c.id}: remove ${dir}: ${e.message}`));

@@ -39,12 +39,14 @@ export async function mountRoot(reg: Registry, c: Container, nosuid: boolean): P
   );
 }
 
-/** Detaches the daemon's copy of the root; a failure is logged (nothing else can be done). */
-export function unmountRoot(reg: Registry, c: Container): void {
+/** Detaches the daemon's copy of the root; false (logged) if it is still mounted. */
+export function unmountRoot(reg: Registry, c: Container): boolean {
   try {
     reg.deps.sys.umount(rootfsOf(reg, c), MNT_DETACH);
+    return true;
   } catch (e) {
     log.warn(`container ${c.id}: unmount root: ${(e as Error).message}`);
+    return false;
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import { invalid, MSG, precondition } from "../errors.ts";
 import { type KeptNamespaces, O, SpawnError } from "../sys/mod.ts";
+import { MAX_ARGS, MAX_ENV } from "../sys/abi.ts";
 import { log } from "../util/log.ts";
 import { sanitizeEnv } from "./env.ts";
 import { type IdMapping, idMapText, validUids } from "./ids.ts";
@@ -18,9 +19,7 @@ import type { Container } from "./types.ts";
 /** Bytes of logFD output kept per container. */
 export const LOG_RING_BYTES = 256 * 1024;
 export const CONTAINER_UMASK = 0o077;
-/** Limits of the shim's request (proc.c MAX_ARGS, MAX_ENV). */
-export const MAX_ARGS = 256;
-export const MAX_ENV = 1024;
+export { MAX_ARGS, MAX_ENV } from "../sys/abi.ts";
 
 export async function start(reg: Registry, imageId: string, envs: string[]): Promise<number> {
   const { deps } = reg;
@@ -173,7 +172,7 @@ export async function launch(reg: Registry, c: Container, first: boolean): Promi
       sys.close(k.mnt);
     } else if (k) c.ns = k;
   }
-  c.mounted = !rejoin;
+  c.mounted ||= !rejoin;
   c.state = "running";
   c.pid = spawned.pid;
   c.runs++;

@@ -30,7 +30,7 @@ export interface Container extends ContainerRecord {
   logs: LogRing | null;
   /** The user and mount namespaces kept for Restart (null with noRestart). */
   ns: KeptNamespaces | null;
-  /** The overlay is mounted in the daemon's namespace (first run, until its exit). */
+  /** The overlay is mounted in the daemon's namespace (first run, until an exit unmounts it). */
   mounted: boolean;
   /** Runs so far (1 after Start, +1 per Restart). */
   runs: number;

@@ -33,18 +33,24 @@ const sigchld: ChildSignal = (onChild) => Deno.addSignalListener("SIGCHLD", onCh
 export class Reaper {
   readonly #sys: Pick<Sys, "reapOne" | "setChildSubreaper">;
   readonly #onChildSignal: ChildSignal;
+  readonly #pollMs: number;
   readonly #waiters = new Map<number, (s: ExitStatus) => void>();
   #paused = 0;
   #started = false;
   #subreaper = false;
 
-  constructor(sys: Pick<Sys, "reapOne" | "setChildSubreaper">, onChildSignal = sigchld) {
+  /** `pollMs` 0: no safety poll (tests whose child signal is exact). */
+  constructor(
+    sys: Pick<Sys, "reapOne" | "setChildSubreaper">,
+    opts: { onChildSignal?: ChildSignal; pollMs?: number } = {},
+  ) {
     this.#sys = sys;
-    this.#onChildSignal = onChildSignal;
+    this.#onChildSignal = opts.onChildSignal ?? sigchld;
+    this.#pollMs = opts.pollMs ?? 1000;
   }
 
   /** Installs the SIGCHLD listener and the safety poll; idempotent. */
-  start(opts: { subreaper: boolean; pollMs?: number } = { subreaper: false }): void {
+  start(opts: { subreaper: boolean } = { subreaper: false }): void {
     if (opts.subreaper && !this.#subreaper) {
       this.#sys.setChildSubreaper();
       this.#subreaper = true;
@@ -52,8 +58,7 @@ export class Reaper {
     if (this.#started) return;
     this.#started = true;
     this.#onChildSignal(() => this.reapNow());
-    const timer = setInterval(() => this.reapNow(), opts.pollMs ?? 1000);
-    Deno.unrefTimer(timer);
+    if (this.#pollMs > 0) Deno.unrefTimer(setInterval(() => this.reapNow(), this.#pollMs));
     this.reapNow();
   }
 
