@@ -5,7 +5,7 @@
  */
 import type { Context, PodState } from "../context.ts";
 import { AcondError, denied, invalid, MSG } from "../errors.ts";
-import type { HashAlg } from "../attest/sha.ts";
+import type { HashAlg } from "../digest.ts";
 import { createHash } from "node:crypto";
 import { extractTar, MemoryReader, type TarReader } from "./tar.ts";
 import { log } from "../util/log.ts";

@@ -4,7 +4,7 @@
  *   ImageID = alg/SignerDigest/ManifestDigest.
  * Layer references in a manifest: `alg/hex` or `signer/alg/signerhex/alias`. Pure.
  */
-import { type HashAlg, hexDigest } from "../attest/sha.ts";
+import { type HashAlg, hexDigest } from "../digest.ts";
 
 export const HEX_LENGTH: Readonly<Record<HashAlg, number>> = {
   sha256: 64,

@@ -3,7 +3,7 @@
  * required fields, no unknown fields (except top-level vendor fields starting with `_`), and the
  * semantic checks ACON left out. Every problem is an InvalidArgument naming the field. Pure.
  */
-import type { HashAlg } from "../attest/sha.ts";
+import type { HashAlg } from "../digest.ts";
 import { invalid } from "../errors.ts";
 import { atLeast, fileNameProblem, type LayerRef, parseLayerRef } from "./ids.ts";
 import type { Manifest } from "./types.ts";

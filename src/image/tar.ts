@@ -9,7 +9,7 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import { setImmediate } from "node:timers";
-import type { HashAlg } from "../attest/sha.ts";
+import type { HashAlg } from "../digest.ts";
 import type { ChunkSink } from "./hasher.ts";
 import { lsetxattr, mkWhiteout } from "../sys/fs.ts";
 import { FileBatch } from "../sys/layerfiles.ts";

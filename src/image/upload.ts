@@ -14,8 +14,8 @@
 import { MAX_CHUNK_BYTES } from "../options.ts";
 import type { Context } from "../context.ts";
 import { AcondError, invalid } from "../errors.ts";
-import type { HashAlg } from "../attest/sha.ts";
-import { toHex } from "../attest/sha.ts";
+import type { HashAlg } from "../digest.ts";
+import { toHex } from "../digest.ts";
 import {
   algsFromBits,
   checkReferenced,

@@ -13,7 +13,7 @@ import { EventLog } from "../../src/attest/eventlog.ts";
 import { type AcondEvent, EventBus } from "../../src/events.ts";
 import { Mutex } from "../../src/util/mutex.ts";
 import { Layout } from "../../src/image/layout.ts";
-import { digest } from "../../src/attest/sha.ts";
+import { digest } from "../../src/digest.ts";
 import { AcondError } from "../../src/errors.ts";
 import { Event_Kind } from "../../src/gen/acon_pb.ts";
 

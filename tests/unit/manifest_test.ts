@@ -12,7 +12,7 @@ const L384 = `sha384/${H384}`;
 const L256 = `sha256/${"b".repeat(64)}`;
 import { parseManifest } from "../../src/image/manifest.ts";
 import { AcondError } from "../../src/errors.ts";
-import type { HashAlg } from "../../src/attest/sha.ts";
+import type { HashAlg } from "../../src/digest.ts";
 
 function parse(m: Record<string, unknown> | string, min: HashAlg = "sha384") {
   return parseManifest(typeof m === "string" ? m : canonicalJson(baseManifest(m)), min);

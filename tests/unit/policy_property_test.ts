@@ -5,7 +5,7 @@
 import fc from "fast-check";
 import { assertEquals, assertOk } from "../helpers/assert.ts";
 import { AcondError, MSG } from "../../src/errors.ts";
-import { hexDigest } from "../../src/attest/sha.ts";
+import { hexDigest } from "../../src/digest.ts";
 import {
   evaluatePolicy,
   type PolicyImage,

@@ -5,7 +5,7 @@
  */
 import { assertEquals, assertOk, assertThrows } from "../helpers/assert.ts";
 import { AcondError, MSG } from "../../src/errors.ts";
-import { hexDigest } from "../../src/attest/sha.ts";
+import { hexDigest } from "../../src/digest.ts";
 import {
   evaluatePolicy,
   type PolicyImage,

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/assert.ts";
 import { craftTar } from "../helpers/tarcraft.ts";
 import type { Context } from "../../src/context.ts";
-import type { HashAlg } from "../../src/attest/sha.ts";
+import type { HashAlg } from "../../src/digest.ts";
 import type { LoadedImage, Manifest } from "../../src/image/types.ts";
 import { Layout } from "../../src/image/layout.ts";
 import { Mutex } from "../../src/util/mutex.ts";

@@ -1,10 +1,13 @@
 /**
- * Boot-path hashing: SHA-384 (event-log extends, simulated RTMRs and TDREPORTs) and hex, without
- * node:crypto. Loading node:crypto costs 1–2 s under emulation; these inputs are small, so a pure
- * JS SHA-2 (@noble/hashes) is fast enough and keeps the API synchronous. Bulk hashing (layers,
- * images) stays on node:crypto in sha.ts, loaded only by modules used after boot.
+ * Digests that the boot path may use: SHA-384 (event-log extends, simulated RTMRs and TDREPORTs),
+ * hex, and the names of the hash algorithms, without node:crypto. Loading node:crypto costs 1–2 s
+ * under emulation; these inputs are small, so a pure JS SHA-2 (@noble/hashes) is fast enough and
+ * keeps the API synchronous. Importing this module must never load node:crypto: bulk hashing
+ * (layers, images) is in digest.ts, loaded only by modules used after boot.
  */
 import { sha384 as nobleSha384 } from "@noble/hashes/sha2.js";
+
+export type HashAlg = "sha256" | "sha384" | "sha512";
 
 const enc = new TextEncoder();
 
