@@ -4,12 +4,12 @@
  * in flight (an entry replacing or hard-linking a file of the batch not yet written).
  */
 import { createHash } from "node:crypto";
-import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/assert.ts";
-import { craftTar } from "../helpers/tarcraft.ts";
-import { FileBatch } from "../../src/sys/layerfiles.ts";
-import { SysError } from "../../src/sys/errors.ts";
-import { WorkerHasher } from "../../src/image/hasher.ts";
-import { extractTar, MemoryReader, StreamReader } from "../../src/image/tar.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../../helpers/assert.ts";
+import { craftTar } from "../../helpers/tarcraft.ts";
+import { FileBatch } from "../../../src/sys/layerfiles.ts";
+import { SysError } from "../../../src/sys/errors.ts";
+import { WorkerHasher } from "../../../src/image/hasher.ts";
+import { extractTar, MemoryReader, StreamReader } from "../../../src/image/tar.ts";
 
 const enc = new TextEncoder();
 

@@ -2,20 +2,20 @@
  * The image service with a controllable TEE (no daemon): fail-closed when the TEE cannot measure
  * or an extend fails, events, and serialisation of concurrent adds.
  */
-import { assertEquals } from "../helpers/assert.ts";
-import { makeSigner } from "../helpers/pki.ts";
-import { baseManifest, expectedImageId, signedManifest } from "../helpers/image.ts";
-import { addManifest, finalize } from "../../src/image/service.ts";
-import type { Context } from "../../src/context.ts";
-import type { Options } from "../../src/options.ts";
-import type { Tee } from "../../src/attest/tee.ts";
-import { EventLog } from "../../src/attest/eventlog.ts";
-import { type AcondEvent, EventBus } from "../../src/events.ts";
-import { Mutex } from "../../src/util/mutex.ts";
-import { Layout } from "../../src/image/layout.ts";
-import { digest } from "../../src/digest.ts";
-import { AcondError } from "../../src/errors.ts";
-import { Event_Kind } from "../../src/gen/acon_pb.ts";
+import { assertEquals } from "../../helpers/assert.ts";
+import { makeSigner } from "../../helpers/pki.ts";
+import { baseManifest, expectedImageId, signedManifest } from "../../helpers/image.ts";
+import { addManifest, finalize } from "../../../src/image/service.ts";
+import type { Context } from "../../../src/context.ts";
+import type { Options } from "../../../src/options.ts";
+import type { Tee } from "../../../src/attest/tee.ts";
+import { EventLog } from "../../../src/attest/eventlog.ts";
+import { type AcondEvent, EventBus } from "../../../src/events.ts";
+import { Mutex } from "../../../src/util/mutex.ts";
+import { Layout } from "../../../src/image/layout.ts";
+import { digest } from "../../../src/digest.ts";
+import { AcondError } from "../../../src/errors.ts";
+import { Event_Kind } from "../../../src/gen/acon_pb.ts";
 
 class FakeTee implements Tee {
   readonly kind = "sim" as const;

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { createHash } from "node:crypto";
-import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
-import { craftTar, paxRecords } from "../helpers/tarcraft.ts";
+import { assert, assertEquals, assertThrows } from "../../helpers/assert.ts";
+import { craftTar, paxRecords } from "../../helpers/tarcraft.ts";
 import {
   classifyWhiteout,
   normalizeEntryPath,
@@ -10,9 +10,9 @@ import {
   parsePax,
   safeMode,
   TarError,
-} from "../../src/image/tarformat.ts";
-import { LayerTree } from "../../src/image/tartree.ts";
-import { extractTar, hashers, MemoryReader, StreamReader } from "../../src/image/tar.ts";
+} from "../../../src/image/tarformat.ts";
+import { LayerTree } from "../../../src/image/tartree.ts";
+import { extractTar, hashers, MemoryReader, StreamReader } from "../../../src/image/tar.ts";
 
 const enc = new TextEncoder();
 

@@ -1,6 +1,6 @@
-import { assertEquals } from "../helpers/assert.ts";
-import { atLeast, computeImageId, parseImageId, parseLayerRef } from "../../src/image/ids.ts";
-import { hexDigest } from "../../src/digest.ts";
+import { assertEquals } from "../../helpers/assert.ts";
+import { atLeast, computeImageId, parseImageId, parseLayerRef } from "../../../src/image/ids.ts";
+import { hexDigest } from "../../../src/digest.ts";
 
 const acond = new TextEncoder().encode("acond");
 const V = {
