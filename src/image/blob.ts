@@ -7,7 +7,8 @@ import type { Context, PodState } from "../context.ts";
 import { AcondError, denied, invalid, MSG } from "../errors.ts";
 import type { HashAlg } from "../digest.ts";
 import { createHash } from "node:crypto";
-import { extractTar, MemoryReader, type TarReader } from "./tar.ts";
+import { extractTar } from "./tar/extract.ts";
+import { MemoryReader, type TarReader } from "./tar/reader.ts";
 import { log } from "../util/log.ts";
 
 /** AddBlobRequest.alg bits. */

@@ -26,9 +26,9 @@ import {
   type Staged,
   stageLayer,
 } from "./blob.ts";
-import { StreamReader } from "./tar.ts";
+import { StreamReader } from "./tar/reader.ts";
 import { WorkerHasher } from "./hasher.ts";
-import { TarError } from "./tarformat.ts";
+import { TarError } from "./tar/format.ts";
 import { log } from "../util/log.ts";
 
 export const MAX_UPLOADS = 4;

@@ -9,7 +9,8 @@ import { craftTar } from "../../helpers/tarcraft.ts";
 import { FileBatch } from "../../../src/sys/layerfiles.ts";
 import { SysError } from "../../../src/sys/errors.ts";
 import { WorkerHasher } from "../../../src/image/hasher.ts";
-import { extractTar, MemoryReader, StreamReader } from "../../../src/image/tar.ts";
+import { extractTar } from "../../../src/image/tar/extract.ts";
+import { MemoryReader, StreamReader } from "../../../src/image/tar/reader.ts";
 
 const enc = new TextEncoder();
 
