@@ -14,6 +14,7 @@ import { healthHandlers } from "./api/handlers/health.ts";
 import { powerHandlers } from "./api/handlers/power.ts";
 import { log } from "./util/log.ts";
 import { Layout } from "./image/layout.ts";
+import type { Uploads } from "./image/upload/table.ts";
 
 export interface Daemon {
   readonly ctx: Context;
@@ -29,7 +30,7 @@ function bootHandlers(ctx: Context): Handlers[] {
 }
 
 /** The other handler sets: loaded on the first call of any of their RPCs (api/deferred.ts). */
-async function laterHandlers(ctx: Context): Promise<Handlers[]> {
+async function laterHandlers(ctx: Context, uploads: () => Promise<Uploads>): Promise<Handlers[]> {
   const [image, blob, container, attest] = await Promise.all([
     import("./api/handlers/image.ts"),
     import("./api/handlers/blob.ts"),
@@ -38,7 +39,7 @@ async function laterHandlers(ctx: Context): Promise<Handlers[]> {
   ]);
   return [
     image.imageHandlers(ctx),
-    blob.blobHandlers(ctx),
+    blob.blobHandlers(ctx, await uploads()),
     container.containerHandlers(ctx),
     attest.attestHandlers(ctx),
   ];
@@ -59,9 +60,13 @@ export async function startDaemon(opts: Options): Promise<Daemon> {
     startedAt: Date.now(),
   };
   await measureBoot(opts, tee, ctx.eventLog);
-  const handlers = deferHandlers(bootHandlers(ctx), () => laterHandlers(ctx));
+  // The one upload table (blob RPCs and the raw stream route), built with its code on first use.
+  let uploadTable: Promise<Uploads> | null = null;
+  const uploads = () =>
+    uploadTable ??= import("./image/upload/table.ts").then((m) => new m.Uploads(ctx));
+  const handlers = deferHandlers(bootHandlers(ctx), () => laterHandlers(ctx, uploads));
   const routes = buildRoutes(handlers, Math.max(opts.maxRequestBytes, MAX_CHUNK_BYTES) + 4096);
-  routes.set(BLOB_STREAM_PREFIX, blobStreamRoute(ctx)); // raw layer PUT, docs/layers.md
+  routes.set(BLOB_STREAM_PREFIX, blobStreamRoute(uploads)); // raw layer PUT, docs/layers.md
   const listeners: Listener[] = [await serveUnix(opts.socket, routes)];
   if (opts.tcp) listeners.push(serveTcp(opts.tcp.hostname, opts.tcp.port, routes));
   // The containers' attestation socket. As PID 1, nothing in the VM can call it before a container

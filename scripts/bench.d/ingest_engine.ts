@@ -6,7 +6,7 @@
  */
 import { extractTar } from "../../src/image/tar/extract.ts";
 import { StreamReader } from "../../src/image/tar/reader.ts";
-import { WorkerHasher } from "../../src/image/hasher.ts";
+import { WorkerHasher } from "../../src/image/upload/hasher.ts";
 
 const [layer, dest] = Deno.args;
 const t0 = performance.now();

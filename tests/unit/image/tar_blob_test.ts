@@ -9,7 +9,7 @@ import { Layout } from "../../../src/image/layout.ts";
 import { Mutex } from "../../../src/util/mutex.ts";
 import { AcondError, MSG } from "../../../src/errors.ts";
 import { addBlob, algsFromBits, checkReferenced, parseDigest } from "../../../src/image/blob.ts";
-import { MAX_CHUNK, MAX_UPLOADS, STALE_MS, Uploads } from "../../../src/image/upload.ts";
+import { MAX_CHUNK, MAX_UPLOADS, STALE_MS, Uploads } from "../../../src/image/upload/table.ts";
 
 const hex = (alg: HashAlg, b: Uint8Array) => createHash(alg).update(b).digest("hex");
 

@@ -5,8 +5,8 @@
  * (the extraction still needs the original); `backlog` (bytes sent but not hashed yet) lets the
  * caller bound the memory held by the worker's queue.
  */
-import type { HashAlg } from "../digest.ts";
-import type { ChunkSink } from "./tar/reader.ts";
+import type { HashAlg } from "../../digest.ts";
+import type { ChunkSink } from "../tar/reader.ts";
 
 /**
  * The worker's code, as text: the daemon ships as one bundle, so the worker cannot be a separate
