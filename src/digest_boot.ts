@@ -1,6 +1,6 @@
 /**
  * Digests that the boot path may use: SHA-384 (event-log extends, simulated RTMRs and TDREPORTs),
- * hex, and the names of the hash algorithms, without node:crypto. Loading node:crypto costs 1–2 s
+ * hex, and the names, strengths and hex lengths of the hash algorithms, without node:crypto. Loading node:crypto costs 1–2 s
  * under emulation; these inputs are small, so a pure JS SHA-2 (@noble/hashes) is fast enough and
  * keeps the API synchronous. Importing this module must never load node:crypto: bulk hashing
  * (layers, images) is in digest.ts, loaded only by modules used after boot.
@@ -8,6 +8,29 @@
 import { sha384 as nobleSha384 } from "@noble/hashes/sha2.js";
 
 export type HashAlg = "sha256" | "sha384" | "sha512";
+
+/** Hex digits of a digest of each algorithm. */
+export const HEX_LENGTH: Readonly<Record<HashAlg, number>> = {
+  sha256: 64,
+  sha384: 96,
+  sha512: 128,
+};
+
+const STRENGTH: Readonly<Record<HashAlg, number>> = { sha256: 256, sha384: 384, sha512: 512 };
+
+export function isHashAlg(s: string): s is HashAlg {
+  return s === "sha256" || s === "sha384" || s === "sha512";
+}
+
+/** Whether `alg` is at least as strong as `min`. */
+export function atLeast(alg: HashAlg, min: HashAlg): boolean {
+  return STRENGTH[alg] >= STRENGTH[min];
+}
+
+/** Lowercase hex of exactly the length of `alg`. */
+export function isDigestHex(alg: HashAlg, hex: string): boolean {
+  return hex.length === HEX_LENGTH[alg] && /^[0-9a-f]+$/.test(hex);
+}
 
 const enc = new TextEncoder();
 

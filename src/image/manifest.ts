@@ -5,7 +5,8 @@
  */
 import type { HashAlg } from "../digest.ts";
 import { invalid } from "../errors.ts";
-import { atLeast, fileNameProblem, type LayerRef, parseLayerRef } from "./ids.ts";
+import { atLeast } from "../digest_boot.ts";
+import { fileNameProblem, type LayerRef, parseLayerRef } from "./ids.ts";
 import type { Manifest } from "./types.ts";
 
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
