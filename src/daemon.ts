@@ -31,14 +31,15 @@ function bootHandlers(ctx: Context): Handlers[] {
 
 /** The other handler sets: loaded on the first call of any of their RPCs (api/deferred.ts). */
 async function laterHandlers(ctx: Context, uploads: () => Promise<Uploads>): Promise<Handlers[]> {
-  const [image, blob, container, attest] = await Promise.all([
+  const [image, blob, container, attest, images] = await Promise.all([
     import("./api/handlers/image.ts"),
     import("./api/handlers/blob.ts"),
     import("./api/handlers/container.ts"),
     import("./api/handlers/attest.ts"),
+    import("./image/service.ts"),
   ]);
   return [
-    image.imageHandlers(ctx),
+    image.imageHandlers(new images.ImageService(ctx, image.imageEvents(ctx.events))),
     blob.blobHandlers(ctx, await uploads()),
     container.containerHandlers(ctx),
     attest.attestHandlers(ctx),

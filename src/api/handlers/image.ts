@@ -1,22 +1,32 @@
-import type { Context } from "../../context.ts";
-import { addManifest, finalize, getManifest } from "../../image/service.ts";
+/** AddManifest, Finalize, GetManifest: thin decode → image service → encode (src/image/service.ts). */
+import type { EventBus } from "../../events.ts";
+import { Event_Kind } from "../../gen/acon_pb.ts";
+import type { ImageEvents, ImageService } from "../../image/service.ts";
 import type { Handlers } from "../router.ts";
 
-export function imageHandlers(ctx: Context): Handlers {
+/** The image service's events as Watch events. */
+export function imageEvents(bus: EventBus): ImageEvents {
+  return {
+    imageAdded: (imageId) => bus.emit({ kind: Event_Kind.IMAGE_ADDED, imageId }),
+    finalized: () => bus.emit({ kind: Event_Kind.FINALIZED }),
+  };
+}
+
+export function imageHandlers(images: ImageService): Handlers {
   return {
     async addManifest(req) {
-      return await addManifest(ctx, {
+      return await images.addManifest({
         manifest: req.manifest,
         signature: req.signature,
         certificate: req.certificate,
       });
     },
     async finalize() {
-      await finalize(ctx);
+      await images.finalize();
       return {};
     },
     async getManifest(req) {
-      return await getManifest(ctx, req.imageId);
+      return await images.getManifest(req.imageId);
     },
   };
 }

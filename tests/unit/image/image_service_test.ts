@@ -5,7 +5,8 @@
 import { assertEquals } from "../../helpers/assert.ts";
 import { makeSigner } from "../../helpers/pki.ts";
 import { baseManifest, expectedImageId, signedManifest } from "../../helpers/image.ts";
-import { addManifest, finalize } from "../../../src/image/service.ts";
+import { ImageService } from "../../../src/image/service.ts";
+import { imageEvents } from "../../../src/api/handlers/image.ts";
 import type { Context } from "../../../src/context.ts";
 import type { Options } from "../../../src/options.ts";
 import type { Tee } from "../../../src/attest/tee.ts";
@@ -62,7 +63,7 @@ async function context(tee: FakeTee) {
     startedAt: Date.now(),
     layout: new Layout(root),
   };
-  return { ctx, root, events };
+  return { ctx, root, events, svc: new ImageService(ctx, imageEvents(bus)) };
 }
 
 async function entries(root: string): Promise<string[]> {
@@ -81,11 +82,11 @@ async function rejectsWith(p: Promise<unknown>, code: string, re: RegExp) {
 Deno.test("a TEE that cannot measure: AddManifest and Finalize refused, nothing written", async () => {
   const tee = new FakeTee();
   tee.canMeasure = false;
-  const { ctx, root } = await context(tee);
+  const { ctx, root, svc } = await context(tee);
   try {
     const m = await signedManifest(await makeSigner("ec-p384"), baseManifest());
-    await rejectsWith(addManifest(ctx, m), "failed_precondition", /cannot measure/);
-    await rejectsWith(finalize(ctx), "failed_precondition", /cannot measure/);
+    await rejectsWith(svc.addManifest(m), "failed_precondition", /cannot measure/);
+    await rejectsWith(svc.finalize(), "failed_precondition", /cannot measure/);
     assertEquals(await entries(root), []);
     assertEquals(ctx.state.images.size, 0);
     assertEquals(ctx.state.finalized, false);
@@ -97,13 +98,13 @@ Deno.test("a TEE that cannot measure: AddManifest and Finalize refused, nothing 
 Deno.test("an extend that fails leaves no image, link, log line or staged directory", async () => {
   const tee = new FakeTee();
   tee.failExtend = true;
-  const { ctx, root, events } = await context(tee);
+  const { ctx, root, events, svc } = await context(tee);
   try {
     const m = await signedManifest(
       await makeSigner("ec-p384"),
       baseManifest({ aliases: { self: { ".": ["A:1"] } } }),
     );
-    const e = await addManifest(ctx, m).then(() => null, (e) => e);
+    const e = await svc.addManifest(m).then(() => null, (e) => e);
     assertEquals((e as Error).message, "extend failed");
     assertEquals(ctx.state.images.size, 0);
     assertEquals(events, []);
@@ -112,7 +113,7 @@ Deno.test("an extend that fails leaves no image, link, log line or staged direct
     assertEquals(await Deno.readTextFile(`${root}/rtmr/rtmr3.log`).catch(() => ""), "");
     // Once the TEE works again, the same manifest goes in.
     tee.failExtend = false;
-    const r = await addManifest(ctx, m);
+    const r = await svc.addManifest(m);
     assertEquals(ctx.state.images.has(r.imageId), true);
   } finally {
     await Deno.remove(root, { recursive: true });
@@ -121,22 +122,22 @@ Deno.test("an extend that fails leaves no image, link, log line or staged direct
 
 Deno.test("concurrent adds of one manifest measure once; events IMAGE_ADDED and FINALIZED", async () => {
   const tee = new FakeTee();
-  const { ctx, root, events } = await context(tee);
+  const { root, events, svc } = await context(tee);
   try {
     const signer = await makeSigner("ed25519");
     const m = await signedManifest(signer, baseManifest());
-    const rs = await Promise.all([addManifest(ctx, m), addManifest(ctx, m), addManifest(ctx, m)]);
+    const rs = await Promise.all([svc.addManifest(m), svc.addManifest(m), svc.addManifest(m)]);
     const id = await expectedImageId(signer, m.manifest);
     for (const r of rs) assertEquals(r, { imageId: id, missingLayers: [] });
     assertEquals(tee.extends, 2); // INIT + one AddManifest
-    await finalize(ctx);
+    await svc.finalize();
     assertEquals(tee.extends, 3);
     assertEquals(events.map((e) => [e.kind, e.imageId]), [
       [Event_Kind.IMAGE_ADDED, id],
       [Event_Kind.FINALIZED, undefined],
     ]);
-    await rejectsWith(finalize(ctx), "permission_denied", /^Manifests finalized$/);
-    await rejectsWith(addManifest(ctx, m), "permission_denied", /^Manifests finalized$/);
+    await rejectsWith(svc.finalize(), "permission_denied", /^Manifests finalized$/);
+    await rejectsWith(svc.addManifest(m), "permission_denied", /^Manifests finalized$/);
     assertEquals(tee.extends, 3);
   } finally {
     await Deno.remove(root, { recursive: true });
@@ -145,7 +146,7 @@ Deno.test("concurrent adds of one manifest measure once; events IMAGE_ADDED and 
 
 Deno.test("a commit that fails after the measurement: Unexpected error, image not loaded, a retry loads it", async () => {
   const tee = new FakeTee();
-  const { ctx, root, events } = await context(tee);
+  const { ctx, root, events, svc } = await context(tee);
   try {
     const signer = await makeSigner("ec-p384");
     const m = await signedManifest(signer, baseManifest());
@@ -157,7 +158,7 @@ Deno.test("a commit that fails after the measurement: Unexpected error, image no
       Deno.mkdirSync(`${root}/images/sha384`, { recursive: true });
       Deno.writeTextFileSync(signerDir, "in the way");
     };
-    await rejectsWith(addManifest(ctx, m), "internal", /^Unexpected error$/);
+    await rejectsWith(svc.addManifest(m), "internal", /^Unexpected error$/);
     assertEquals(ctx.state.images.size, 0);
     assertEquals(events, []);
     assertEquals(await entries(`${root}/tmp`), []);
@@ -165,7 +166,7 @@ Deno.test("a commit that fails after the measurement: Unexpected error, image no
     const line = `github.com/intel/ACON AddManifest ${id}`;
     assertEquals(ctx.eventLog.lines.at(-1), line);
     await Deno.remove(signerDir);
-    const r = await addManifest(ctx, m);
+    const r = await svc.addManifest(m);
     assertEquals(r.imageId, id);
     assertEquals(ctx.state.images.has(id), true);
     assertEquals(ctx.eventLog.lines.filter((l) => l === line).length, 2);
