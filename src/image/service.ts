@@ -11,7 +11,8 @@ import { evaluatePolicy, type PolicyImage } from "../policy/policy.ts";
 import { log } from "../util/log.ts";
 import { parseCertificate, verifySignature } from "./cert.ts";
 import { computeImageId } from "./ids.ts";
-import { MAX_MANIFEST_BYTES, parseManifest } from "./manifest.ts";
+import { acceptManifest, MAX_MANIFEST_BYTES } from "./manifest.ts";
+import { DEFAULT_OVERFLOW_UID } from "./start_rules.ts";
 import {
   commitImage,
   conflictingPath,
@@ -59,8 +60,22 @@ export function policyImage(image: LoadedImage): PolicyImage {
   };
 }
 
+/** The kernel's overflow uid (Start refuses it in `uids`, as the container service reads it). */
+export function readOverflowUid(): number {
+  try {
+    const v = Number(Deno.readTextFileSync("/proc/sys/kernel/overflowuid").trim());
+    return v || DEFAULT_OVERFLOW_UID;
+  } catch {
+    return DEFAULT_OVERFLOW_UID;
+  }
+}
+
 export class ImageService {
-  constructor(private readonly ctx: Context, private readonly events: ImageEvents) {}
+  constructor(
+    private readonly ctx: Context,
+    private readonly events: ImageEvents,
+    private readonly overflowUid = readOverflowUid(),
+  ) {}
 
   /** The pure part of AddManifest: certificate, signature, IDs and manifest. */
   verify(input: AddManifestInput): LoadedImage {
@@ -70,7 +85,7 @@ export class ImageService {
     const cert = parseCertificate(input.certificate, ctx.opts.minHash);
     verifySignature(cert, raw, input.signature);
     const ids = computeImageId(cert.alg, input.certificate, raw);
-    const manifest = parseManifest(input.manifest, ctx.opts.minHash);
+    const manifest = acceptManifest(input.manifest, ctx.opts.minHash, this.overflowUid);
     return { ...ids, manifest, raw, certificate: input.certificate.slice() };
   }
 

@@ -4,7 +4,12 @@
  */
 import { assertEquals } from "../../helpers/assert.ts";
 import { makeSigner } from "../../helpers/pki.ts";
-import { baseManifest, expectedImageId, signedManifest } from "../../helpers/image.ts";
+import {
+  baseManifest,
+  expectedImageId,
+  signedManifest,
+  UNSTARTABLE_MANIFESTS,
+} from "../../helpers/image.ts";
 import { ImageService } from "../../../src/image/service.ts";
 import { imageEvents } from "../../../src/api/handlers/image.ts";
 import type { Context } from "../../../src/context.ts";
@@ -63,7 +68,7 @@ async function context(tee: FakeTee) {
     startedAt: Date.now(),
     layout: new Layout(root),
   };
-  return { ctx, root, events, svc: new ImageService(ctx, imageEvents(bus)) };
+  return { ctx, root, events, svc: new ImageService(ctx, imageEvents(bus), 65534) };
 }
 
 async function entries(root: string): Promise<string[]> {
@@ -174,6 +179,74 @@ Deno.test("a commit that fails after the measurement: Unexpected error, image no
       await Deno.readTextFile(`${signerDir}/${id.split("/")[2]}/acon-manifest.json`),
       m.manifest,
     );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+/** Every path under the root with its type and content. */
+async function tree(dir: string, rel = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    const p = `${dir}/${e.name}`;
+    if (e.isSymlink) out.push(`${rel}${e.name} -> ${await Deno.readLink(p)}`);
+    else if (e.isDirectory) out.push(`${rel}${e.name}/`, ...await tree(p, `${rel}${e.name}/`));
+    else out.push(`${rel}${e.name} ${await Deno.readTextFile(p)}`);
+  }
+  return out.sort();
+}
+
+Deno.test("manifests Start would refuse: refused before measuring; log, RTMR3, store, table unchanged", async () => {
+  const tee = new FakeTee();
+  const { ctx, root, events, svc } = await context(tee);
+  try {
+    const signer = await makeSigner("ec-p384");
+    await svc.addManifest(await signedManifest(signer, baseManifest()));
+    const before = {
+      files: await tree(root),
+      log: await Deno.readTextFile(`${root}/rtmr/rtmr3.log`),
+      rtmr: await tee.readRtmr(),
+      extends: tee.extends,
+      images: [...ctx.state.images.keys()],
+      events: events.length,
+    };
+    const cases: [string, Record<string, unknown>, RegExp][] = [
+      ...UNSTARTABLE_MANIFESTS,
+      // The kernel's overflow uid, as the service was given it.
+      ["the overflow uid", { uids: [65534] }, /^Invalid manifest: uids\[0\] must not be the/],
+      ["non-string entrypoint", { entrypoint: [1] }, /entrypoint\[0\] must be a string, not a/],
+    ];
+    for (const [name, overrides, re] of cases) {
+      const m = await signedManifest(signer, baseManifest({ ...overrides, _n: name }));
+      await rejectsWith(svc.addManifest(m), "invalid_argument", re);
+    }
+    assertEquals(await tree(root), before.files);
+    assertEquals(await Deno.readTextFile(`${root}/rtmr/rtmr3.log`), before.log);
+    assertEquals(await tee.readRtmr(), before.rtmr);
+    assertEquals(tee.extends, before.extends);
+    assertEquals([...ctx.state.images.keys()], before.images);
+    assertEquals(events.length, before.events);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("the overflow uid the service was given (the kernel's) is refused in uids", async () => {
+  const tee = new FakeTee();
+  const { ctx, root } = await context(tee);
+  try {
+    const svc = new ImageService(ctx, { imageAdded() {}, finalized() {} }, 4242);
+    const signer = await makeSigner("ec-p384");
+    const m = await signedManifest(signer, baseManifest({ uids: [4242] }));
+    await rejectsWith(
+      svc.addManifest(m),
+      "invalid_argument",
+      /uids\[0\] must not be the overflow uid 4242/,
+    );
+    assertEquals(ctx.state.images.size, 0);
+    assertEquals(tee.extends, 0);
+    const r = await svc.addManifest(await signedManifest(signer, baseManifest({ uids: [4243] })));
+    assertEquals(ctx.state.images.has(r.imageId), true);
   } finally {
     await Deno.remove(root, { recursive: true });
   }
