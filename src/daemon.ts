@@ -26,6 +26,7 @@ import { Poller } from "./proc/poller.ts";
 import { linuxSys } from "./sys/linux.ts";
 import type { AttestSockets } from "./container/deps.ts";
 import type { ContainerService } from "./container/service.ts";
+import type { Uploads } from "./image/upload/table.ts";
 
 /** What the daemon gets from its mode: PID 1 has power-down and loads kernel modules. */
 export interface Platform {
@@ -68,14 +69,19 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
   const reaper = new Reaper(linuxSys);
   const sockets = containerSockets(ctx);
   let containers: ContainerService | null = null;
+  // The one upload table (blob RPCs and the raw stream route), built with its code on first use.
+  let uploadTable: Promise<Uploads> | null = null;
+  const uploads = () =>
+    uploadTable ??= import("./image/upload/table.ts").then((m) => new m.Uploads(ctx));
 
   /** The handler sets behind the deferred RPCs, and the services they call. */
   const laterHandlers = async (): Promise<Handlers[]> => {
-    const [image, blob, container, attest, service] = await Promise.all([
+    const [image, blob, container, attest, images, service] = await Promise.all([
       import("./api/handlers/image.ts"),
       import("./api/handlers/blob.ts"),
       import("./api/handlers/container.ts"),
       import("./api/handlers/attest.ts"),
+      import("./image/service.ts"),
       import("./container/service.ts"),
     ]);
     containers = new service.ContainerService({
@@ -93,8 +99,13 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
       attestSockets: sockets.port,
     });
     return [
-      image.imageHandlers(ctx),
-      blob.blobHandlers(ctx),
+      image.imageHandlers(
+        new images.ImageService(ctx, {
+          imageAdded: (imageId) => ctx.events.emit({ kind: "image_added", imageId }),
+          finalized: () => ctx.events.emit({ kind: "finalized" }),
+        }),
+      ),
+      blob.blobHandlers(ctx, await uploads()),
       container.containerHandlers(containers, ctx.events),
       attest.attestHandlers(ctx),
     ];
@@ -105,7 +116,7 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
     laterHandlers,
   );
   const routes = buildRoutes(handlers, Math.max(opts.maxRequestBytes, MAX_CHUNK_BYTES) + 4096);
-  routes.set(BLOB_STREAM_PREFIX, blobStreamRoute(ctx)); // raw layer PUT, docs/layers.md
+  routes.set(BLOB_STREAM_PREFIX, blobStreamRoute(uploads)); // raw layer PUT, docs/layers.md
   const listeners: Listener[] = [await serveUnix(opts.socket, routes)];
   if (opts.tcp) listeners.push(serveTcp(opts.tcp.hostname, opts.tcp.port, routes));
   // In dev mode host processes may call the container socket: bound now. As PID 1 nothing in

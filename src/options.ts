@@ -1,5 +1,5 @@
 /** Daemon options: from the command line in dev mode, from /proc/cmdline in PID-1 mode. */
-import type { HashAlg } from "./attest/sha.ts";
+import type { HashAlg } from "./digest_boot.ts";
 
 export type TeeChoice = "auto" | "tdx" | "sim";
 

@@ -4,8 +4,9 @@
  * thread) and extracts in one pass. Usage: ingest_engine.ts <layer.tar> <empty dest dir>; prints
  * seconds.
  */
-import { extractTar, StreamReader } from "../../src/image/tar.ts";
-import { WorkerHasher } from "../../src/image/hasher.ts";
+import { extractTar } from "../../src/image/tar/extract.ts";
+import { StreamReader } from "../../src/image/tar/reader.ts";
+import { WorkerHasher } from "../../src/image/upload/hasher.ts";
 
 const [layer, dest] = Deno.args;
 const t0 = performance.now();

@@ -9,9 +9,9 @@
  */
 import { Code } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
-import type { Context } from "../context.ts";
 import { AcondError, invalid } from "../errors.ts";
-import type { StreamDeclared } from "../image/upload.ts";
+import type { StreamDeclared } from "../image/upload/body.ts";
+import type { Uploads } from "../image/upload/table.ts";
 import { toConnectError } from "./errors.ts";
 import type { Route } from "./server.ts";
 
@@ -87,10 +87,11 @@ export function parseStreamRequest(
 const UPLOAD_ID = /^[0-9a-f]{32}$/;
 
 /**
- * The route. The upload machinery (tar engine, hashers) is imported on the first request, like the
- * handler sets deferred at boot (api/deferred.ts); it is the same table the Connect RPCs use.
+ * The route, over the daemon's upload table (the one the Connect RPCs use). `uploads` gives it; the
+ * upload machinery (tar engine, hashers) is loaded on the first request that needs it, like the
+ * handler sets deferred at boot (api/deferred.ts).
  */
-export function blobStreamRoute(ctx: Context): Route {
+export function blobStreamRoute(uploads: () => Promise<Uploads>): Route {
   return async (req) => {
     try {
       const url = new URL(req.url);
@@ -103,8 +104,7 @@ export function blobStreamRoute(ctx: Context): Route {
       }
       if (!UPLOAD_ID.test(id)) throw new AcondError("not_found", "Unknown or expired upload id");
       const { offset, declared } = parseStreamRequest(req.headers, url.searchParams);
-      const { uploadsFor } = await import("../image/upload.ts");
-      const st = await uploadsFor(ctx).writeStream(id, offset, req.body, declared);
+      const st = await (await uploads()).writeStream(id, offset, req.body, declared);
       return json(200, { uploadId: st.uploadId, received: Number(st.received) });
     } catch (e) {
       // Whatever of the body was not read is not wanted any more.

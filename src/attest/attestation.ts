@@ -6,7 +6,7 @@
  * numeric order. Strings are escaped as serde_json does (JSON.stringify matches it for
  * well-formed strings: `"` `\` and control characters; no `/` escaping; UTF-8 kept).
  */
-import { sha384 } from "./sha384.ts";
+import { sha384 } from "../digest_boot.ts";
 import type { AttestData } from "../state.ts";
 
 export const ATTESTATION_API_VERSION = "1.0.0";

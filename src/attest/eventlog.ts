@@ -10,7 +10,7 @@
  * line (no newline) is cut off first. Anything else means the log does not describe RTMR3: the log
  * is "broken" and every later measurement is refused (fail closed) rather than building on it.
  */
-import { sha384, sha384Native, toHex } from "./sha384.ts";
+import { sha384, sha384Native, toHex } from "../digest_boot.ts";
 import type { Tee } from "./tee.ts";
 import { AcondError, MSG } from "../errors.ts";
 import { Mutex } from "../util/mutex.ts";

@@ -7,7 +7,7 @@
  * node:crypto, which costs seconds under emulation. The signing key and the quote code (both
  * node:crypto) are loaded on the first report or quote.
  */
-import { sha384, sha384Native } from "./sha384.ts";
+import { sha384, sha384Native } from "../digest_boot.ts";
 import type { Tee } from "./tee.ts";
 import { AcondError } from "../errors.ts";
 import { TDR, TDREPORT_SIZE, TDX_REPORT_TYPE } from "./tdreport.ts";

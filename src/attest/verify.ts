@@ -11,7 +11,7 @@ import { parseQuote, type QuoteOrigin, verifySimQuote } from "./quote.ts";
 import { ACON_DOMAIN, FINALIZE_LINE, INIT_LINE, replay } from "./eventlog.ts";
 import { type BootFacts, parseBootEvent } from "./bootevent.ts";
 import { ATTESTATION_API_VERSION, nonceBytes, reportDataFor } from "./attestation.ts";
-import { toHex } from "./sha.ts";
+import { toHex } from "../digest_boot.ts";
 import { SIM_VALUES } from "./sim.ts";
 
 export interface VerifyInput {

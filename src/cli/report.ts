@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 import { type Command, printJson, UsageError } from "./command.ts";
 import { verifyReport, type VerifyResult } from "../attest/verify.ts";
 import { nonceFromBytes } from "../attest/attestation.ts";
-import { fromHex, toHex } from "../attest/sha.ts";
+import { fromHex, toHex } from "../digest_boot.ts";
 import { replay } from "../attest/eventlog.ts";
 
 function parseNonce(hex: string | undefined): Uint8Array {

@@ -6,57 +6,15 @@
  *   when that assignment is `K=`; with no assignment at all (only `K`) K stays unset (ex. 4, 5).
  *   A request `K=` asks to unset K, allowed when some rule lets K be unset (ex. 6).
  *   `=x` (no name) is invalid in both the manifest and the request; a bare `K` only in a manifest.
- * Pure: no I/O.
+ * The manifest's rules are parsed by image/env_rules.ts (AddManifest has checked them). Pure.
  */
 import { AcondError } from "../errors.ts";
+import { ENV_MSG, parseEnvRules } from "../image/env_rules.ts";
 
-export const ENV_MSG = {
-  manifest: "Format error of environment array in manifest.",
-  request: "Format error of environment array in commandline.",
-  notAllowed: (entry: string) => `${entry} is not in environment array.`,
-} as const;
-
-interface Rule {
-  /** Allowed non-empty values. */
-  values: Set<string>;
-  /** Any value allowed (a bare rule). */
-  any: boolean;
-  /** May be unset (a bare rule or `K=`). */
-  unset: boolean;
-  /** The first assignment: a value, "" for unset, null when K has no assignment. */
-  first: string | null;
-}
+export { ENV_MSG };
 
 function fail(msg: string): AcondError {
   return new AcondError("invalid_argument", msg);
-}
-
-/** Parses the manifest rules; throws on a nameless or repeated rule. */
-export function parseEnvRules(rules: string[]): Map<string, Rule> {
-  const table = new Map<string, Rule>();
-  const seen = new Set<string>();
-  for (const r of rules) {
-    if (typeof r !== "string" || seen.has(r)) throw fail(ENV_MSG.manifest);
-    seen.add(r);
-    const eq = r.indexOf("=");
-    const key = eq < 0 ? r : r.slice(0, eq);
-    if (key === "" || key.includes("\0")) throw fail(ENV_MSG.manifest);
-    let rule = table.get(key);
-    if (!rule) {
-      rule = { values: new Set(), any: false, unset: false, first: null };
-      table.set(key, rule);
-    }
-    if (eq < 0) {
-      rule.any = true;
-      rule.unset = true;
-      continue;
-    }
-    const value = r.slice(eq + 1);
-    if (rule.first === null) rule.first = value;
-    if (value === "") rule.unset = true;
-    else rule.values.add(value);
-  }
-  return table;
 }
 
 /** The environment to exec with (`K=V` strings): request entries in order, then defaults. */

@@ -6,6 +6,8 @@
  * containers never run as a real user of the host. A value whose host uid is the overflow uid is
  * skipped; nothing is ever reused (the counter only grows). Pure.
  */
+import { MAX_UIDS } from "../image/start_rules.ts";
+
 export class IdAllocator {
   #next = 2;
   constructor(readonly base: number, readonly overflowUid: number) {}
@@ -33,7 +35,7 @@ export function idMapText(map: IdMapping[]): string {
   return map.map((m) => `${m.inside} ${m.outside} 1`).join("\n") + "\n";
 }
 
-/** Validates manifest uids: distinct, non-zero, 32-bit, not the overflow uid. */
+/** Validates manifest uids: distinct, non-zero, 32-bit, not the overflow uid, at most MAX_UIDS. */
 export function validUids(uids: number[], overflowUid: number): boolean {
   const seen = new Set<number>();
   for (const u of uids) {
@@ -42,5 +44,5 @@ export function validUids(uids: number[], overflowUid: number): boolean {
     }
     seen.add(u);
   }
-  return uids.length <= 32;
+  return uids.length <= MAX_UIDS;
 }

@@ -8,9 +8,9 @@
 import { createPublicKey, type KeyObject, verify } from "node:crypto";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { Certificate } from "@peculiar/asn1-x509";
-import type { HashAlg } from "../attest/sha.ts";
+import type { HashAlg } from "../digest.ts";
 import { AcondError, invalid, MSG } from "../errors.ts";
-import { atLeast } from "./ids.ts";
+import { atLeast } from "../digest_boot.ts";
 
 /** signatureAlgorithm OID → hash of the IDs. */
 const SIGNATURE_HASH: ReadonlyMap<string, HashAlg> = new Map([

@@ -4,29 +4,8 @@
  *   ImageID = alg/SignerDigest/ManifestDigest.
  * Layer references in a manifest: `alg/hex` or `signer/alg/signerhex/alias`. Pure.
  */
-import { type HashAlg, hexDigest } from "../attest/sha.ts";
-
-export const HEX_LENGTH: Readonly<Record<HashAlg, number>> = {
-  sha256: 64,
-  sha384: 96,
-  sha512: 128,
-};
-
-const STRENGTH: Readonly<Record<HashAlg, number>> = { sha256: 256, sha384: 384, sha512: 512 };
-
-export function isHashAlg(s: string): s is HashAlg {
-  return s === "sha256" || s === "sha384" || s === "sha512";
-}
-
-/** Whether `alg` is at least as strong as `min`. */
-export function atLeast(alg: HashAlg, min: HashAlg): boolean {
-  return STRENGTH[alg] >= STRENGTH[min];
-}
-
-/** Lowercase hex of exactly the length of `alg`. */
-export function isDigestHex(alg: HashAlg, hex: string): boolean {
-  return hex.length === HEX_LENGTH[alg] && /^[0-9a-f]+$/.test(hex);
-}
+import { type HashAlg, hexDigest } from "../digest.ts";
+import { HEX_LENGTH, isDigestHex, isHashAlg } from "../digest_boot.ts";
 
 export interface ImageIdParts {
   alg: HashAlg;

@@ -2,16 +2,20 @@
  * Strict manifest validation (Image.md; behaviour file §4.1, with ACON's TODOs done): exact types,
  * required fields, no unknown fields (except top-level vendor fields starting with `_`), and the
  * semantic checks ACON left out. Every problem is an InvalidArgument naming the field. Pure.
+ * parseManifest is the format; acceptManifest, what AddManifest accepts, adds what container
+ * Start requires (start_rules.ts), so that no measured image is one that can never start.
  */
-import type { HashAlg } from "../attest/sha.ts";
+import type { HashAlg } from "../digest.ts";
 import { invalid } from "../errors.ts";
-import { atLeast, fileNameProblem, type LayerRef, parseLayerRef } from "./ids.ts";
+import { atLeast } from "../digest_boot.ts";
+import { fileNameProblem, type LayerRef, parseLayerRef } from "./ids.ts";
+import { checkStartable, DEFAULT_OVERFLOW_UID } from "./start_rules.ts";
 import type { Manifest } from "./types.ts";
 
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
 /** overlayfs accepts up to 500 lower layers. */
 export const MAX_LAYERS = 500;
-const OVERFLOW_UID = 65534;
+const OVERFLOW_UID = DEFAULT_OVERFLOW_UID;
 const MAX_SIGNAL = 64;
 
 type Obj = Record<string, unknown>;
@@ -288,4 +292,18 @@ export function parseManifest(text: string, minHash: HashAlg): Manifest {
     maxInstances,
     policy: { accepts, rejectUnaccepted },
   };
+}
+
+/**
+ * What AddManifest accepts: a manifest of the right format (parseManifest) that container Start
+ * can run (start_rules.ts checkStartable, with the kernel's `overflowUid`).
+ */
+export function acceptManifest(
+  text: string,
+  minHash: HashAlg,
+  overflowUid = DEFAULT_OVERFLOW_UID,
+): Manifest {
+  const m = parseManifest(text, minHash);
+  checkStartable(m, overflowUid);
+  return m;
 }

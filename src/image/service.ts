@@ -1,7 +1,8 @@
 /**
  * AddManifest, Finalize and GetManifest (behaviour file §3.4, with §11's defects fixed): under
  * the state lock, validate everything (certificate, signature, manifest, IDs, launch policy,
- * store conflicts), then measure, then commit. A rejected manifest changes nothing.
+ * store conflicts), then measure, then commit. A rejected manifest changes nothing. Speaks plain
+ * data: the wire types and Watch events are mapped in api/handlers/image.ts.
  */
 import type { Context } from "../context.ts";
 import { AcondError, denied, invalid, MSG, precondition } from "../errors.ts";
@@ -10,7 +11,8 @@ import { evaluatePolicy, type PolicyImage } from "../policy/policy.ts";
 import { log } from "../util/log.ts";
 import { parseCertificate, verifySignature } from "./cert.ts";
 import { computeImageId } from "./ids.ts";
-import { MAX_MANIFEST_BYTES, parseManifest } from "./manifest.ts";
+import { acceptManifest, MAX_MANIFEST_BYTES } from "./manifest.ts";
+import { DEFAULT_OVERFLOW_UID } from "./start_rules.ts";
 import {
   commitImage,
   conflictingPath,
@@ -33,6 +35,12 @@ export interface AddManifestResult {
   missingLayers: string[];
 }
 
+/** What the image service reports, under the state lock, as it happens. */
+export interface ImageEvents {
+  imageAdded(imageId: string): void;
+  finalized(): void;
+}
+
 /** The manifest's size; the certificate's and signature's are checked where they are parsed. */
 function checkSize(raw: Uint8Array): void {
   if (raw.length === 0) throw invalid("Invalid manifest: empty");
@@ -52,45 +60,75 @@ export function policyImage(image: LoadedImage): PolicyImage {
   };
 }
 
-/** The pure part of AddManifest: certificate, signature, IDs and manifest. */
-export function verifyImage(ctx: Context, input: AddManifestInput): LoadedImage {
-  const raw = new TextEncoder().encode(input.manifest);
-  checkSize(raw);
-  const cert = parseCertificate(input.certificate, ctx.opts.minHash);
-  verifySignature(cert, raw, input.signature);
-  const ids = computeImageId(cert.alg, input.certificate, raw);
-  const manifest = parseManifest(input.manifest, ctx.opts.minHash);
-  return { ...ids, manifest, raw, certificate: input.certificate.slice() };
+/** The kernel's overflow uid (Start refuses it in `uids`, as the container service reads it). */
+export function readOverflowUid(): number {
+  try {
+    const v = Number(Deno.readTextFileSync("/proc/sys/kernel/overflowuid").trim());
+    return v || DEFAULT_OVERFLOW_UID;
+  } catch {
+    return DEFAULT_OVERFLOW_UID;
+  }
 }
 
-export function addManifest(ctx: Context, input: AddManifestInput): Promise<AddManifestResult> {
-  return ctx.lock.run(async () => {
-    if (ctx.state.finalized) throw denied(MSG.finalized);
-    if (!ctx.tee.canMeasure) {
-      throw precondition(`cannot add images: this TEE cannot measure them (${ctx.tee.note})`);
-    }
-    const image = verifyImage(ctx, input);
-    const loaded = ctx.state.images.get(image.id);
-    // Same bytes, same signer: already measured and committed.
-    if (loaded) {
-      return { imageId: loaded.id, missingLayers: await missingLayers(ctx.layout, loaded) };
-    }
+export class ImageService {
+  constructor(
+    private readonly ctx: Context,
+    private readonly events: ImageEvents,
+    private readonly overflowUid = readOverflowUid(),
+  ) {}
 
+  /** The pure part of AddManifest: certificate, signature, IDs and manifest. */
+  verify(input: AddManifestInput): LoadedImage {
+    const ctx = this.ctx;
+    const raw = new TextEncoder().encode(input.manifest);
+    checkSize(raw);
+    const cert = parseCertificate(input.certificate, ctx.opts.minHash);
+    verifySignature(cert, raw, input.signature);
+    const ids = computeImageId(cert.alg, input.certificate, raw);
+    const manifest = acceptManifest(input.manifest, ctx.opts.minHash, this.overflowUid);
+    return { ...ids, manifest, raw, certificate: input.certificate.slice() };
+  }
+
+  addManifest(input: AddManifestInput): Promise<AddManifestResult> {
+    const ctx = this.ctx;
+    return ctx.lock.run(async () => {
+      if (ctx.state.finalized) throw denied(MSG.finalized);
+      if (!ctx.tee.canMeasure) {
+        throw precondition(`cannot add images: this TEE cannot measure them (${ctx.tee.note})`);
+      }
+      const image = this.verify(input);
+      const loaded = ctx.state.images.get(image.id);
+      // Same bytes, same signer: already measured and committed.
+      if (loaded) {
+        return { imageId: loaded.id, missingLayers: await missingLayers(ctx.layout, loaded) };
+      }
+      this.#checkPolicy(image);
+      if (ctx.eventLog.broken) throw precondition(`cannot add images: ${ctx.eventLog.broken}`);
+      for (const rel of imageParents(image)) {
+        const bad = await conflictingPath(ctx.opts.root, rel);
+        if (bad) throw precondition(`state directory conflict: ${bad} is not a directory`);
+      }
+      await this.#measureAndCommit(image);
+      ctx.state.images.set(image.id, image);
+      this.events.imageAdded(image.id);
+      return { imageId: image.id, missingLayers: await missingLayers(ctx.layout, image) };
+    });
+  }
+
+  #checkPolicy(image: LoadedImage): void {
     const decision = evaluatePolicy(
       policyImage(image),
-      [...ctx.state.images.values()].map(policyImage),
+      [...this.ctx.state.images.values()].map(policyImage),
     );
     if (!decision.accepted) {
       log.info(`AddManifest ${image.id} refused by launch policy: ${decision.reason ?? ""}`);
       // ACON's text first (clients match it), then which rejecting image fails to reach which.
       throw denied(decision.reason ? `${MSG.policy}: ${decision.reason}` : MSG.policy);
     }
-    if (ctx.eventLog.broken) throw precondition(`cannot add images: ${ctx.eventLog.broken}`);
-    for (const rel of imageParents(image)) {
-      const bad = await conflictingPath(ctx.opts.root, rel);
-      if (bad) throw precondition(`state directory conflict: ${bad} is not a directory`);
-    }
+  }
 
+  async #measureAndCommit(image: LoadedImage): Promise<void> {
+    const ctx = this.ctx;
     const staged = await stageImage(ctx.layout, image);
     try {
       await ctx.eventLog.measure(addManifestLine(image.id));
@@ -107,30 +145,25 @@ export function addManifest(ctx: Context, input: AddManifestInput): Promise<AddM
       await discardStaged(staged);
       throw new AcondError("internal", MSG.unexpected, { cause: e });
     }
-    ctx.state.images.set(image.id, image);
-    ctx.events.emit({ kind: "image_added", imageId: image.id });
-    return { imageId: image.id, missingLayers: await missingLayers(ctx.layout, image) };
-  });
-}
+  }
 
-export function finalize(ctx: Context): Promise<void> {
-  return ctx.lock.run(async () => {
-    if (ctx.state.finalized) throw denied(MSG.finalized);
-    if (ctx.eventLog.broken) throw precondition(`cannot finalize: ${ctx.eventLog.broken}`);
-    if (!ctx.tee.canMeasure) {
-      throw precondition(`cannot finalize: this TEE cannot measure (${ctx.tee.note})`);
-    }
-    await ctx.eventLog.measure(FINALIZE_LINE);
-    ctx.state.finalized = true;
-    ctx.events.emit({ kind: "finalized" });
-  });
-}
+  finalize(): Promise<void> {
+    const ctx = this.ctx;
+    return ctx.lock.run(async () => {
+      if (ctx.state.finalized) throw denied(MSG.finalized);
+      if (ctx.eventLog.broken) throw precondition(`cannot finalize: ${ctx.eventLog.broken}`);
+      if (!ctx.tee.canMeasure) {
+        throw precondition(`cannot finalize: this TEE cannot measure (${ctx.tee.note})`);
+      }
+      await ctx.eventLog.measure(FINALIZE_LINE);
+      ctx.state.finalized = true;
+      this.events.finalized();
+    });
+  }
 
-export async function getManifest(
-  ctx: Context,
-  imageId: string,
-): Promise<{ manifest: string; certificate: Uint8Array }> {
-  if (!ctx.state.images.has(imageId)) throw invalid(MSG.badImageId);
-  const { raw, certificate } = await readImage(ctx.layout, imageId);
-  return { manifest: new TextDecoder().decode(raw), certificate };
+  async getManifest(imageId: string): Promise<{ manifest: string; certificate: Uint8Array }> {
+    if (!this.ctx.state.images.has(imageId)) throw invalid(MSG.badImageId);
+    const { raw, certificate } = await readImage(this.ctx.layout, imageId);
+    return { manifest: new TextDecoder().decode(raw), certificate };
+  }
 }

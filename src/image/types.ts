@@ -1,5 +1,5 @@
 /** The parsed form of an ACON manifest (Image.md; behaviour file §4.1). */
-import type { HashAlg } from "../attest/sha.ts";
+import type { HashAlg } from "../digest.ts";
 
 export interface Manifest {
   aconSpecVersion: number[];

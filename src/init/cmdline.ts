@@ -5,7 +5,7 @@
  * documented default is used instead. See docs/boot.md for the table.
  */
 import type { TeeChoice } from "../options.ts";
-import type { HashAlg } from "../attest/sha.ts";
+import type { HashAlg } from "../digest_boot.ts";
 import type { Level } from "../util/log.ts";
 
 export interface StaticIp {

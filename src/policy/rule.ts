@@ -12,7 +12,7 @@
  * wildcard with `*` or an alias would let any key holder forge a match.
  */
 import { AcondError, MSG } from "../errors.ts";
-import { HEX_LENGTH, isDigestHex, isHashAlg } from "../image/ids.ts";
+import { HEX_LENGTH, isDigestHex, isHashAlg } from "../digest_boot.ts";
 
 const U64_MAX = (1n << 64n) - 1n;
 

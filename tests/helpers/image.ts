@@ -221,3 +221,71 @@ export const MALFORMED_MANIFESTS: [string, Record<string, unknown> | string, Reg
     "sha512",
   ],
 ];
+
+const many = (n: number, f: (i: number) => unknown) => Array.from({ length: n }, (_, i) => f(i));
+
+/**
+ * Manifests of a valid format that container Start would refuse on every run: AddManifest refuses
+ * them before measuring. [name, overrides of baseManifest(), expected message pattern].
+ */
+export const UNSTARTABLE_MANIFESTS: [string, Record<string, unknown>, RegExp][] = [
+  [
+    "env rule without a name",
+    { env: ["A=1", "=x"] },
+    /^Format error of environment array in manifest\. env\[1\] "=x" has no variable name$/,
+  ],
+  [
+    "empty env rule",
+    { env: [""] },
+    /^Format error of environment array in manifest\. env\[0\] "" has no variable name$/,
+  ],
+  [
+    "env rule twice",
+    { env: ["A=1", "B", "A=1"] },
+    /^Format error of environment array in manifest\. env\[2\] "A=1" repeats an earlier rule$/,
+  ],
+  [
+    "bare env rule twice",
+    { env: ["B", "B"] },
+    /^Format error of environment array in manifest\. env\[1\] "B" repeats an earlier rule$/,
+  ],
+  [
+    "more forced env variables than the shim passes",
+    { env: many(1025, (i) => `V${i}=x`) },
+    /^Format error of environment array in manifest\. env gives 1025 variables a value that cannot be unset \(at most 1024 are passed\)$/,
+  ],
+  [
+    "33 uids",
+    { uids: many(33, (i) => 1000 + i) },
+    /^Invalid manifest: uids has 33 entries \(at most 32\)$/,
+  ],
+  [
+    "40 uids",
+    { uids: many(40, (i) => 1000 + i) },
+    /^Invalid manifest: uids has 40 entries \(at most 32\)$/,
+  ],
+  [
+    "no layers, entrypoint missing",
+    { entrypoint: undefined },
+    /^Invalid entrypoint: entrypoint must not be empty/,
+  ],
+  ["no layers, entrypoint empty", { entrypoint: [] }, /^Invalid entrypoint: entrypoint must not/],
+  [
+    "257 entrypoint entries",
+    { entrypoint: ["/bin/sh", ...many(256, (i) => `a${i}`)] },
+    /^Invalid entrypoint: entrypoint has 257 entries \(at most 256\)$/,
+  ],
+];
+
+/** At the limits of UNSTARTABLE_MANIFESTS, still valid (Start runs them). */
+export const STARTABLE_AT_LIMITS: [string, Record<string, unknown>][] = [
+  ["32 uids", { uids: many(32, (i) => 1000 + i) }],
+  ["256 entrypoint entries", { entrypoint: ["/bin/sh", ...many(255, (i) => `a${i}`)] }],
+  ["1024 forced env variables", { env: many(1024, (i) => `V${i}=x`) }],
+  ["2000 env rules that may be unset", {
+    env: [...many(1000, (i) => `B${i}`), ...many(1000, (i) => `U${i}=`)],
+  }],
+  ["1050 defaults that a caller may unset", {
+    env: many(2100, (i) => i % 2 ? `K${i >> 1}=` : `K${i >> 1}=v`),
+  }],
+];

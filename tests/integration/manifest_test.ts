@@ -14,6 +14,7 @@ import {
   opensslHex,
   type SignedManifest,
   signedManifest,
+  UNSTARTABLE_MANIFESTS,
 } from "../helpers/image.ts";
 
 const ADD_LINE = "github.com/intel/ACON AddManifest ";
@@ -251,6 +252,32 @@ Deno.test("hostile AddManifest inputs: clear errors, no trace, daemon keeps serv
     // And the valid one still goes in afterwards.
     const r = await add(d, good, "curl");
     assertEquals(r.imageId, await expectedImageId(signer, good.manifest));
+  } finally {
+    await d.stop();
+  }
+});
+
+Deno.test("manifests Start would refuse: AddManifest refuses them before measuring", async () => {
+  const d = await startDaemon();
+  try {
+    const signer = await makeSigner("ec-p384");
+    const first = await add(d, await signedManifest(signer, unique()));
+    assertEquals(first.ok, true, first.message);
+    const before = await walk(d.root);
+    const logBefore = await logLines(d);
+    const rtmrBefore = (await d.client().getEventLog({})).rtmr3;
+    let i = 0;
+    for (const [name, overrides, re] of UNSTARTABLE_MANIFESTS) {
+      const via = VIAS[i++ % VIAS.length];
+      const r = await add(d, await signedManifest(signer, unique(overrides)), via);
+      assertEquals(r.ok, false, `${name} via ${via} was accepted`);
+      assertEquals(r.code, "invalid_argument", `${name} via ${via}: ${r.message}`);
+      assertMatch(r.message ?? "", re, `${name} via ${via}`);
+    }
+    assertEquals((await d.client().health({})).images, 1);
+    assertEquals(await walk(d.root), before);
+    assertEquals(await logLines(d), logBefore);
+    assertEquals((await d.client().getEventLog({})).rtmr3, rtmrBefore);
   } finally {
     await d.stop();
   }

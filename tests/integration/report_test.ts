@@ -10,7 +10,7 @@ import { type VerifyInput, verifyReport } from "../../src/attest/verify.ts";
 import { nonceBytes } from "../../src/attest/attestation.ts";
 import { FINALIZE_LINE, INIT_LINE, replay } from "../../src/attest/eventlog.ts";
 import { TDR } from "../../src/attest/tdreport.ts";
-import { toHex } from "../../src/attest/sha.ts";
+import { toHex } from "../../src/digest.ts";
 import type { ReportResponse } from "../../src/gen/acon_pb.ts";
 
 const NONCE = { lo: 0x0102030405060708n, hi: 0x1112131415161718n };

@@ -2,7 +2,7 @@
 import { assertEquals, assertMatch, assertRejects } from "../helpers/assert.ts";
 import { EventLog, FINALIZE_LINE, INIT_LINE, replay } from "../../src/attest/eventlog.ts";
 import { SimTee } from "../../src/attest/sim.ts";
-import { digest, toHex } from "../../src/attest/sha.ts";
+import { digest, toHex } from "../../src/digest.ts";
 import type { Tee } from "../../src/attest/tee.ts";
 
 async function setup() {

@@ -6,7 +6,7 @@ import {
   reportDataFor,
 } from "../../src/attest/attestation.ts";
 import { bootEventLine, parseBootEvent } from "../../src/attest/bootevent.ts";
-import { hexDigest, toHex } from "../../src/attest/sha.ts";
+import { hexDigest, toHex } from "../../src/digest.ts";
 
 Deno.test("requestor nonce bytes are LE(lo) then LE(hi) (ACON's example lo=1, hi=2)", () => {
   assertEquals(Array.from(nonceBytes(1n, 2n)), [1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]);

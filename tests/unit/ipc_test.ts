@@ -17,7 +17,7 @@ import { makeReport } from "../../src/attest/report.ts";
 import { EventLog } from "../../src/attest/eventlog.ts";
 import { SimTee } from "../../src/attest/sim.ts";
 import { Mutex } from "../../src/util/mutex.ts";
-import { toHex } from "../../src/attest/sha.ts";
+import { toHex } from "../../src/digest.ts";
 import { verifyReport } from "../../src/attest/verify.ts";
 import type { PodState } from "../../src/context.ts";
 

@@ -8,8 +8,8 @@ import {
   SIM_SIG_MAGIC,
   verifySimQuote,
 } from "../../src/attest/quote.ts";
-import { digest, toHex } from "../../src/attest/sha.ts";
-import { sha384 } from "../../src/attest/sha384.ts";
+import { digest, toHex } from "../../src/digest.ts";
+import { sha384 } from "../../src/digest_boot.ts";
 
 const RD = Uint8Array.from({ length: 64 }, (_, i) => i + 1);
 

@@ -30,7 +30,7 @@ import { selectTee } from "../../src/attest/select.ts";
 import { EventLog } from "../../src/attest/eventlog.ts";
 import { SimTee } from "../../src/attest/sim.ts";
 import { SysError } from "../../src/sys/errors.ts";
-import { digest, fromHex, toHex } from "../../src/attest/sha.ts";
+import { digest, fromHex, toHex } from "../../src/digest.ts";
 
 const seq = (n: number, start = 0) => Uint8Array.from({ length: n }, (_, i) => (start + i) & 255);
 

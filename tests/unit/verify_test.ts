@@ -6,7 +6,7 @@ import { bodyFromTdReport, MOCK_VENDOR_ID, parseQuote } from "../../src/attest/q
 import { attestationJson, nonceBytes, reportDataFor } from "../../src/attest/attestation.ts";
 import { addManifestLine, INIT_LINE } from "../../src/attest/eventlog.ts";
 import { bootEventLine } from "../../src/attest/bootevent.ts";
-import { digest, fromHex, toHex } from "../../src/attest/sha.ts";
+import { digest, fromHex, toHex } from "../../src/digest.ts";
 
 const NONCE = { lo: 5n, hi: 6n };
 const IMAGE = "sha384/" + "a".repeat(96) + "/" + "b".repeat(96);

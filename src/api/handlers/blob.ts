@@ -1,11 +1,11 @@
 /** Layer blobs: unary AddBlob (≤ --max-request) and the chunked, resumable upload RPCs. */
 import type { Context } from "../../context.ts";
 import { addBlob } from "../../image/blob.ts";
-import { uploadsFor } from "../../image/upload.ts";
+import type { Uploads } from "../../image/upload/table.ts";
 import type { Handlers } from "../router.ts";
 
-export function blobHandlers(ctx: Context): Handlers {
-  const uploads = uploadsFor(ctx); // shared with the raw stream route (api/blobstream.ts)
+/** `uploads` is the daemon's one table, shared with the raw stream route (api/blobstream.ts). */
+export function blobHandlers(ctx: Context, uploads: Uploads): Handlers {
   return {
     async addBlob(req) {
       await addBlob(ctx, req.alg, req.data);

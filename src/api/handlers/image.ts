@@ -1,22 +1,22 @@
-import type { Context } from "../../context.ts";
-import { addManifest, finalize, getManifest } from "../../image/service.ts";
+/** AddManifest, Finalize, GetManifest: thin decode → image service → encode (src/image/service.ts). */
+import type { ImageService } from "../../image/service.ts";
 import type { Handlers } from "../router.ts";
 
-export function imageHandlers(ctx: Context): Handlers {
+export function imageHandlers(images: ImageService): Handlers {
   return {
     async addManifest(req) {
-      return await addManifest(ctx, {
+      return await images.addManifest({
         manifest: req.manifest,
         signature: req.signature,
         certificate: req.certificate,
       });
     },
     async finalize() {
-      await finalize(ctx);
+      await images.finalize();
       return {};
     },
     async getManifest(req) {
-      return await getManifest(ctx, req.imageId);
+      return await images.getManifest(req.imageId);
     },
   };
 }

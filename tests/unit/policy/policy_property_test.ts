@@ -3,15 +3,15 @@
  * algs, two signers per alg, a few alias names and svns) so that generated rules often match.
  */
 import fc from "fast-check";
-import { assertEquals, assertOk } from "../helpers/assert.ts";
-import { AcondError, MSG } from "../../src/errors.ts";
-import { hexDigest } from "../../src/attest/sha.ts";
+import { assertEquals, assertOk } from "../../helpers/assert.ts";
+import { AcondError, MSG } from "../../../src/errors.ts";
+import { hexDigest } from "../../../src/digest.ts";
 import {
   evaluatePolicy,
   type PolicyImage,
   ruleMatches,
   validateRules,
-} from "../../src/policy/policy.ts";
+} from "../../../src/policy/policy.ts";
 
 const ALGS = ["sha256", "sha384"] as const;
 const signers = (alg: string) => [0, 1].map((i) => hexDigest(alg as "sha256", `signer ${i}`));

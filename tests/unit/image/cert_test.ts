@@ -1,7 +1,7 @@
-import { assertEquals, assertThrows } from "../helpers/assert.ts";
-import { makeSigner, openssl, type SignerKind } from "../helpers/pki.ts";
-import { parseCertificate, verifySignature } from "../../src/image/cert.ts";
-import { AcondError } from "../../src/errors.ts";
+import { assertEquals, assertThrows } from "../../helpers/assert.ts";
+import { makeSigner, openssl, type SignerKind } from "../../helpers/pki.ts";
+import { parseCertificate, verifySignature } from "../../../src/image/cert.ts";
+import { AcondError } from "../../../src/errors.ts";
 
 const KINDS: SignerKind[] = ["ec-p256", "ec-p384", "ec-p521", "rsa3072", "ed25519"];
 const msg = new TextEncoder().encode('{"a":1}');

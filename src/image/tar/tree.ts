@@ -9,7 +9,7 @@
  * - a non-directory may replace an earlier non-directory (it is unlinked first, so a later write
  *   can never follow a planted symlink), but never a directory.
  */
-import { parentOf, TarError } from "./tarformat.ts";
+import { parentOf, TarError } from "./format.ts";
 
 export type NodeKind = "dir" | "file" | "symlink" | "whiteout";
 

@@ -2,19 +2,24 @@
  * The image service with a controllable TEE (no daemon): fail-closed when the TEE cannot measure
  * or an extend fails, events, and serialisation of concurrent adds.
  */
-import { assertEquals } from "../helpers/assert.ts";
-import { makeSigner } from "../helpers/pki.ts";
-import { baseManifest, expectedImageId, signedManifest } from "../helpers/image.ts";
-import { addManifest, finalize } from "../../src/image/service.ts";
-import type { Context } from "../../src/context.ts";
-import type { Options } from "../../src/options.ts";
-import type { Tee } from "../../src/attest/tee.ts";
-import { EventLog } from "../../src/attest/eventlog.ts";
-import { type AcondEvent, EventBus } from "../../src/events.ts";
-import { Mutex } from "../../src/util/mutex.ts";
-import { Layout } from "../../src/image/layout.ts";
-import { digest } from "../../src/attest/sha.ts";
-import { AcondError } from "../../src/errors.ts";
+import { assertEquals } from "../../helpers/assert.ts";
+import { makeSigner } from "../../helpers/pki.ts";
+import {
+  baseManifest,
+  expectedImageId,
+  signedManifest,
+  UNSTARTABLE_MANIFESTS,
+} from "../../helpers/image.ts";
+import { ImageService } from "../../../src/image/service.ts";
+import type { Context } from "../../../src/context.ts";
+import type { Options } from "../../../src/options.ts";
+import type { Tee } from "../../../src/attest/tee.ts";
+import { EventLog } from "../../../src/attest/eventlog.ts";
+import { type AcondEvent, EventBus } from "../../../src/events.ts";
+import { Mutex } from "../../../src/util/mutex.ts";
+import { Layout } from "../../../src/image/layout.ts";
+import { digest } from "../../../src/digest.ts";
+import { AcondError } from "../../../src/errors.ts";
 
 class FakeTee implements Tee {
   readonly kind = "sim" as const;
@@ -61,7 +66,10 @@ async function context(tee: FakeTee) {
     startedAt: Date.now(),
     layout: new Layout(root),
   };
-  return { ctx, root, events };
+  return { ctx, root, events, svc: new ImageService(ctx, {
+      imageAdded: (imageId) => bus.emit({ kind: "image_added", imageId }),
+      finalized: () => bus.emit({ kind: "finalized" }),
+    }, 65534) };
 }
 
 async function entries(root: string): Promise<string[]> {
@@ -80,11 +88,11 @@ async function rejectsWith(p: Promise<unknown>, code: string, re: RegExp) {
 Deno.test("a TEE that cannot measure: AddManifest and Finalize refused, nothing written", async () => {
   const tee = new FakeTee();
   tee.canMeasure = false;
-  const { ctx, root } = await context(tee);
+  const { ctx, root, svc } = await context(tee);
   try {
     const m = await signedManifest(await makeSigner("ec-p384"), baseManifest());
-    await rejectsWith(addManifest(ctx, m), "failed_precondition", /cannot measure/);
-    await rejectsWith(finalize(ctx), "failed_precondition", /cannot measure/);
+    await rejectsWith(svc.addManifest(m), "failed_precondition", /cannot measure/);
+    await rejectsWith(svc.finalize(), "failed_precondition", /cannot measure/);
     assertEquals(await entries(root), []);
     assertEquals(ctx.state.images.size, 0);
     assertEquals(ctx.state.finalized, false);
@@ -96,13 +104,13 @@ Deno.test("a TEE that cannot measure: AddManifest and Finalize refused, nothing 
 Deno.test("an extend that fails leaves no image, link, log line or staged directory", async () => {
   const tee = new FakeTee();
   tee.failExtend = true;
-  const { ctx, root, events } = await context(tee);
+  const { ctx, root, events, svc } = await context(tee);
   try {
     const m = await signedManifest(
       await makeSigner("ec-p384"),
       baseManifest({ aliases: { self: { ".": ["A:1"] } } }),
     );
-    const e = await addManifest(ctx, m).then(() => null, (e) => e);
+    const e = await svc.addManifest(m).then(() => null, (e) => e);
     assertEquals((e as Error).message, "extend failed");
     assertEquals(ctx.state.images.size, 0);
     assertEquals(events, []);
@@ -111,7 +119,7 @@ Deno.test("an extend that fails leaves no image, link, log line or staged direct
     assertEquals(await Deno.readTextFile(`${root}/rtmr/rtmr3.log`).catch(() => ""), "");
     // Once the TEE works again, the same manifest goes in.
     tee.failExtend = false;
-    const r = await addManifest(ctx, m);
+    const r = await svc.addManifest(m);
     assertEquals(ctx.state.images.has(r.imageId), true);
   } finally {
     await Deno.remove(root, { recursive: true });
@@ -120,22 +128,22 @@ Deno.test("an extend that fails leaves no image, link, log line or staged direct
 
 Deno.test("concurrent adds of one manifest measure once; events IMAGE_ADDED and FINALIZED", async () => {
   const tee = new FakeTee();
-  const { ctx, root, events } = await context(tee);
+  const { root, events, svc } = await context(tee);
   try {
     const signer = await makeSigner("ed25519");
     const m = await signedManifest(signer, baseManifest());
-    const rs = await Promise.all([addManifest(ctx, m), addManifest(ctx, m), addManifest(ctx, m)]);
+    const rs = await Promise.all([svc.addManifest(m), svc.addManifest(m), svc.addManifest(m)]);
     const id = await expectedImageId(signer, m.manifest);
     for (const r of rs) assertEquals(r, { imageId: id, missingLayers: [] });
     assertEquals(tee.extends, 2); // INIT + one AddManifest
-    await finalize(ctx);
+    await svc.finalize();
     assertEquals(tee.extends, 3);
     assertEquals(events.map((e) => [e.kind, e.imageId]), [
       ["image_added", id],
       ["finalized", undefined],
     ]);
-    await rejectsWith(finalize(ctx), "permission_denied", /^Manifests finalized$/);
-    await rejectsWith(addManifest(ctx, m), "permission_denied", /^Manifests finalized$/);
+    await rejectsWith(svc.finalize(), "permission_denied", /^Manifests finalized$/);
+    await rejectsWith(svc.addManifest(m), "permission_denied", /^Manifests finalized$/);
     assertEquals(tee.extends, 3);
   } finally {
     await Deno.remove(root, { recursive: true });
@@ -144,7 +152,7 @@ Deno.test("concurrent adds of one manifest measure once; events IMAGE_ADDED and 
 
 Deno.test("a commit that fails after the measurement: Unexpected error, image not loaded, a retry loads it", async () => {
   const tee = new FakeTee();
-  const { ctx, root, events } = await context(tee);
+  const { ctx, root, events, svc } = await context(tee);
   try {
     const signer = await makeSigner("ec-p384");
     const m = await signedManifest(signer, baseManifest());
@@ -156,7 +164,7 @@ Deno.test("a commit that fails after the measurement: Unexpected error, image no
       Deno.mkdirSync(`${root}/images/sha384`, { recursive: true });
       Deno.writeTextFileSync(signerDir, "in the way");
     };
-    await rejectsWith(addManifest(ctx, m), "internal", /^Unexpected error$/);
+    await rejectsWith(svc.addManifest(m), "internal", /^Unexpected error$/);
     assertEquals(ctx.state.images.size, 0);
     assertEquals(events, []);
     assertEquals(await entries(`${root}/tmp`), []);
@@ -164,7 +172,7 @@ Deno.test("a commit that fails after the measurement: Unexpected error, image no
     const line = `github.com/intel/ACON AddManifest ${id}`;
     assertEquals(ctx.eventLog.lines.at(-1), line);
     await Deno.remove(signerDir);
-    const r = await addManifest(ctx, m);
+    const r = await svc.addManifest(m);
     assertEquals(r.imageId, id);
     assertEquals(ctx.state.images.has(id), true);
     assertEquals(ctx.eventLog.lines.filter((l) => l === line).length, 2);
@@ -172,6 +180,74 @@ Deno.test("a commit that fails after the measurement: Unexpected error, image no
       await Deno.readTextFile(`${signerDir}/${id.split("/")[2]}/acon-manifest.json`),
       m.manifest,
     );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+/** Every path under the root with its type and content. */
+async function tree(dir: string, rel = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    const p = `${dir}/${e.name}`;
+    if (e.isSymlink) out.push(`${rel}${e.name} -> ${await Deno.readLink(p)}`);
+    else if (e.isDirectory) out.push(`${rel}${e.name}/`, ...await tree(p, `${rel}${e.name}/`));
+    else out.push(`${rel}${e.name} ${await Deno.readTextFile(p)}`);
+  }
+  return out.sort();
+}
+
+Deno.test("manifests Start would refuse: refused before measuring; log, RTMR3, store, table unchanged", async () => {
+  const tee = new FakeTee();
+  const { ctx, root, events, svc } = await context(tee);
+  try {
+    const signer = await makeSigner("ec-p384");
+    await svc.addManifest(await signedManifest(signer, baseManifest()));
+    const before = {
+      files: await tree(root),
+      log: await Deno.readTextFile(`${root}/rtmr/rtmr3.log`),
+      rtmr: await tee.readRtmr(),
+      extends: tee.extends,
+      images: [...ctx.state.images.keys()],
+      events: events.length,
+    };
+    const cases: [string, Record<string, unknown>, RegExp][] = [
+      ...UNSTARTABLE_MANIFESTS,
+      // The kernel's overflow uid, as the service was given it.
+      ["the overflow uid", { uids: [65534] }, /^Invalid manifest: uids\[0\] must not be the/],
+      ["non-string entrypoint", { entrypoint: [1] }, /entrypoint\[0\] must be a string, not a/],
+    ];
+    for (const [name, overrides, re] of cases) {
+      const m = await signedManifest(signer, baseManifest({ ...overrides, _n: name }));
+      await rejectsWith(svc.addManifest(m), "invalid_argument", re);
+    }
+    assertEquals(await tree(root), before.files);
+    assertEquals(await Deno.readTextFile(`${root}/rtmr/rtmr3.log`), before.log);
+    assertEquals(await tee.readRtmr(), before.rtmr);
+    assertEquals(tee.extends, before.extends);
+    assertEquals([...ctx.state.images.keys()], before.images);
+    assertEquals(events.length, before.events);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("the overflow uid the service was given (the kernel's) is refused in uids", async () => {
+  const tee = new FakeTee();
+  const { ctx, root } = await context(tee);
+  try {
+    const svc = new ImageService(ctx, { imageAdded() {}, finalized() {} }, 4242);
+    const signer = await makeSigner("ec-p384");
+    const m = await signedManifest(signer, baseManifest({ uids: [4242] }));
+    await rejectsWith(
+      svc.addManifest(m),
+      "invalid_argument",
+      /uids\[0\] must not be the overflow uid 4242/,
+    );
+    assertEquals(ctx.state.images.size, 0);
+    assertEquals(tee.extends, 0);
+    const r = await svc.addManifest(await signedManifest(signer, baseManifest({ uids: [4243] })));
+    assertEquals(ctx.state.images.has(r.imageId), true);
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -5,7 +5,8 @@
  * (the extraction still needs the original); `backlog` (bytes sent but not hashed yet) lets the
  * caller bound the memory held by the worker's queue.
  */
-import type { HashAlg } from "../attest/sha.ts";
+import type { HashAlg } from "../../digest.ts";
+import type { ChunkSink } from "../tar/reader.ts";
 
 /**
  * The worker's code, as text: the daemon ships as one bundle, so the worker cannot be a separate
@@ -29,11 +30,6 @@ self.onmessage = (e) => {
 `;
 
 let workerUrl: string | undefined;
-
-/** Anything that takes the stream's bytes in order (a node:crypto Hash, a WorkerHasher). */
-export interface ChunkSink {
-  update(chunk: Uint8Array): unknown;
-}
 
 export class WorkerHasher implements ChunkSink {
   #worker: Worker | null = null;

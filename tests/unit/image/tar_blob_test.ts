@@ -1,15 +1,15 @@
 /** AddBlob and chunked uploads against a Context-like object (no daemon, no signatures). */
 import { createHash } from "node:crypto";
-import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/assert.ts";
-import { craftTar } from "../helpers/tarcraft.ts";
-import type { Context } from "../../src/context.ts";
-import type { HashAlg } from "../../src/attest/sha.ts";
-import type { LoadedImage, Manifest } from "../../src/image/types.ts";
-import { Layout } from "../../src/image/layout.ts";
-import { Mutex } from "../../src/util/mutex.ts";
-import { AcondError, MSG } from "../../src/errors.ts";
-import { addBlob, algsFromBits, checkReferenced, parseDigest } from "../../src/image/blob.ts";
-import { MAX_CHUNK, MAX_UPLOADS, STALE_MS, Uploads } from "../../src/image/upload.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../../helpers/assert.ts";
+import { craftTar } from "../../helpers/tarcraft.ts";
+import type { Context } from "../../../src/context.ts";
+import type { HashAlg } from "../../../src/digest.ts";
+import type { LoadedImage, Manifest } from "../../../src/image/types.ts";
+import { Layout } from "../../../src/image/layout.ts";
+import { Mutex } from "../../../src/util/mutex.ts";
+import { AcondError, MSG } from "../../../src/errors.ts";
+import { addBlob, algsFromBits, checkReferenced, parseDigest } from "../../../src/image/blob.ts";
+import { MAX_CHUNK, MAX_UPLOADS, STALE_MS, Uploads } from "../../../src/image/upload/table.ts";
 
 const hex = (alg: HashAlg, b: Uint8Array) => createHash(alg).update(b).digest("hex");
 

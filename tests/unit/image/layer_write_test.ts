@@ -1,15 +1,16 @@
 /**
  * The fast ingest path: batched file writes (ffi/layer.c via src/sys/layerfiles.ts), hashing on a
- * worker thread (src/image/hasher.ts), and extraction semantics that depend on writes still being
+ * worker thread (src/image/upload/hasher.ts), and extraction semantics that depend on writes still being
  * in flight (an entry replacing or hard-linking a file of the batch not yet written).
  */
 import { createHash } from "node:crypto";
-import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/assert.ts";
-import { craftTar } from "../helpers/tarcraft.ts";
-import { FileBatch } from "../../src/sys/layerfiles.ts";
-import { SysError } from "../../src/sys/errors.ts";
-import { WorkerHasher } from "../../src/image/hasher.ts";
-import { extractTar, MemoryReader, StreamReader } from "../../src/image/tar.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../../helpers/assert.ts";
+import { craftTar } from "../../helpers/tarcraft.ts";
+import { FileBatch } from "../../../src/sys/layerfiles.ts";
+import { SysError } from "../../../src/sys/errors.ts";
+import { WorkerHasher } from "../../../src/image/upload/hasher.ts";
+import { extractTar } from "../../../src/image/tar/extract.ts";
+import { MemoryReader, StreamReader } from "../../../src/image/tar/reader.ts";
 
 const enc = new TextEncoder();
 

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { createHash } from "node:crypto";
-import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
-import { craftTar, paxRecords } from "../helpers/tarcraft.ts";
+import { assert, assertEquals, assertThrows } from "../../helpers/assert.ts";
+import { craftTar, paxRecords } from "../../helpers/tarcraft.ts";
 import {
   classifyWhiteout,
   normalizeEntryPath,
@@ -10,9 +10,10 @@ import {
   parsePax,
   safeMode,
   TarError,
-} from "../../src/image/tarformat.ts";
-import { LayerTree } from "../../src/image/tartree.ts";
-import { extractTar, hashers, MemoryReader, StreamReader } from "../../src/image/tar.ts";
+} from "../../../src/image/tar/format.ts";
+import { LayerTree } from "../../../src/image/tar/tree.ts";
+import { extractTar } from "../../../src/image/tar/extract.ts";
+import { MemoryReader, StreamReader } from "../../../src/image/tar/reader.ts";
 
 const enc = new TextEncoder();
 
@@ -321,7 +322,7 @@ Deno.test("StreamReader: odd chunk boundaries, hashes every byte (trailing paddi
     ]);
     const padded = new Uint8Array(tar.length + 4096); // GNU tar pads to a record size
     padded.set(tar);
-    const hs = hashers(["sha384", "sha256"]);
+    const hs = new Map(["sha384", "sha256"].map((a) => [a, createHash(a)]));
     const s = new StreamReader([...hs.values()]);
     const done = extractTar(s, dest);
     // Feed in uneven pieces while the extraction runs, as WriteBlob does.

@@ -3,15 +3,15 @@
  * vectors (errors adapted to InvalidArgument), and the graph rule of Image.md where it differs from
  * ACON's pairwise approximation. Property tests: tests/unit/policy_property_test.ts.
  */
-import { assertEquals, assertOk, assertThrows } from "../helpers/assert.ts";
-import { AcondError, MSG } from "../../src/errors.ts";
-import { hexDigest } from "../../src/attest/sha.ts";
+import { assertEquals, assertOk, assertThrows } from "../../helpers/assert.ts";
+import { AcondError, MSG } from "../../../src/errors.ts";
+import { hexDigest } from "../../../src/digest.ts";
 import {
   evaluatePolicy,
   type PolicyImage,
   ruleMatches,
   validateRules,
-} from "../../src/policy/policy.ts";
+} from "../../../src/policy/policy.ts";
 
 type Alg = "sha256" | "sha384" | "sha512";
 

@@ -1,18 +1,18 @@
 import fc from "fast-check";
-import { assertEquals, assertThrows } from "../helpers/assert.ts";
+import { assertEquals, assertThrows } from "../../helpers/assert.ts";
 import {
   baseManifest,
   canonicalJson,
   jqCanonical,
   MALFORMED_MANIFESTS as MALFORMED,
-} from "../helpers/image.ts";
+} from "../../helpers/image.ts";
 
 const H384 = "a".repeat(96);
 const L384 = `sha384/${H384}`;
 const L256 = `sha256/${"b".repeat(64)}`;
-import { parseManifest } from "../../src/image/manifest.ts";
-import { AcondError } from "../../src/errors.ts";
-import type { HashAlg } from "../../src/attest/sha.ts";
+import { parseManifest } from "../../../src/image/manifest.ts";
+import { AcondError } from "../../../src/errors.ts";
+import type { HashAlg } from "../../../src/digest.ts";
 
 function parse(m: Record<string, unknown> | string, min: HashAlg = "sha384") {
   return parseManifest(typeof m === "string" ? m : canonicalJson(baseManifest(m)), min);

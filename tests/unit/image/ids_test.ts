@@ -1,6 +1,7 @@
-import { assertEquals } from "../helpers/assert.ts";
-import { atLeast, computeImageId, parseImageId, parseLayerRef } from "../../src/image/ids.ts";
-import { hexDigest } from "../../src/attest/sha.ts";
+import { assertEquals } from "../../helpers/assert.ts";
+import { computeImageId, parseImageId, parseLayerRef } from "../../../src/image/ids.ts";
+import { atLeast } from "../../../src/digest_boot.ts";
+import { hexDigest } from "../../../src/digest.ts";
 
 const acond = new TextEncoder().encode("acond");
 const V = {

@@ -1,12 +1,13 @@
 /** Uploads.writeStream (the raw streamed body) without the HTTP layer: batches, cuts, stalls. */
 import { createHash } from "node:crypto";
-import { assertEquals, assertRejects } from "../helpers/assert.ts";
-import { craftTar } from "../helpers/tarcraft.ts";
-import type { Context } from "../../src/context.ts";
-import type { LoadedImage, Manifest } from "../../src/image/types.ts";
-import { Layout } from "../../src/image/layout.ts";
-import { Mutex } from "../../src/util/mutex.ts";
-import { STREAM_BATCH, Uploads } from "../../src/image/upload.ts";
+import { assertEquals, assertRejects } from "../../helpers/assert.ts";
+import { craftTar } from "../../helpers/tarcraft.ts";
+import type { Context } from "../../../src/context.ts";
+import type { LoadedImage, Manifest } from "../../../src/image/types.ts";
+import { Layout } from "../../../src/image/layout.ts";
+import { Mutex } from "../../../src/util/mutex.ts";
+import { STREAM_BATCH } from "../../../src/image/upload/body.ts";
+import { Uploads } from "../../../src/image/upload/table.ts";
 
 async function withCtx(layer: Uint8Array, fn: (ctx: Context, root: string) => Promise<void>) {
   const root = await Deno.makeTempDir({ prefix: "upload-stream-test-" });

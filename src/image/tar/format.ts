@@ -1,9 +1,9 @@
 /**
  * The tar format, as pure functions: 512-byte ustar/GNU headers, numeric fields (octal and GNU
  * base-256), pax extended records, and the path rules a layer entry must satisfy. No I/O here;
- * tar.ts drives extraction with these.
+ * extract.ts drives extraction with these.
  */
-import { AcondError } from "../errors.ts";
+import { AcondError } from "../../errors.ts";
 
 export const BLOCK = 512;
 /** Limits that keep a hostile archive from making us buffer a lot for metadata. */
