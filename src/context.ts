@@ -8,7 +8,7 @@ import type { EventLog } from "./attest/eventlog.ts";
 import type { EventBus } from "./events.ts";
 import type { Mutex } from "./util/mutex.ts";
 import type { PodState } from "./state.ts";
-import type { Layout } from "./image/layout.ts";
+import type { Layout } from "./layout.ts";
 
 export type { PodState } from "./state.ts";
 

@@ -19,7 +19,7 @@ import { BLOB_STREAM_PREFIX, blobStreamRoute } from "./api/blobstream.ts";
 import { healthHandlers } from "./api/handlers/health.ts";
 import { powerHandlers } from "./api/handlers/power.ts";
 import { log } from "./util/log.ts";
-import { Layout } from "./image/layout.ts";
+import { Layout } from "./layout.ts";
 import type { PowerFn } from "./init/power.ts";
 import { Reaper } from "./proc/reaper.ts";
 import { Poller } from "./proc/poller.ts";

@@ -1,9 +1,45 @@
 /**
- * The pod's state as every concern sees it: loaded images, and the part of each container that
- * attestation reads and the container socket writes. The container module keeps the rest of a
- * container (src/container/types.ts) and owns its lifecycle.
+ * The pod's data model as every concern sees it: the parsed manifest and the loaded image (the
+ * image module verifies and measures them), the part of each container that attestation reads
+ * and the container socket writes (the container module keeps the rest, container/types.ts, and
+ * owns its lifecycle), and the pod state that holds them. Types only.
  */
-import type { LoadedImage } from "./image/types.ts";
+import type { HashAlg } from "./digest_boot.ts";
+
+/** The parsed form of an ACON manifest (Image.md; behaviour file §4.1). */
+export interface Manifest {
+  aconSpecVersion: number[];
+  /** Bottom to top: `alg/hex` or `signer/alg/signerhex/alias`. */
+  layers: string[];
+  aliases: {
+    contents: Record<string, string[]>;
+    self: Record<string, string[]>;
+  };
+  entrypoint: string[];
+  env: string[];
+  workingDir: string;
+  uids: number[];
+  logFDs: number[];
+  writableFS: boolean;
+  noRestart: boolean;
+  signals: number[];
+  maxInstances: number;
+  policy: { accepts: string[]; rejectUnaccepted: boolean };
+}
+
+/** An accepted, measured image. */
+export interface LoadedImage {
+  /** `alg/signerDigest/manifestDigest` */
+  id: string;
+  alg: HashAlg;
+  signerDigest: string;
+  manifestDigest: string;
+  manifest: Manifest;
+  /** The manifest bytes exactly as signed. */
+  raw: Uint8Array;
+  /** The certificate, DER. */
+  certificate: Uint8Array;
+}
 
 export interface AttestData {
   type: number;

@@ -6,7 +6,7 @@
 import type { Sys } from "../sys/mod.ts";
 import type { Reaper } from "../proc/reaper.ts";
 import type { FdWatcher } from "../proc/poller.ts";
-import type { Layout } from "../image/layout.ts";
+import type { Layout } from "../layout.ts";
 import type { Mutex } from "../util/mutex.ts";
 import type { PodState } from "../state.ts";
 import type { EventBus } from "../events.ts";

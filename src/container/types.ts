@@ -1,5 +1,5 @@
 /** The part of a container every concern sees (the container module keeps the rest). */
-import type { LoadedImage } from "../image/types.ts";
+import type { LoadedImage } from "../state.ts";
 import type { IdMapping } from "./ids.ts";
 import type { ExitStatus } from "../proc/reaper.ts";
 import type { LogRing } from "./ring.ts";

@@ -10,7 +10,7 @@ import { invalid } from "../errors.ts";
 import { atLeast } from "../digest_boot.ts";
 import { fileNameProblem, type LayerRef, parseLayerRef } from "./ids.ts";
 import { checkStartable, DEFAULT_OVERFLOW_UID } from "./start_rules.ts";
-import type { Manifest } from "./types.ts";
+import type { Manifest } from "../state.ts";
 
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
 /** overlayfs accepts up to 500 lower layers. */

@@ -22,7 +22,7 @@ import {
   readImage,
   stageImage,
 } from "./store.ts";
-import type { LoadedImage } from "./types.ts";
+import type { LoadedImage } from "../state.ts";
 
 export interface AddManifestInput {
   manifest: string;

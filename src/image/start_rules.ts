@@ -1,22 +1,17 @@
 /**
  * What container Start requires of a manifest beyond its format (manifest.ts), in one place:
  * AddManifest refuses a manifest that no Start could run, before anything is measured, so an
- * image in RTMR3 can always start (given its layers). The limits are the shim's request limits
- * (ffi/proc.c) and the uid count Start has always allowed. Pure.
+ * image in RTMR3 can always start (given its layers). The limits are the shim's (its ABI,
+ * sys/abi.ts, checked against the library by tests/unit/sys/abi_test.ts). Pure.
  */
 import { invalid, MSG } from "../errors.ts";
+import { MAX_ARGS, MAX_ENV, MAX_MANIFEST_UIDS } from "../sys/abi.ts";
 import { ENV_MSG, envRulesProblem, parseEnvRules } from "./env_rules.ts";
-import type { Manifest } from "./types.ts";
+import type { Manifest } from "../state.ts";
 
-/** Most argv entries the shim takes (ffi/proc.c MAX_ARGS). */
-export const MAX_ARGS = 256;
-/** Most environment entries the shim takes (ffi/proc.c MAX_ENV). */
-export const MAX_ENV = 1024;
-/**
- * Most `uids` a manifest maps. The shim has room for 64 users (ffi/proc.c MAX_USERS: root and
- * these); Start has always allowed 32, and that stays the limit (container/ids.ts validUids).
- */
-export const MAX_UIDS = 32;
+export { MAX_ARGS, MAX_ENV };
+/** Most `uids` a manifest maps: the shim's users less the container root. */
+export const MAX_UIDS = MAX_MANIFEST_UIDS;
 /** The kernel's default overflow uid (/proc/sys/kernel/overflowuid). */
 export const DEFAULT_OVERFLOW_UID = 65534;
 

@@ -3,8 +3,8 @@
  * image directory, alias links, and which layers have content. I/O only; decisions are made by
  * the caller (service.ts).
  */
-import { CERT_FILE, type Layout, MANIFEST_FILE } from "./layout.ts";
-import type { LoadedImage } from "./types.ts";
+import { CERT_FILE, type Layout, MANIFEST_FILE } from "../layout.ts";
+import type { LoadedImage } from "../state.ts";
 
 async function lstatOrNull(path: string): Promise<Deno.FileInfo | null> {
   try {

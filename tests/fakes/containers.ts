@@ -7,11 +7,11 @@
 import { ContainerService } from "../../src/container/service.ts";
 import type { AttestSockets } from "../../src/container/deps.ts";
 import { Reaper } from "../../src/proc/reaper.ts";
-import { Layout } from "../../src/image/layout.ts";
+import { Layout } from "../../src/layout.ts";
 import { Mutex } from "../../src/util/mutex.ts";
 import { type AcondEvent, EventBus } from "../../src/events.ts";
 import type { PodState } from "../../src/state.ts";
-import type { LoadedImage, Manifest } from "../../src/image/types.ts";
+import type { LoadedImage, Manifest } from "../../src/state.ts";
 import { SysError } from "../../src/sys/errors.ts";
 import { FakeSys } from "./fake_sys.ts";
 

@@ -5,8 +5,8 @@
  * state directory the way the image and blob modules do (contents/sha384/<hex>, images/<id>/l/0),
  * for tests of the container machinery that do not go through AddManifest/AddBlob.
  */
-import type { LoadedImage, Manifest } from "../../src/image/types.ts";
-import { Layout } from "../../src/image/layout.ts";
+import type { LoadedImage, Manifest } from "../../src/state.ts";
+import { Layout } from "../../src/layout.ts";
 
 export const BUSYBOX = "/bin/busybox";
 

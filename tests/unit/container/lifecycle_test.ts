@@ -8,7 +8,7 @@ import { assert, assertEquals, assertRejects } from "../../helpers/assert.ts";
 import { type Harness, harness, type Snapshot } from "../../fakes/containers.ts";
 import type { CallKind, FakeProcess, FakeSys } from "../../fakes/fake_sys.ts";
 import { ERRNO } from "../../../src/sys/errors.ts";
-import type { Manifest } from "../../../src/image/types.ts";
+import type { Manifest } from "../../../src/state.ts";
 
 /** Calls that cannot fail in the real shim (close ignores its result) or only read state. */
 const NEVER_FAIL = new Set<CallKind>(["close"]);

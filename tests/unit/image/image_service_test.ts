@@ -17,7 +17,7 @@ import type { Tee } from "../../../src/attest/tee.ts";
 import { EventLog } from "../../../src/attest/eventlog.ts";
 import { type AcondEvent, EventBus } from "../../../src/events.ts";
 import { Mutex } from "../../../src/util/mutex.ts";
-import { Layout } from "../../../src/image/layout.ts";
+import { Layout } from "../../../src/layout.ts";
 import { digest } from "../../../src/digest.ts";
 import { AcondError } from "../../../src/errors.ts";
 
@@ -66,10 +66,15 @@ async function context(tee: FakeTee) {
     startedAt: Date.now(),
     layout: new Layout(root),
   };
-  return { ctx, root, events, svc: new ImageService(ctx, {
+  return {
+    ctx,
+    root,
+    events,
+    svc: new ImageService(ctx, {
       imageAdded: (imageId) => bus.emit({ kind: "image_added", imageId }),
       finalized: () => bus.emit({ kind: "finalized" }),
-    }, 65534) };
+    }, 65534),
+  };
 }
 
 async function entries(root: string): Promise<string[]> {

@@ -13,7 +13,7 @@ import {
 } from "../../helpers/image.ts";
 import { acceptManifest, parseManifest } from "../../../src/image/manifest.ts";
 import { MAX_ARGS, MAX_ENV, MAX_UIDS } from "../../../src/image/start_rules.ts";
-import type { Manifest } from "../../../src/image/types.ts";
+import type { Manifest } from "../../../src/state.ts";
 import { sanitizeEnv } from "../../../src/container/env.ts";
 import { validUids } from "../../../src/container/ids.ts";
 import { AcondError } from "../../../src/errors.ts";

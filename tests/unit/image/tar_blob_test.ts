@@ -4,8 +4,8 @@ import { assert, assertEquals, assertRejects, assertThrows } from "../../helpers
 import { craftTar } from "../../helpers/tarcraft.ts";
 import type { Context } from "../../../src/context.ts";
 import type { HashAlg } from "../../../src/digest.ts";
-import type { LoadedImage, Manifest } from "../../../src/image/types.ts";
-import { Layout } from "../../../src/image/layout.ts";
+import type { LoadedImage, Manifest } from "../../../src/state.ts";
+import { Layout } from "../../../src/layout.ts";
 import { Mutex } from "../../../src/util/mutex.ts";
 import { AcondError, MSG } from "../../../src/errors.ts";
 import { addBlob, algsFromBits, checkReferenced, parseDigest } from "../../../src/image/blob.ts";
