@@ -1,7 +1,7 @@
 /**
  * Launch policy (src/policy): ACON's pinned cases (behaviour file §5, 001–011), its accept_image
  * vectors (errors adapted to InvalidArgument), and the graph rule of Image.md where it differs from
- * ACON's pairwise approximation. Property tests: tests/unit/policy_property_test.ts.
+ * ACON's pairwise approximation. Property tests: tests/unit/policy/policy_property_test.ts.
  */
 import { assertEquals, assertOk, assertThrows } from "../../helpers/assert.ts";
 import { AcondError, MSG } from "../../../src/errors.ts";

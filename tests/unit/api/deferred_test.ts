@@ -4,9 +4,9 @@
  * Unimplemented; a failed load is an internal error that is retried; a set that implements an
  * eager RPC again is refused; server-streaming RPCs are forwarded.
  */
-import { assertEquals, assertMatch } from "../helpers/assert.ts";
-import { deferHandlers } from "../../src/api/deferred.ts";
-import { buildRoutes, type Handlers } from "../../src/api/router.ts";
+import { assertEquals, assertMatch } from "../../helpers/assert.ts";
+import { deferHandlers } from "../../../src/api/deferred.ts";
+import { buildRoutes, type Handlers } from "../../../src/api/router.ts";
 
 const BASE = "http://x/acon.grpc.AconService/";
 

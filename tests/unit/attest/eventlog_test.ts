@@ -1,7 +1,7 @@
-import { assertEquals } from "../helpers/assert.ts";
-import { ACON_DOMAIN, EventLog, INIT_LINE, replay } from "../../src/attest/eventlog.ts";
-import { SimTee } from "../../src/attest/sim.ts";
-import { hexDigest, toHex } from "../../src/digest.ts";
+import { assertEquals } from "../../helpers/assert.ts";
+import { ACON_DOMAIN, EventLog, INIT_LINE, replay } from "../../../src/attest/eventlog.ts";
+import { SimTee } from "../../../src/attest/sim.ts";
+import { hexDigest, toHex } from "../../../src/digest.ts";
 
 // ACON's vectors (behaviour file §6.1).
 Deno.test("INIT line and its sha384 match ACON", () => {

@@ -1,5 +1,5 @@
-import { assertEquals } from "../helpers/assert.ts";
-import { DEFAULT_ADDR, resolveAddr } from "../../src/cli/client.ts";
+import { assertEquals } from "../../helpers/assert.ts";
+import { DEFAULT_ADDR, resolveAddr } from "../../../src/cli/client.ts";
 
 Deno.test("resolveAddr() prefers --socket, then --tcp, then ACON_ADDR, then the default", () => {
   assertEquals(resolveAddr("/s.sock", "h:1", "x:2"), "unix:/s.sock");

@@ -1,5 +1,5 @@
-import { assertEquals } from "../helpers/assert.ts";
-import { decodeWaitStatus } from "../../src/proc/reaper.ts";
+import { assertEquals } from "../../helpers/assert.ts";
+import { decodeWaitStatus } from "../../../src/proc/reaper.ts";
 
 Deno.test("wait status: exit code or signal, never both", () => {
   assertEquals(decodeWaitStatus(0), { code: 0, signal: null });

@@ -1,11 +1,11 @@
-import { assertEquals, assertThrows } from "../helpers/assert.ts";
+import { assertEquals, assertThrows } from "../../helpers/assert.ts";
 import {
   isPublicEntrypoint,
   isSignalAllowed,
   killTarget,
   restartSignal,
-} from "../../src/container/rules.ts";
-import { overlayOptions } from "../../src/container/overlay.ts";
+} from "../../../src/container/rules.ts";
+import { overlayOptions } from "../../../src/container/overlay.ts";
 
 Deno.test("exec names: uppercase first, no '/', not . or ..", () => {
   for (const ok of ["Echo", "A", "Ünïcode", "X.sh", "Big-1"]) {

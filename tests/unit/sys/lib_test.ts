@@ -1,12 +1,12 @@
 /** src/sys/lib.ts: every symbol of every table is reachable through shim(), bound on first use. */
-import { assertEquals } from "../helpers/assert.ts";
-import { cstr, shim } from "../../src/sys/lib.ts";
-import { fsSymbols } from "../../src/sys/symbols/fs.ts";
-import { procSymbols } from "../../src/sys/symbols/proc.ts";
-import { tdxSymbols } from "../../src/sys/symbols/tdx.ts";
-import { initSymbols } from "../../src/sys/symbols/init.ts";
-import { layerSymbols } from "../../src/sys/symbols/layer.ts";
-import { abiSymbols } from "../../src/sys/symbols/abi.ts";
+import { assertEquals } from "../../helpers/assert.ts";
+import { cstr, shim } from "../../../src/sys/lib.ts";
+import { fsSymbols } from "../../../src/sys/symbols/fs.ts";
+import { procSymbols } from "../../../src/sys/symbols/proc.ts";
+import { tdxSymbols } from "../../../src/sys/symbols/tdx.ts";
+import { initSymbols } from "../../../src/sys/symbols/init.ts";
+import { layerSymbols } from "../../../src/sys/symbols/layer.ts";
+import { abiSymbols } from "../../../src/sys/symbols/abi.ts";
 
 Deno.test("shim(): all 6 tables' symbols, each a function bound once, that calls into the shim", async () => {
   const s = shim() as unknown as Record<string, unknown>;

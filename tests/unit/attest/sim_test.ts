@@ -1,15 +1,15 @@
 /** The sim TEE: TDREPORT layout, RTMR semantics, and the simulated quote format. */
-import { assertEquals, assertThrows } from "../helpers/assert.ts";
-import { SIM_VALUES, SimTee } from "../../src/attest/sim.ts";
-import { parseTdReport } from "../../src/attest/tdreport.ts";
+import { assertEquals, assertThrows } from "../../helpers/assert.ts";
+import { SIM_VALUES, SimTee } from "../../../src/attest/sim.ts";
+import { parseTdReport } from "../../../src/attest/tdreport.ts";
 import {
   bodyFromTdReport,
   parseQuote,
   SIM_SIG_MAGIC,
   verifySimQuote,
-} from "../../src/attest/quote.ts";
-import { digest, toHex } from "../../src/digest.ts";
-import { sha384 } from "../../src/digest_boot.ts";
+} from "../../../src/attest/quote.ts";
+import { digest, toHex } from "../../../src/digest.ts";
+import { sha384 } from "../../../src/digest_boot.ts";
 
 const RD = Uint8Array.from({ length: 64 }, (_, i) => i + 1);
 

@@ -1,6 +1,6 @@
 /** Parsing where a raw blob stream starts (src/api/blobstream.ts). */
-import { assertEquals, assertThrows } from "../helpers/assert.ts";
-import { parseStreamRequest } from "../../src/api/blobstream.ts";
+import { assertEquals, assertThrows } from "../../helpers/assert.ts";
+import { parseStreamRequest } from "../../../src/api/blobstream.ts";
 
 const parse = (h: Record<string, string>, q = "") =>
   parseStreamRequest(new Headers(h), new URLSearchParams(q));

@@ -1,12 +1,12 @@
-import { assertEquals, assertThrows } from "../helpers/assert.ts";
+import { assertEquals, assertThrows } from "../../helpers/assert.ts";
 import {
   attestationJson,
   nonceBytes,
   nonceFromBytes,
   reportDataFor,
-} from "../../src/attest/attestation.ts";
-import { bootEventLine, parseBootEvent } from "../../src/attest/bootevent.ts";
-import { hexDigest, toHex } from "../../src/digest.ts";
+} from "../../../src/attest/attestation.ts";
+import { bootEventLine, parseBootEvent } from "../../../src/attest/bootevent.ts";
+import { hexDigest, toHex } from "../../../src/digest.ts";
 
 Deno.test("requestor nonce bytes are LE(lo) then LE(hi) (ACON's example lo=1, hi=2)", () => {
   assertEquals(Array.from(nonceBytes(1n, 2n)), [1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]);

@@ -1,9 +1,9 @@
 /** Event log crash consistency (recovery in EventLog.open()) and fail-closed measuring. */
-import { assertEquals, assertMatch, assertRejects } from "../helpers/assert.ts";
-import { EventLog, FINALIZE_LINE, INIT_LINE, replay } from "../../src/attest/eventlog.ts";
-import { SimTee } from "../../src/attest/sim.ts";
-import { digest, toHex } from "../../src/digest.ts";
-import type { Tee } from "../../src/attest/tee.ts";
+import { assertEquals, assertMatch, assertRejects } from "../../helpers/assert.ts";
+import { EventLog, FINALIZE_LINE, INIT_LINE, replay } from "../../../src/attest/eventlog.ts";
+import { SimTee } from "../../../src/attest/sim.ts";
+import { digest, toHex } from "../../../src/digest.ts";
+import type { Tee } from "../../../src/attest/tee.ts";
 
 async function setup() {
   const dir = await Deno.makeTempDir();

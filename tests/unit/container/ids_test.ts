@@ -1,5 +1,5 @@
-import { assertEquals } from "../helpers/assert.ts";
-import { IdAllocator, idMapText, validUids } from "../../src/container/ids.ts";
+import { assertEquals } from "../../helpers/assert.ts";
+import { IdAllocator, idMapText, validUids } from "../../../src/container/ids.ts";
 
 Deno.test("uid: ids start at 2 and skip the overflow uid (PID-1 base 0)", () => {
   const a = new IdAllocator(0, 5);

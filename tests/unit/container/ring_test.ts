@@ -1,5 +1,5 @@
-import { assertEquals } from "../helpers/assert.ts";
-import { LogRing, TailBuffer } from "../../src/container/ring.ts";
+import { assertEquals } from "../../helpers/assert.ts";
+import { LogRing, TailBuffer } from "../../../src/container/ring.ts";
 import fc from "fast-check";
 
 const enc = (s: string) => new TextEncoder().encode(s);

@@ -1,6 +1,6 @@
-import { assertEquals, assertThrows } from "../helpers/assert.ts";
-import { ENV_MSG, sanitizeEnv } from "../../src/container/env.ts";
-import { AcondError } from "../../src/errors.ts";
+import { assertEquals, assertThrows } from "../../helpers/assert.ts";
+import { ENV_MSG, sanitizeEnv } from "../../../src/container/env.ts";
+import { AcondError } from "../../../src/errors.ts";
 
 const sorted = (a: string[]) => [...a].sort();
 function rejects(rules: string[], req: string[], msg: string) {

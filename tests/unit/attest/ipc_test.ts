@@ -1,6 +1,6 @@
 /** The container socket protocol: golden bytes, strict validation, fuzzing, and the server. */
 import fc from "fast-check";
-import { assertEquals, assertOk, assertThrows } from "../helpers/assert.ts";
+import { assertEquals, assertOk, assertThrows } from "../../helpers/assert.ts";
 import {
   decodeRequest,
   decodeResponse,
@@ -11,15 +11,15 @@ import {
   encodeSetDataRsp,
   IpcError,
   MAX_MESSAGE,
-} from "../../src/attest/ipc.ts";
-import { acceptLoop, ContainerIpc, ContainerSockets } from "../../src/attest/ipcserver.ts";
-import { makeReport } from "../../src/attest/report.ts";
-import { EventLog } from "../../src/attest/eventlog.ts";
-import { SimTee } from "../../src/attest/sim.ts";
-import { Mutex } from "../../src/util/mutex.ts";
-import { toHex } from "../../src/digest.ts";
-import { verifyReport } from "../../src/attest/verify.ts";
-import type { PodState } from "../../src/context.ts";
+} from "../../../src/attest/ipc.ts";
+import { acceptLoop, ContainerIpc, ContainerSockets } from "../../../src/attest/ipcserver.ts";
+import { makeReport } from "../../../src/attest/report.ts";
+import { EventLog } from "../../../src/attest/eventlog.ts";
+import { SimTee } from "../../../src/attest/sim.ts";
+import { Mutex } from "../../../src/util/mutex.ts";
+import { toHex } from "../../../src/digest.ts";
+import { verifyReport } from "../../../src/attest/verify.ts";
+import type { PodState } from "../../../src/context.ts";
 
 const le32 = (n: number) => toHex(new Uint8Array(new Int32Array([n]).buffer));
 

@@ -8,7 +8,7 @@ import {
   assertOk,
   assertRejects,
   assertThrows,
-} from "../helpers/assert.ts";
+} from "../../helpers/assert.ts";
 import {
   decodeQgsQuoteResp,
   decodeQuoteBuf,
@@ -22,15 +22,15 @@ import {
   TDX_CMD_EXTEND_RTMR_V3,
   TDX_CMD_GET_QUOTE,
   TDX_CMD_GET_REPORT0,
-} from "../../src/attest/tdx/structs.ts";
-import { denoTsmFs, type TsmFs, tsmQuote } from "../../src/attest/tdx/configfs.ts";
-import { type TdxIo, type TdxPaths, TdxTee } from "../../src/attest/tdx/backend.ts";
-import { qgsExchange } from "../../src/attest/tdx/qgs.ts";
-import { selectTee } from "../../src/attest/select.ts";
-import { EventLog } from "../../src/attest/eventlog.ts";
-import { SimTee } from "../../src/attest/sim.ts";
-import { SysError } from "../../src/sys/errors.ts";
-import { digest, fromHex, toHex } from "../../src/digest.ts";
+} from "../../../src/attest/tdx/structs.ts";
+import { denoTsmFs, type TsmFs, tsmQuote } from "../../../src/attest/tdx/configfs.ts";
+import { type TdxIo, type TdxPaths, TdxTee } from "../../../src/attest/tdx/backend.ts";
+import { qgsExchange } from "../../../src/attest/tdx/qgs.ts";
+import { selectTee } from "../../../src/attest/select.ts";
+import { EventLog } from "../../../src/attest/eventlog.ts";
+import { SimTee } from "../../../src/attest/sim.ts";
+import { SysError } from "../../../src/sys/errors.ts";
+import { digest, fromHex, toHex } from "../../../src/digest.ts";
 
 const seq = (n: number, start = 0) => Uint8Array.from({ length: n }, (_, i) => (start + i) & 255);
 
@@ -279,7 +279,7 @@ Deno.test("TdxTee with the legacy extend ioctl: probed with an invalid index, th
   const log = new EventLog(`${t.root}/rtmr/rtmr3.log`, tee);
   await log.measure("x Y z");
   assertEquals(toHex(await tee.readRtmr(3)), toHex(fake.rtmr[3]));
-  const { replay } = await import("../../src/attest/eventlog.ts");
+  const { replay } = await import("../../../src/attest/eventlog.ts");
   assertEquals(toHex(fake.rtmr[3]), toHex(replay(log.lines)));
   // The V3 request number is found when the first is unknown.
   fake.legacy = TDX_CMD_EXTEND_RTMR_V3;
@@ -385,7 +385,7 @@ Deno.test("QGS over a stream: 4-byte big-endian framing both ways (fake QGS on a
 });
 
 Deno.test("the real shim door: ioctls on a non-TDX file fail with errno, never crash", async () => {
-  const { ioctlPath, quoteIoctl, O_RDWR } = await import("../../src/sys/tdx.ts");
+  const { ioctlPath, quoteIoctl, O_RDWR } = await import("../../../src/sys/tdx.ts");
   const req = encodeReportReq(seq(64));
   const e = (() => {
     try {

@@ -1,12 +1,12 @@
 /** The verifier and the quote parsers on hand-built evidence (v4, v5, mock, debug TDs). */
-import { assertEquals, assertOk, assertThrows } from "../helpers/assert.ts";
-import { type VerifyInput, verifyReport } from "../../src/attest/verify.ts";
-import { SimTee } from "../../src/attest/sim.ts";
-import { bodyFromTdReport, MOCK_VENDOR_ID, parseQuote } from "../../src/attest/quote.ts";
-import { attestationJson, nonceBytes, reportDataFor } from "../../src/attest/attestation.ts";
-import { addManifestLine, INIT_LINE } from "../../src/attest/eventlog.ts";
-import { bootEventLine } from "../../src/attest/bootevent.ts";
-import { digest, fromHex, toHex } from "../../src/digest.ts";
+import { assertEquals, assertOk, assertThrows } from "../../helpers/assert.ts";
+import { type VerifyInput, verifyReport } from "../../../src/attest/verify.ts";
+import { SimTee } from "../../../src/attest/sim.ts";
+import { bodyFromTdReport, MOCK_VENDOR_ID, parseQuote } from "../../../src/attest/quote.ts";
+import { attestationJson, nonceBytes, reportDataFor } from "../../../src/attest/attestation.ts";
+import { addManifestLine, INIT_LINE } from "../../../src/attest/eventlog.ts";
+import { bootEventLine } from "../../../src/attest/bootevent.ts";
+import { digest, fromHex, toHex } from "../../../src/digest.ts";
 
 const NONCE = { lo: 5n, hi: 6n };
 const IMAGE = "sha384/" + "a".repeat(96) + "/" + "b".repeat(96);
