@@ -19,18 +19,13 @@ import * as sys from "../sys/init.ts";
 import { parseLoadList } from "./modules.ts";
 import { ModuleLoader } from "./module_loader.ts";
 import { childPids, powerDown } from "./shutdown.ts";
-import {
-  haveVsockDevice,
-  ListenerSupervisor,
-  serveVsock,
-  virtioVsockPresent,
-} from "./listeners.ts";
+import { haveVsockDevice, ListenerSupervisor, virtioVsockPresent } from "./listeners.ts";
 import { DEFAULT_GRACE_MS, type PowerKind } from "./power.ts";
 import { handledSignals, signalAction } from "./signals.ts";
 import { IdleTimer } from "./idle.ts";
 import { type Daemon, startDaemon } from "../daemon.ts";
 import { DEFAULT_MAX_REQUEST_BYTES } from "../options.ts";
-import { serveTcp, serveUnix } from "../api/server.ts";
+import { serveTcp, serveUnix, serveVsock } from "../api/server.ts";
 
 const ROOT = "/run/acond";
 const SOCKET = "/run/acond/acond.sock";
