@@ -5,8 +5,6 @@
  */
 import type { Listener } from "../api/server.ts";
 import { log } from "../util/log.ts";
-import { aliasMatches } from "./modules.ts";
-import { sysfsModaliases } from "./module_loader.ts";
 
 export interface ListenerSpec {
   name: string;
@@ -72,19 +70,4 @@ export class ListenerSupervisor {
       [...this.#current.values()].map((l) => l.shutdown().catch(() => {})),
     );
   }
-}
-
-/** Whether the VM has a virtio-vsock device, bound to a driver or not (by its modalias). */
-export function virtioVsockPresent(modaliases: string[] = sysfsModaliases()): boolean {
-  return modaliases.some((m) => aliasMatches("virtio:d00000013v*", m)); // VIRTIO_ID_VSOCK 19
-}
-
-/** Whether the vsock transport driver has bound a device (the listener can then be served). */
-export function haveVsockDevice(): boolean {
-  try {
-    for (const e of Deno.readDirSync("/sys/bus/virtio/drivers/vmw_vsock_virtio_transport")) {
-      if (e.name.startsWith("virtio")) return true;
-    }
-  } catch { /* no driver */ }
-  return false;
 }

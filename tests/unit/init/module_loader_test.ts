@@ -2,7 +2,7 @@
 import { assertEquals } from "../../helpers/assert.ts";
 import { ModuleLoader, sysfsModaliases } from "../../../src/init/module_loader.ts";
 import type { Planned } from "../../../src/init/modules.ts";
-import { virtioVsockPresent } from "../../../src/init/listeners.ts";
+import { virtioVsockPresent } from "../../../src/init/vsock.ts";
 
 const PLAN: Planned[] = [
   { file: "failover.ko.xz", phase: "boot" },
