@@ -13,7 +13,7 @@ import { measureBoot } from "./attest/boot.ts";
 import { EventBus } from "./events.ts";
 import { Mutex } from "./util/mutex.ts";
 import { buildRoutes, type Handlers } from "./api/router.ts";
-import { type Listener, type Route, serveTcp, serveUnix } from "./api/server.ts";
+import { type Listener, type Route, serveTcp, serveUnix, serveVsock } from "./api/server.ts";
 import { deferHandlers } from "./api/deferred.ts";
 import { BLOB_STREAM_PREFIX, blobStreamRoute } from "./api/blobstream.ts";
 import { healthHandlers } from "./api/handlers/health.ts";
@@ -119,6 +119,7 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
   routes.set(BLOB_STREAM_PREFIX, blobStreamRoute(uploads)); // raw layer PUT, docs/layers.md
   const listeners: Listener[] = [await serveUnix(opts.socket, routes)];
   if (opts.tcp) listeners.push(serveTcp(opts.tcp.hostname, opts.tcp.port, routes));
+  if (opts.vsock != null) listeners.push(serveVsock(opts.vsock, routes));
   // In dev mode host processes may call the container socket: bound now. As PID 1 nothing in
   // the VM can call it before a container exists: it comes with the first Start.
   if (!opts.pid1) await sockets.bindShared();

@@ -1,4 +1,4 @@
-/** Dev mode: `acond --dev --root DIR --socket PATH [--tee sim] [--tcp HOST:PORT]`. */
+/** Dev mode: `acond --dev --root DIR --socket PATH [--tcp HOST:PORT] [--vsock PORT] ...`. */
 import { parseArgs } from "node:util";
 import { DEFAULT_MAX_REQUEST_BYTES, type Options, parseHostPort, parseMinHash } from "./options.ts";
 import { startDaemon } from "./daemon.ts";
@@ -15,6 +15,8 @@ Options (dev mode):
   --root DIR          state directory (images, layers, containers, event log)
   --socket PATH       Unix socket of the API (created with mode 0600)
   --tcp HOST:PORT     also serve the API on TCP (plain HTTP; Connect and gRPC-web)
+  --vsock PORT        also serve the API on vsock, any local CID (needs a vsock transport in
+                      the host's kernel; vsock_loopback for CID 1)
   --tee auto|tdx|sim  TEE backend (default: auto = tdx when available, else sim)
   --min-hash ALG      weakest certificate/layer hash accepted: sha384 (default), sha256 for
                       ACON-era images
@@ -34,6 +36,7 @@ export async function runDev(argv: string[]): Promise<number> {
         root: { type: "string" },
         socket: { type: "string" },
         tcp: { type: "string" },
+        vsock: { type: "string" },
         tee: { type: "string", default: "auto" },
         "min-hash": { type: "string", default: "sha384" },
         "max-request": { type: "string" },
@@ -72,10 +75,16 @@ export async function runDev(argv: string[]): Promise<number> {
     if (values["max-request"] && !(Number.isInteger(maxMiB) && maxMiB > 0 && maxMiB <= 1024)) {
       return fail(`bad --max-request "${values["max-request"]}" (1..1024 MiB)`);
     }
+    const vsock = values.vsock === undefined ? null : Number(values.vsock);
+    // VMADDR_PORT_ANY (-1, i.e. 2^32-1) is not a port: the same range as acond.vsock_port.
+    if (vsock !== null && !(/^\d{1,10}$/.test(values.vsock!) && vsock <= 0xffff_fffe)) {
+      return fail(`bad --vsock "${values.vsock}" (0..4294967294)`);
+    }
     opts = {
       root: values.root.replace(/\/+$/, "") || "/",
       socket: values.socket,
       tcp: values.tcp ? parseHostPort(values.tcp) : null,
+      vsock,
       tee: values.tee as Options["tee"],
       minHash: parseMinHash(values["min-hash"]!),
       pid1: false,

@@ -10,6 +10,8 @@ export interface Options {
   socket: string;
   /** Extra TCP listener, host:port. */
   tcp: { hostname: string; port: number } | null;
+  /** Extra vsock listener port, any local CID (dev mode; as PID 1 init/vsock.ts starts it). */
+  vsock?: number | null;
   tee: TeeChoice;
   /** The weakest certificate/layer hash accepted. */
   minHash: HashAlg;

@@ -1,7 +1,10 @@
 /**
  * Serves the API with Deno.serve: Connect (JSON and binary) and gRPC-web over HTTP/1.1 and h2c,
- * on a Unix socket (mode 0600) and optionally on TCP. Routes are exact paths (one per RPC), or
- * prefixes when the key ends with "/" (the raw blob stream, api/blobstream.ts).
+ * on a Unix socket (mode 0600), on TCP and on vsock. Every listener serves the same route table
+ * through the same handler (`handlerFor`) and error answer (`onError`): what one transport
+ * answers, they all answer. Routes are exact paths (one per RPC), or prefixes when the key ends
+ * with "/" (the raw blob stream, api/blobstream.ts). Who keeps listeners up is not this file's
+ * business (PID 1: init/listeners.ts).
  */
 import { log } from "../util/log.ts";
 
@@ -22,7 +25,11 @@ function byPrefix(routes: Map<string, Route>, path: string): Route | undefined {
   return best === undefined ? undefined : routes.get(best);
 }
 
-function handlerFor(routes: Map<string, Route>): Deno.ServeHandler {
+/**
+ * The one request handler of every listener: the exact route, else the longest prefix route,
+ * else 404. Exported for tests that call a route table as a listener would.
+ */
+export function handlerFor(routes: Map<string, Route>): Deno.ServeHandler {
   return async (req) => {
     let path: string;
     try {
@@ -123,4 +130,17 @@ export function serveTcp(
     finished: server.finished,
     shutdown: () => server.shutdown(),
   };
+}
+
+/**
+ * The API on vsock (any local CID), for hosts that reach the guest through virtio-vsock. Needs
+ * Deno's `--unstable-vsock` (both launchers pass it) and a vsock transport in the kernel.
+ */
+export function serveVsock(port: number, routes: Map<string, Route>): Listener {
+  const server = Deno.serve(
+    { transport: "vsock", cid: -1, port, onListen: () => {}, onError },
+    handlerFor(routes),
+  );
+  log.info(`serving on vsock:${port}`);
+  return { addr: `vsock:${port}`, finished: server.finished, shutdown: () => server.shutdown() };
 }

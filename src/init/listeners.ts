@@ -1,11 +1,10 @@
 /**
  * Keeps the API listeners up: a listener whose server ends while acond is not shutting down is
- * started again (with a growing back-off), so one failing socket never leaves PID 1 deaf.
+ * started again (with a growing back-off), so one failing socket never leaves PID 1 deaf. It only
+ * supervises: how each transport is served is api/server.ts's (one handler for all).
  */
-import type { Listener, Route } from "../api/server.ts";
+import type { Listener } from "../api/server.ts";
 import { log } from "../util/log.ts";
-import { aliasMatches } from "./modules.ts";
-import { sysfsModaliases } from "./module_loader.ts";
 
 export interface ListenerSpec {
   name: string;
@@ -71,39 +70,4 @@ export class ListenerSupervisor {
       [...this.#current.values()].map((l) => l.shutdown().catch(() => {})),
     );
   }
-}
-
-/** The API on vsock (any local CID), for hosts that reach the guest through virtio-vsock. */
-export function serveVsock(port: number, routes: Map<string, Route>): Listener {
-  const server = Deno.serve({
-    transport: "vsock",
-    cid: -1,
-    port,
-    onListen: () => {},
-    onError: (e) => {
-      log.warn(`serve vsock: ${e instanceof Error ? e.message : String(e)}`);
-      return new Response("internal error\n", { status: 500 });
-    },
-  }, async (req) => {
-    const route = routes.get(new URL(req.url).pathname);
-    if (!route) return new Response("no such RPC\n", { status: 404 });
-    return await route(req);
-  });
-  log.info(`serving on vsock:${port}`);
-  return { addr: `vsock:${port}`, finished: server.finished, shutdown: () => server.shutdown() };
-}
-
-/** Whether the VM has a virtio-vsock device, bound to a driver or not (by its modalias). */
-export function virtioVsockPresent(modaliases: string[] = sysfsModaliases()): boolean {
-  return modaliases.some((m) => aliasMatches("virtio:d00000013v*", m)); // VIRTIO_ID_VSOCK 19
-}
-
-/** Whether the vsock transport driver has bound a device (the listener can then be served). */
-export function haveVsockDevice(): boolean {
-  try {
-    for (const e of Deno.readDirSync("/sys/bus/virtio/drivers/vmw_vsock_virtio_transport")) {
-      if (e.name.startsWith("virtio")) return true;
-    }
-  } catch { /* no driver */ }
-  return false;
 }

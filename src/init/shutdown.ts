@@ -8,7 +8,8 @@ import { kill } from "../sys/proc.ts";
 import { MNT_DETACH, sync, umount } from "../sys/fs.ts";
 import { mountedTargets } from "./fstab.ts";
 import { log } from "../util/log.ts";
-import type { PowerKind } from "./power.ts";
+import { DEFAULT_GRACE_MS, type PowerKind } from "./power.ts";
+import { handledSignals, signalAction } from "./signals.ts";
 
 const SIGTERM = 15;
 const SIGKILL = 9;
@@ -65,20 +66,47 @@ export interface PowerDownDeps {
   reapNow(): void;
 }
 
-let inProgress = false;
 const TIMEOUT = Symbol("timeout");
 
-export async function powerDown(
+/**
+ * PID 1's power-down, built once at boot (init/pid1.ts) with what it must stop. The first request
+ * runs the sequence; any later one (a signal during a Shutdown RPC, the idle timer) is only logged.
+ */
+export class PowerDown {
+  #inProgress = false;
+
+  constructor(private readonly deps: PowerDownDeps) {}
+
+  /** Goes down (and never comes back); never rejects: what fails is logged. */
+  run(kind: PowerKind, graceMs: number, reason: string): Promise<void> {
+    if (this.#inProgress) {
+      log.info(`${kind} requested (${reason}) while already going down`);
+      return Promise.resolve();
+    }
+    this.#inProgress = true;
+    return powerDown(kind, graceMs, reason, this.deps)
+      .catch((e) => log.error(`power-down: ${(e as Error).message}`));
+  }
+}
+
+/** PID 1's signals (init/signals.ts): SIGTERM/SIGPWR power off, SIGINT reboots, gracefully. */
+export function powerOnSignals(power: PowerDown): void {
+  for (const sig of handledSignals(true)) {
+    Deno.addSignalListener(sig, () => {
+      const action = signalAction(sig, true);
+      if (action === "poweroff" || action === "reboot") {
+        void power.run(action, DEFAULT_GRACE_MS, `${sig} received`);
+      }
+    });
+  }
+}
+
+async function powerDown(
   kind: PowerKind,
   graceMs: number,
   reason: string,
   deps: PowerDownDeps,
 ): Promise<void> {
-  if (inProgress) {
-    log.info(`${kind} requested (${reason}) while already going down`);
-    return;
-  }
-  inProgress = true;
   log.info(`${kind}: ${reason}; stopping (grace ${graceMs} ms)`);
   const step = async <T>(what: string, p: Promise<T>, ms: number): Promise<T | undefined> => {
     let t: ReturnType<typeof setTimeout> | undefined;

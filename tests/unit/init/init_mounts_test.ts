@@ -3,10 +3,10 @@
  * fstab used, a failing fstab entry falling back to the built-in table, no fstab, already
  * mounted targets skipped, the links. Needs root (unshare -m); reported ignored otherwise.
  */
-import { assertEquals, assertMatch, assertOk } from "../helpers/assert.ts";
+import { assertEquals, assertMatch, assertOk } from "../../helpers/assert.ts";
 
-const MOUNTS = new URL("../../src/init/mounts.ts", import.meta.url).href;
-const FSTAB = new URL("../../src/init/fstab.ts", import.meta.url).href;
+const MOUNTS = new URL("../../../src/init/mounts.ts", import.meta.url).href;
+const FSTAB = new URL("../../../src/init/fstab.ts", import.meta.url).href;
 
 interface Result {
   report: {

@@ -2,8 +2,8 @@
  * api/server.ts serveUnix: mode 0600 from the first moment (bound in a private directory, renamed
  * into place), a stale socket replaced, a live one or a non-socket refused and left alone.
  */
-import { assertEquals, assertOk, assertRejects } from "../helpers/assert.ts";
-import { type Route, serveUnix } from "../../src/api/server.ts";
+import { assertEquals, assertOk, assertRejects } from "../../helpers/assert.ts";
+import { type Route, serveUnix } from "../../../src/api/server.ts";
 
 const routes = new Map<string, Route>([["/ping", () => Promise.resolve(new Response("pong"))]]);
 

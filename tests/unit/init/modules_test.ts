@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "../helpers/assert.ts";
+import { assertEquals, assertThrows } from "../../helpers/assert.ts";
 import {
   aliasMatches,
   finitFlags,
@@ -9,7 +9,7 @@ import {
   parseModuleSpec,
   resolveModules,
   type Wanted,
-} from "../../src/init/modules.ts";
+} from "../../../src/init/modules.ts";
 
 // Lines as depmod writes them for Debian's 6.12 cloud kernel.
 const DEP = `kernel/drivers/misc/pvpanic/pvpanic.ko.xz:

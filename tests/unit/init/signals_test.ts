@@ -1,5 +1,5 @@
-import { assertEquals } from "../helpers/assert.ts";
-import { handledSignals, signalAction } from "../../src/init/signals.ts";
+import { assertEquals } from "../../helpers/assert.ts";
+import { handledSignals, signalAction } from "../../../src/init/signals.ts";
 
 Deno.test("PID 1: SIGTERM/SIGPWR power off, SIGINT (ctrl-alt-del) reboots, others ignored", () => {
   assertEquals(signalAction("SIGTERM", true), "poweroff");

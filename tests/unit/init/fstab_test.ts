@@ -1,11 +1,11 @@
-import { assertEquals } from "../helpers/assert.ts";
+import { assertEquals } from "../../helpers/assert.ts";
 import {
   BUILTIN_MOUNTS,
   mountedTargets,
   MS,
   parseFstab,
   parseOptions,
-} from "../../src/init/fstab.ts";
+} from "../../../src/init/fstab.ts";
 
 // ACON's reference fstab (scripts/acon-build.env gen_init), behaviour file §1.1.
 const ACON_FSTAB = `# generated

@@ -1,5 +1,5 @@
-import { assertEquals, assertMatch } from "../helpers/assert.ts";
-import { BOOT_DEFAULTS, parseCmdline, parseStaticIp, tokenize } from "../../src/init/cmdline.ts";
+import { assertEquals, assertMatch } from "../../helpers/assert.ts";
+import { BOOT_DEFAULTS, parseCmdline, parseStaticIp, tokenize } from "../../../src/init/cmdline.ts";
 
 Deno.test("empty cmdline gives ACON's defaults (tcp 1025, vsock 1024, timeout 180)", () => {
   const r = parseCmdline("");

@@ -2,9 +2,9 @@
  * sys/init.ts ifConfig through the real shim, in a private network namespace (unshare -n) with a
  * veth NIC: address and netmask, IFF_UP, the default route; and clear errors. Needs root.
  */
-import { assertEquals, assertMatch, assertOk } from "../helpers/assert.ts";
+import { assertEquals, assertMatch, assertOk } from "../../helpers/assert.ts";
 
-const INIT = new URL("../../src/sys/init.ts", import.meta.url).href;
+const INIT = new URL("../../../src/sys/init.ts", import.meta.url).href;
 
 async function inNetns(code: string): Promise<string> {
   const script = `

@@ -1,8 +1,8 @@
 /** The phase-by-phase, on-demand kernel module loader of PID 1, with a recording finit_module. */
-import { assertEquals } from "../helpers/assert.ts";
-import { ModuleLoader, sysfsModaliases } from "../../src/init/module_loader.ts";
-import type { Planned } from "../../src/init/modules.ts";
-import { virtioVsockPresent } from "../../src/init/listeners.ts";
+import { assertEquals } from "../../helpers/assert.ts";
+import { ModuleLoader, sysfsModaliases } from "../../../src/init/module_loader.ts";
+import type { Planned } from "../../../src/init/modules.ts";
+import { virtioVsockPresent } from "../../../src/init/vsock.ts";
 
 const PLAN: Planned[] = [
   { file: "failover.ko.xz", phase: "boot" },
