@@ -20,7 +20,7 @@ import { healthHandlers } from "./api/handlers/health.ts";
 import { powerHandlers } from "./api/handlers/power.ts";
 import { log } from "./util/log.ts";
 import { Layout } from "./layout.ts";
-import type { PowerFn } from "./init/power.ts";
+import type { PowerFn } from "./power.ts";
 import { Reaper } from "./proc/reaper.ts";
 import { Poller } from "./proc/poller.ts";
 import { linuxSys } from "./sys/linux.ts";

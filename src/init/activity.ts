@@ -6,7 +6,7 @@
 import type { Route } from "../api/server.ts";
 import { log } from "../util/log.ts";
 import { IdleTimer } from "./idle.ts";
-import { DEFAULT_GRACE_MS } from "./power.ts";
+import { DEFAULT_GRACE_MS } from "../power.ts";
 import { childPids, type PowerDown } from "./shutdown.ts";
 
 /**

@@ -31,18 +31,3 @@ export function logToKernel(): void {
   const sink = kmsgSink();
   if (sink) addLogSink(sink);
 }
-
-/**
- * `prio,seq,usec,flags[,...];message` (continuation lines start with a blank) → a printable line
- * `[    1.234567] message`. Unparseable records are returned as they are.
- */
-export function formatKmsgRecord(record: string): string {
-  const semi = record.indexOf(";");
-  if (semi < 0) return record.trimEnd();
-  const head = record.slice(0, semi).split(",");
-  const msg = record.slice(semi + 1).split("\n")[0];
-  const usec = Number(head[2]);
-  if (head.length < 3 || !Number.isFinite(usec)) return record.trimEnd();
-  const secs = (usec / 1e6).toFixed(6).padStart(12, " ");
-  return `[${secs}] ${msg}`;
-}

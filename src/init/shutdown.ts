@@ -8,7 +8,7 @@ import { kill } from "../sys/proc.ts";
 import { MNT_DETACH, sync, umount } from "../sys/fs.ts";
 import { mountedTargets } from "./fstab.ts";
 import { log } from "../util/log.ts";
-import { DEFAULT_GRACE_MS, type PowerKind } from "./power.ts";
+import { DEFAULT_GRACE_MS, type PowerKind } from "../power.ts";
 import { handledSignals, signalAction } from "./signals.ts";
 
 const SIGTERM = 15;

@@ -1,7 +1,7 @@
 /** Shutdown, Reboot (PID 1 only) and the streaming KernelLog. */
 import type { Handlers } from "../router.ts";
-import { graceFromSeconds, type PowerFn, requestPower } from "../../init/power.ts";
-import { kernelLogLines } from "../../init/kmsg_reader.ts";
+import { graceFromSeconds, type PowerFn, requestPower } from "../../power.ts";
+import { kernelLogLines } from "../../kernel_log.ts";
 
 /** `power` is PID 1's graceful power-down, null in dev mode (the RPCs are refused). */
 export function powerHandlers(power: PowerFn | null): Handlers {

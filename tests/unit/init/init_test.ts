@@ -1,13 +1,13 @@
 import { assertEquals, assertMatch, assertThrows } from "../../helpers/assert.ts";
 import { IdleTimer } from "../../../src/init/idle.ts";
 import { ListenerSupervisor } from "../../../src/init/listeners.ts";
-import { formatKmsgRecord } from "../../../src/init/kmsg.ts";
+import { formatKmsgRecord } from "../../../src/kernel_log.ts";
 import {
   DEFAULT_GRACE_MS,
   graceFromSeconds,
   MAX_GRACE_MS,
   requestPower,
-} from "../../../src/init/power.ts";
+} from "../../../src/power.ts";
 import { prefixMask } from "../../../src/sys/init.ts";
 import type { Listener } from "../../../src/api/server.ts";
 

@@ -3,7 +3,7 @@
  * `Platform.power`); the Shutdown and Reboot RPCs ask through it, so the API layer never touches
  * reboot(2) itself. Dev mode has none.
  */
-import { precondition } from "../errors.ts";
+import { precondition } from "./errors.ts";
 
 export type PowerKind = "poweroff" | "reboot";
 export type PowerFn = (kind: PowerKind, graceMs: number, reason: string) => void;

@@ -4,8 +4,7 @@
  * node:fs (Deno's own files cannot be opened non-blocking) is imported on first use: loading the
  * Node compatibility layer costs boot time.
  */
-import { formatKmsgRecord } from "./kmsg.ts";
-import { AcondError } from "../errors.ts";
+import { AcondError } from "./errors.ts";
 
 export async function* kernelLogLines(
   follow: boolean,
@@ -43,4 +42,19 @@ export async function* kernelLogLines(
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * `prio,seq,usec,flags[,...];message` (continuation lines start with a blank) → a printable line
+ * `[    1.234567] message`. Unparseable records are returned as they are.
+ */
+export function formatKmsgRecord(record: string): string {
+  const semi = record.indexOf(";");
+  if (semi < 0) return record.trimEnd();
+  const head = record.slice(0, semi).split(",");
+  const msg = record.slice(semi + 1).split("\n")[0];
+  const usec = Number(head[2]);
+  if (head.length < 3 || !Number.isFinite(usec)) return record.trimEnd();
+  const secs = (usec / 1e6).toFixed(6).padStart(12, " ");
+  return `[${secs}] ${msg}`;
 }
