@@ -20,7 +20,7 @@ export function toConnectError(e: unknown, method: string): ConnectError {
   if (e instanceof AcondError) return new ConnectError(e.message, CODES[e.code]);
   if (e instanceof SysError) {
     log.warn(`${method}: ${e.message}`);
-    return new ConnectError(`System error, errno: ${e.code}`, Code.Internal);
+    return new ConnectError(`System error, errno: ${e.errnoName}`, Code.Internal);
   }
   log.error(`${method}: unexpected ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
   return new ConnectError(MSG.unexpected, Code.Internal);

@@ -35,12 +35,12 @@ export function processSpec(
 
 /** The client's view of a failed Exec spawn: no such entry point, or the container is gone. */
 export function spawnFailure(e: unknown, command: string): unknown {
-  if (e instanceof SpawnError && e.step === "execve" && e.code === "ENOENT") {
+  if (e instanceof SpawnError && e.step === "execve" && e.errnoName === "ENOENT") {
     return new AcondError("not_found", `No entry point ${command}`, { cause: e });
   }
   // The init exited between the state check and joining it (its namespaces are gone).
   if (
-    e instanceof SysError && e.code === "ENOENT" &&
+    e instanceof SysError && e.errnoName === "ENOENT" &&
     (e.syscall === "open" || (e instanceof SpawnError && e.step === "setns"))
   ) {
     return precondition(MSG.terminated, { cause: e });

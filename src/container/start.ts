@@ -150,7 +150,7 @@ export async function launch(reg: Registry, c: Container, first: boolean): Promi
       });
     } catch (e) {
       if (e instanceof SpawnError && e.step === "execve") {
-        throw precondition(`Cannot execute entry point ${path}: ${e.code}`, { cause: e });
+        throw precondition(`Cannot execute entry point ${path}: ${e.errnoName}`, { cause: e });
       }
       throw e;
     }

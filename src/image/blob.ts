@@ -9,6 +9,7 @@ import type { HashAlg } from "../attest/sha.ts";
 import { createHash } from "node:crypto";
 import { extractTar, MemoryReader, type TarReader } from "./tar.ts";
 import { log } from "../util/log.ts";
+import { errnoOf } from "../sys/errors.ts";
 
 /** AddBlobRequest.alg bits. */
 export const ALG_BITS: ReadonlyArray<readonly [number, HashAlg]> = [
@@ -141,7 +142,7 @@ export async function stageLayer(
     return { dir, ...stats };
   } catch (e) {
     discardStaged(dir);
-    if ((e as { code?: string } | null)?.code === "ENOSPC") {
+    if (errnoOf(e) === "ENOSPC") {
       throw new AcondError(
         "resource_exhausted",
         "No space left for the layer in the state directory",
