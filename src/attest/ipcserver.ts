@@ -21,7 +21,7 @@ import {
   IpcError,
   MAX_MESSAGE,
 } from "./ipc.ts";
-import { AcondError, MSG } from "../errors.ts";
+import { AcondError, errorChain, MSG, unwrapContext } from "../errors.ts";
 import { Mutex } from "../util/mutex.ts";
 import { log } from "../util/log.ts";
 
@@ -103,8 +103,9 @@ export class ContainerIpc {
         return encodeGetReportRsp(r.mrlog[3], r.attestationData, r.data);
       } catch (e) {
         if (e instanceof IpcError) return encodeError(e.request, e.message);
-        if (e instanceof AcondError) return encodeError(command, e.message);
-        log.error(`container socket: ${(e as Error).stack ?? e}`);
+        const inner = unwrapContext(e); // as the API does (api/errors.ts, docs/errors.md)
+        if (inner instanceof AcondError) return encodeError(command, inner.message);
+        log.error(`container socket: ${errorChain(e)}\n${(inner as Error).stack ?? inner}`);
         return encodeError(command, MSG.unexpected);
       }
     });

@@ -14,7 +14,7 @@ import {
   nonceBytes,
   reportDataFor,
 } from "./attestation.ts";
-import { AcondError, MSG } from "../errors.ts";
+import { AcondError, MSG, withContext } from "../errors.ts";
 
 export const REQUEST_TDREPORT = 0;
 export const REQUEST_QUOTE = 1;
@@ -61,9 +61,11 @@ export function makeReport(deps: ReportDeps, input: ReportInput): Promise<Report
     });
     const reportData = reportDataFor(attestationData);
     let data: Uint8Array;
-    if (input.requestType === REQUEST_TDREPORT) data = await deps.tee.report(reportData);
-    else if (input.requestType === REQUEST_QUOTE) data = await deps.tee.quote(reportData);
-    else throw new AcondError("invalid_argument", MSG.badRequestType);
+    if (input.requestType === REQUEST_TDREPORT) {
+      data = await withContext("read TDREPORT", () => deps.tee.report(reportData));
+    } else if (input.requestType === REQUEST_QUOTE) {
+      data = await withContext("get quote", () => deps.tee.quote(reportData));
+    } else throw new AcondError("invalid_argument", MSG.badRequestType);
     return {
       data,
       mrlog,

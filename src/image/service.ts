@@ -4,7 +4,7 @@
  * store conflicts), then measure, then commit. A rejected manifest changes nothing.
  */
 import type { Context } from "../context.ts";
-import { AcondError, denied, invalid, MSG, precondition } from "../errors.ts";
+import { AcondError, denied, invalid, MSG, precondition, withContext } from "../errors.ts";
 import { addManifestLine, FINALIZE_LINE } from "../attest/eventlog.ts";
 import { evaluatePolicy, type PolicyImage } from "../policy/policy.ts";
 import { log } from "../util/log.ts";
@@ -91,7 +91,10 @@ export function addManifest(ctx: Context, input: AddManifestInput): Promise<AddM
       if (bad) throw precondition(`state directory conflict: ${bad} is not a directory`);
     }
 
-    const staged = await stageImage(ctx.layout, image);
+    const staged = await withContext(
+      `stage image ${image.id}`,
+      () => stageImage(ctx.layout, image),
+    );
     try {
       await ctx.eventLog.measure(addManifestLine(image.id));
     } catch (e) {
