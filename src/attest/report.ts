@@ -1,10 +1,10 @@
 /**
  * The Report operation (behaviour file §6.3): mrlog, attestation JSON, REPORTDATA, then a
  * TDREPORT (request type 0) or a quote (1). Runs under the state lock so the log, the JSON and
- * the RTMR3 inside the report describe the same moment.
+ * the RTMR3 inside the report describe the same moment. GetEventLog (eventLogSnapshot) likewise.
  */
 import type { Tee, TeeKind } from "./tee.ts";
-import type { EventLog } from "./eventlog.ts";
+import { type EventLog, RTMR3 } from "./eventlog.ts";
 import type { PodState } from "../state.ts";
 import type { Mutex } from "../util/mutex.ts";
 import type { AttestData } from "../state.ts";
@@ -76,4 +76,24 @@ export function makeReport(deps: ReportDeps, input: ReportInput): Promise<Report
       simPublicKey: deps.tee.simPublicKey,
     };
   });
+}
+
+export interface EventLogSnapshot {
+  lines: string[];
+  rtmr3: Uint8Array;
+  tee: TeeKind;
+}
+
+/**
+ * GetEventLog: the event log's lines and RTMR3, read under the state lock so that they describe
+ * the same moment (a verifier replays the lines and compares).
+ */
+export function eventLogSnapshot(
+  deps: Pick<ReportDeps, "tee" | "eventLog" | "lock">,
+): Promise<EventLogSnapshot> {
+  return deps.lock.run(async () => ({
+    lines: [...deps.eventLog.lines],
+    rtmr3: await withContext("read RTMR3", () => deps.tee.readRtmr(RTMR3)),
+    tee: deps.tee.kind,
+  }));
 }
