@@ -4,7 +4,8 @@
  * the RTMR3 inside the report describe the same moment. GetEventLog (eventLogSnapshot) likewise.
  */
 import type { Tee, TeeKind } from "./tee.ts";
-import { type EventLog, RTMR3 } from "./eventlog.ts";
+import type { EventLog } from "./eventlog.ts";
+import { RTMR3 } from "./replay.ts";
 import type { PodState } from "../state.ts";
 import type { Mutex } from "../util/mutex.ts";
 import type { AttestData } from "../state.ts";
