@@ -5,7 +5,7 @@
  * containers, reports, the container socket) are built on first use, here too, from the same
  * parts: boot only has to answer (api/deferred.ts).
  */
-import { MAX_CHUNK_BYTES, type Options } from "./options.ts";
+import { MAX_CHUNK_BYTES, type Options, sharedDir } from "./options.ts";
 import type { Context } from "./context.ts";
 import { EventLog } from "./attest/eventlog.ts";
 import { selectTee } from "./attest/select.ts";
@@ -89,7 +89,7 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
       state: ctx.state,
       events: ctx.events,
       pid1: opts.pid1,
-      sharedDir: opts.pid1 ? "/shared" : `${opts.root}/shared`,
+      sharedDir: sharedDir(opts),
       ensureModule: platform.ensureModule,
       attestSockets: sockets.port,
     });

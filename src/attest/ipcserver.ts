@@ -24,6 +24,7 @@ import {
 import { AcondError, errorChain, MSG, unwrapContext } from "../errors.ts";
 import { Mutex } from "../util/mutex.ts";
 import { log } from "../util/log.ts";
+import { sharedDir } from "../options.ts";
 
 export interface IpcConn {
   read(p: Uint8Array): Promise<number | null>;
@@ -272,9 +273,9 @@ export class ContainerSockets {
   }
 }
 
-/** `/shared/acon.sock` (PID 1) or `<root>/shared/acon.sock` (dev mode). */
+/** `acon.sock` in the containers' /shared (options.ts `sharedDir`). */
 export function containerSocketPath(opts: { pid1: boolean; root: string }): string {
-  return opts.pid1 ? "/shared/acon.sock" : `${opts.root}/shared/acon.sock`;
+  return `${sharedDir(opts)}/acon.sock`;
 }
 
 /**

@@ -15,8 +15,6 @@ import type { SimKey } from "./quote.ts";
 import { SIM_VALUES } from "./sim_values.ts";
 
 export { TDREPORT_SIZE };
-export const REPORTDATA_OFFSET = TDR.reportData;
-export const RTMR_OFFSET = TDR.rtmr0;
 export { SIM_VALUES };
 
 export class SimTee implements Tee {

@@ -9,6 +9,7 @@ import type { HashAlg } from "../attest/sha.ts";
 import { createHash } from "node:crypto";
 import { extractTar, MemoryReader, type TarReader } from "./tar.ts";
 import { log } from "../util/log.ts";
+import { atLeast, HEX_LENGTH } from "./ids.ts";
 import { errnoOf } from "../sys/errors.ts";
 
 /** AddBlobRequest.alg bits. */
@@ -18,8 +19,6 @@ export const ALG_BITS: ReadonlyArray<readonly [number, HashAlg]> = [
   [4, "sha512"],
 ];
 const ALL_BITS = 7;
-const HEX_LEN: Record<HashAlg, number> = { sha256: 64, sha384: 96, sha512: 128 };
-const STRENGTH: Record<HashAlg, number> = { sha256: 256, sha384: 384, sha512: 512 };
 
 /** The algorithms named by an alg bitmask; unknown bits are refused. */
 export function algsFromBits(bits: number): HashAlg[] {
@@ -39,7 +38,7 @@ export function formatDigest(d: Digest): string {
 /** "sha384/<hex>" → Digest; anything else is InvalidArgument. */
 export function parseDigest(s: string): Digest {
   const m = /^(sha256|sha384|sha512)\/([0-9a-f]+)$/.exec(s);
-  if (!m || m[2].length !== HEX_LEN[m[1] as HashAlg]) {
+  if (!m || m[2].length !== HEX_LENGTH[m[1] as HashAlg]) {
     throw invalid(
       `Invalid digest "${s.slice(0, 140)}" (expected sha256|sha384|sha512/<lowercase hex>)`,
     );
@@ -58,9 +57,7 @@ export function checkReferenced(state: PodState, minHash: HashAlg, digests: Dige
     for (const l of img.manifest.layers) if (wanted.has(l)) matched.add(l);
   }
   if (matched.size === 0) throw denied(MSG.noReferencingManifest);
-  const strong = digests.some((d) =>
-    matched.has(formatDigest(d)) && STRENGTH[d.alg] >= STRENGTH[minHash]
-  );
+  const strong = digests.some((d) => matched.has(formatDigest(d)) && atLeast(d.alg, minHash));
   if (!strong) {
     throw invalid(`${MSG.badHashAlgorithm}: layer digests weaker than ${minHash} are refused`);
   }

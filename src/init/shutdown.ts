@@ -8,6 +8,7 @@ import { kill } from "../sys/proc.ts";
 import { MNT_DETACH, sync, umount } from "../sys/fs.ts";
 import { mountedTargets } from "./fstab.ts";
 import { log } from "../util/log.ts";
+import { settlesWithin } from "../util/timeout.ts";
 import type { PowerKind } from "./power.ts";
 
 const SIGTERM = 15;
@@ -66,7 +67,6 @@ export interface PowerDownDeps {
 }
 
 let inProgress = false;
-const TIMEOUT = Symbol("timeout");
 
 export async function powerDown(
   kind: PowerKind,
@@ -81,17 +81,14 @@ export async function powerDown(
   inProgress = true;
   log.info(`${kind}: ${reason}; stopping (grace ${graceMs} ms)`);
   const step = async <T>(what: string, p: Promise<T>, ms: number): Promise<T | undefined> => {
-    let t: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<typeof TIMEOUT>((r) => (t = setTimeout(() => r(TIMEOUT), ms)));
-    try {
-      const r = await Promise.race([p, timeout]);
-      if (r === TIMEOUT) log.warn(`${what}: timed out`);
-      else return r as T;
-    } catch (e) {
-      log.warn(`${what}: ${(e as Error).message}`);
-    } finally {
-      clearTimeout(t);
-    }
+    let result: T | undefined;
+    let late = false; // a failure after the timeout is not reported (the step was given up)
+    const done = p.then((r) => void (result = r), (e) => {
+      if (!late) log.warn(`${what}: ${(e as Error).message}`);
+    });
+    if (await settlesWithin(done, ms)) return result;
+    late = true;
+    log.warn(`${what}: timed out`);
     return undefined;
   };
   // KernelLog followers poll every 250 ms: let them carry the line above before streams close.
