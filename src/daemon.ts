@@ -5,7 +5,7 @@
  * containers, reports, the container socket) are built on first use, here too, from the same
  * parts: boot only has to answer (api/deferred.ts).
  */
-import { MAX_CHUNK_BYTES, type Options } from "./options.ts";
+import { MAX_CHUNK_BYTES, type Options, sharedDir } from "./options.ts";
 import type { Context } from "./context.ts";
 import { EventLog } from "./attest/eventlog.ts";
 import { selectTee } from "./attest/select.ts";
@@ -15,7 +15,8 @@ import { Mutex } from "./util/mutex.ts";
 import { buildRoutes, type Handlers } from "./api/router.ts";
 import { type Listener, type Route, serveTcp, serveUnix, serveVsock } from "./api/server.ts";
 import { deferHandlers } from "./api/deferred.ts";
-import { BLOB_STREAM_PREFIX, blobStreamRoute } from "./api/blobstream.ts";
+import { blobStreamRoute } from "./api/blobstream.ts";
+import { BLOB_STREAM_PREFIX } from "./api/wire.ts";
 import { healthHandlers } from "./api/handlers/health.ts";
 import { powerHandlers } from "./api/handlers/power.ts";
 import { log } from "./util/log.ts";
@@ -94,7 +95,7 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
       state: ctx.state,
       events: ctx.events,
       pid1: opts.pid1,
-      sharedDir: opts.pid1 ? "/shared" : `${opts.root}/shared`,
+      sharedDir: sharedDir(opts),
       ensureModule: platform.ensureModule,
       attestSockets: sockets.port,
     });

@@ -60,3 +60,75 @@ export function denied(message: string, options?: Cause): AcondError {
 export function precondition(message: string, options?: Cause): AcondError {
   return new AcondError("failed_precondition", message, options);
 }
+
+/**
+ * A context layer (crun's `crun_error_wrap`): `what` failed because of `cause`. The message reads
+ * "what: <cause's message>", so layers added on the way up read "outer: inner: …: root"; the
+ * original error stays reachable as `cause`. A layer never changes what a client is told: that
+ * is the error under all layers (`unwrapContext`). See docs/errors.md.
+ */
+export class ContextError extends Error {
+  readonly what: string;
+  constructor(what: string, cause: unknown) {
+    super(`${what}: ${messageOf(cause)}`, { cause });
+    this.name = "ContextError";
+    this.what = what;
+  }
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** `e` with one more context layer: "what: <e's message>". */
+export function wrapError(e: unknown, what: string): ContextError {
+  return new ContextError(what, e);
+}
+
+/**
+ * Runs `fn` (sync or async); whatever it throws or rejects with comes out wrapped in a context
+ * layer naming `what`. The value is passed through unchanged.
+ */
+export function withContext<T>(what: string, fn: () => T): T {
+  let r: T;
+  try {
+    r = fn();
+  } catch (e) {
+    throw wrapError(e, what);
+  }
+  if (r instanceof Promise) {
+    return r.catch((e: unknown) => {
+      throw wrapError(e, what);
+    }) as T;
+  }
+  return r;
+}
+
+/**
+ * The error under every context layer: the outermost error that is not a ContextError. It alone
+ * decides what a client sees (an AcondError its code and message; a SysError "System error";
+ * anything else "Unexpected error"); its own `cause`, if any, is never looked at for that.
+ */
+export function unwrapContext(e: unknown): unknown {
+  for (let depth = 0; e instanceof ContextError && depth < 64; depth++) e = e.cause;
+  return e;
+}
+
+/**
+ * The whole chain for a log line, outer to inner, following `cause` through context layers and
+ * beyond (an AcondError that kept its cause): "start container 5: mount overlay: mount …: EPERM".
+ */
+export function errorChain(e: unknown): string {
+  const parts: string[] = [];
+  for (let depth = 0; depth < 64; depth++) {
+    if (e instanceof ContextError) {
+      parts.push(e.what);
+      e = e.cause;
+      continue;
+    }
+    parts.push(messageOf(e));
+    if (!(e instanceof Error) || e.cause === undefined) break;
+    e = e.cause;
+  }
+  return parts.join(": ");
+}

@@ -22,8 +22,11 @@ export interface Options {
   logLevel: "error" | "warn" | "info" | "debug";
   /** Interactive console/pty access (measured in the boot event; a verifier may refuse it). */
   interactive?: boolean;
-  /** A debug console is enabled (measured in the boot event). */
-  debugConsole?: boolean;
+}
+
+/** The directory bind-mounted as every container's /shared: `/shared` as PID 1, else under the root. */
+export function sharedDir(opts: Pick<Options, "pid1" | "root">): string {
+  return opts.pid1 ? "/shared" : `${opts.root}/shared`;
 }
 
 export const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024;

@@ -14,9 +14,7 @@ import type { StreamDeclared } from "../image/upload/body.ts";
 import type { Uploads } from "../image/upload/table.ts";
 import { toConnectError } from "./errors.ts";
 import type { Route } from "./server.ts";
-
-/** Prefix route: the upload id follows. */
-export const BLOB_STREAM_PREFIX = "/acon.grpc.AconService/blobs/";
+import { BLOB_STREAM_PREFIX } from "./wire.ts";
 
 /** HTTP status per error code (Connect's own table, except where HTTP has a closer word). */
 const STATUS: Partial<Record<Code, number>> = {

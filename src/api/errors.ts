@@ -1,6 +1,10 @@
-/** Maps whatever a service throws to a Connect error; internals are logged, never sent. */
+/**
+ * Maps whatever a service throws to a Connect error; internals are logged, never sent. Context
+ * layers (errors.ts `withContext`) are looked through: the error under them decides the answer
+ * and the whole chain goes to the log (docs/errors.md).
+ */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { AcondError, type ErrorCode, MSG } from "../errors.ts";
+import { AcondError, errorChain, type ErrorCode, MSG, unwrapContext } from "../errors.ts";
 import { SysError } from "../sys/errors.ts";
 import { log } from "../util/log.ts";
 
@@ -16,12 +20,17 @@ const CODES: Record<ErrorCode, Code> = {
 };
 
 export function toConnectError(e: unknown, method: string): ConnectError {
-  if (e instanceof ConnectError) return e;
-  if (e instanceof AcondError) return new ConnectError(e.message, CODES[e.code]);
-  if (e instanceof SysError) {
-    log.warn(`${method}: ${e.message}`);
-    return new ConnectError(`System error, errno: ${e.code}`, Code.Internal);
+  const inner = unwrapContext(e);
+  if (inner instanceof ConnectError) return inner;
+  if (inner instanceof AcondError) {
+    if (inner.code === "internal") log.warn(`${method}: ${errorChain(e)}`);
+    return new ConnectError(inner.message, CODES[inner.code]);
   }
-  log.error(`${method}: unexpected ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+  if (inner instanceof SysError) {
+    log.warn(`${method}: ${errorChain(e)}`);
+    return new ConnectError(`System error, errno: ${inner.errnoName}`, Code.Internal);
+  }
+  const stack = inner instanceof Error && inner.stack ? `\n${inner.stack}` : "";
+  log.error(`${method}: unexpected ${errorChain(e)}${stack}`);
   return new ConnectError(MSG.unexpected, Code.Internal);
 }

@@ -18,7 +18,7 @@ export async function measureBoot(opts: Options, tee: Tee, eventLog: EventLog): 
     tee: tee.kind,
     pid1: opts.pid1,
     interactive: opts.interactive ?? false,
-    debugConsole: opts.debugConsole ?? false,
+    debugConsole: false, // acond has no debug console: the boot event's field is always false
     minHash: opts.minHash,
   });
   await eventLog.measure(line);

@@ -10,22 +10,18 @@
  * line (no newline) is cut off first. Anything else means the log does not describe RTMR3: the log
  * is "broken" and every later measurement is refused (fail closed) rather than building on it.
  */
-import { sha384, sha384Native, toHex } from "../digest_boot.ts";
+import { sha384Native, toHex } from "../digest_boot.ts";
 import type { Tee } from "./tee.ts";
 import { AcondError, MSG } from "../errors.ts";
 import { Mutex } from "../util/mutex.ts";
 import { log } from "../util/log.ts";
+import { INIT_LINE, replay, RTMR3 } from "./replay.ts";
 
-export const INIT_LINE = "INIT sha384/" + "0".repeat(96);
-export const ACON_DOMAIN = "github.com/intel/ACON";
-export const FINALIZE_LINE = `${ACON_DOMAIN} Finalize`;
-export const RTMR3 = 3;
+// The line vocabulary and the replay are pure and shared with verifiers (replay.ts).
+export { ACON_DOMAIN, addManifestLine, FINALIZE_LINE, INIT_LINE, replay, RTMR3 } from "./replay.ts";
+
 /** Longest line accepted (an image id is ~230 bytes; the boot event well under 1 KiB). */
 export const MAX_LINE = 4096;
-
-export function addManifestLine(imageId: string): string {
-  return `${ACON_DOMAIN} AddManifest ${imageId}`;
-}
 
 /** A line is printable ASCII without newline (what a text log and its verifiers can carry). */
 export function checkLine(line: string): void {
@@ -193,16 +189,4 @@ export class EventLog {
       return true;
     }
   }
-}
-
-/** Replays lines from an all-zero RTMR: H = sha384(H || sha384(line)). */
-export function replay(lines: readonly string[]): Uint8Array {
-  let h: Uint8Array<ArrayBuffer> = new Uint8Array(48);
-  const joined = new Uint8Array(96);
-  for (const line of lines) {
-    joined.set(h);
-    joined.set(sha384(line), 48);
-    h = sha384(joined);
-  }
-  return h;
 }

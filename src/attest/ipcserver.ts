@@ -21,9 +21,10 @@ import {
   IpcError,
   MAX_MESSAGE,
 } from "./ipc.ts";
-import { AcondError, MSG } from "../errors.ts";
+import { AcondError, errorChain, MSG, unwrapContext } from "../errors.ts";
 import { Mutex } from "../util/mutex.ts";
 import { log } from "../util/log.ts";
+import { sharedDir } from "../options.ts";
 
 export interface IpcConn {
   read(p: Uint8Array): Promise<number | null>;
@@ -103,8 +104,9 @@ export class ContainerIpc {
         return encodeGetReportRsp(r.mrlog[3], r.attestationData, r.data);
       } catch (e) {
         if (e instanceof IpcError) return encodeError(e.request, e.message);
-        if (e instanceof AcondError) return encodeError(command, e.message);
-        log.error(`container socket: ${(e as Error).stack ?? e}`);
+        const inner = unwrapContext(e); // as the API does (api/errors.ts, docs/errors.md)
+        if (inner instanceof AcondError) return encodeError(command, inner.message);
+        log.error(`container socket: ${errorChain(e)}\n${(inner as Error).stack ?? inner}`);
         return encodeError(command, MSG.unexpected);
       }
     });
@@ -271,9 +273,9 @@ export class ContainerSockets {
   }
 }
 
-/** `/shared/acon.sock` (PID 1) or `<root>/shared/acon.sock` (dev mode). */
+/** `acon.sock` in the containers' /shared (options.ts `sharedDir`). */
 export function containerSocketPath(opts: { pid1: boolean; root: string }): string {
-  return opts.pid1 ? "/shared/acon.sock" : `${opts.root}/shared/acon.sock`;
+  return `${sharedDir(opts)}/acon.sock`;
 }
 
 /**

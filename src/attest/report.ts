@@ -1,10 +1,11 @@
 /**
  * The Report operation (behaviour file §6.3): mrlog, attestation JSON, REPORTDATA, then a
  * TDREPORT (request type 0) or a quote (1). Runs under the state lock so the log, the JSON and
- * the RTMR3 inside the report describe the same moment.
+ * the RTMR3 inside the report describe the same moment. GetEventLog (eventLogSnapshot) likewise.
  */
 import type { Tee, TeeKind } from "./tee.ts";
 import type { EventLog } from "./eventlog.ts";
+import { RTMR3 } from "./replay.ts";
 import type { PodState } from "../state.ts";
 import type { Mutex } from "../util/mutex.ts";
 import type { AttestData } from "../state.ts";
@@ -14,7 +15,7 @@ import {
   nonceBytes,
   reportDataFor,
 } from "./attestation.ts";
-import { AcondError, MSG } from "../errors.ts";
+import { AcondError, MSG, withContext } from "../errors.ts";
 
 export const REQUEST_TDREPORT = 0;
 export const REQUEST_QUOTE = 1;
@@ -61,9 +62,11 @@ export function makeReport(deps: ReportDeps, input: ReportInput): Promise<Report
     });
     const reportData = reportDataFor(attestationData);
     let data: Uint8Array;
-    if (input.requestType === REQUEST_TDREPORT) data = await deps.tee.report(reportData);
-    else if (input.requestType === REQUEST_QUOTE) data = await deps.tee.quote(reportData);
-    else throw new AcondError("invalid_argument", MSG.badRequestType);
+    if (input.requestType === REQUEST_TDREPORT) {
+      data = await withContext("read TDREPORT", () => deps.tee.report(reportData));
+    } else if (input.requestType === REQUEST_QUOTE) {
+      data = await withContext("get quote", () => deps.tee.quote(reportData));
+    } else throw new AcondError("invalid_argument", MSG.badRequestType);
     return {
       data,
       mrlog,
@@ -74,4 +77,24 @@ export function makeReport(deps: ReportDeps, input: ReportInput): Promise<Report
       simPublicKey: deps.tee.simPublicKey,
     };
   });
+}
+
+export interface EventLogSnapshot {
+  lines: string[];
+  rtmr3: Uint8Array;
+  tee: TeeKind;
+}
+
+/**
+ * GetEventLog: the event log's lines and RTMR3, read under the state lock so that they describe
+ * the same moment (a verifier replays the lines and compares).
+ */
+export function eventLogSnapshot(
+  deps: Pick<ReportDeps, "tee" | "eventLog" | "lock">,
+): Promise<EventLogSnapshot> {
+  return deps.lock.run(async () => ({
+    lines: [...deps.eventLog.lines],
+    rtmr3: await withContext("read RTMR3", () => deps.tee.readRtmr(RTMR3)),
+    tee: deps.tee.kind,
+  }));
 }

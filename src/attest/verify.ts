@@ -8,11 +8,11 @@
  */
 import { parseTdReport, TD_ATTR_DEBUG, TDREPORT_SIZE, type TdReportBody } from "./tdreport.ts";
 import { parseQuote, type QuoteOrigin, verifySimQuote } from "./quote.ts";
-import { ACON_DOMAIN, FINALIZE_LINE, INIT_LINE, replay } from "./eventlog.ts";
+import { ACON_DOMAIN, FINALIZE_LINE, INIT_LINE, replay } from "./replay.ts";
 import { type BootFacts, parseBootEvent } from "./bootevent.ts";
 import { ATTESTATION_API_VERSION, nonceBytes, reportDataFor } from "./attestation.ts";
 import { toHex } from "../digest_boot.ts";
-import { SIM_VALUES } from "./sim.ts";
+import { SIM_VALUES } from "./sim_values.ts";
 
 export interface VerifyInput {
   /** The TDREPORT (1024 bytes) or the quote from the response. */

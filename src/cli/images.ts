@@ -5,7 +5,7 @@ import { type Command, printJson, UsageError } from "./command.ts";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromString } from "@connectrpc/connect/protocol-connect";
 import { type AconClient, type RawHttp, rawHttpOf } from "./client.ts";
-import { BLOB_STREAM_PREFIX } from "../api/blobstream.ts";
+import { BLOB_STREAM_PREFIX, streamContentRange } from "../api/wire.ts";
 
 const CHUNK = 4 * 1024 * 1024;
 
@@ -94,7 +94,7 @@ async function putFrom(
       signal: done.signal,
       headers: {
         "content-type": "application/octet-stream",
-        "content-range": `bytes ${offset}-*/${size}`,
+        "content-range": streamContentRange(offset, size),
       },
     });
     if (!res.ok) throw await putError(res);

@@ -4,7 +4,7 @@ import { type Command, printJson, UsageError } from "./command.ts";
 import { verifyReport, type VerifyResult } from "../attest/verify.ts";
 import { nonceFromBytes } from "../attest/attestation.ts";
 import { fromHex, toHex } from "../digest_boot.ts";
-import { replay } from "../attest/eventlog.ts";
+import { replay } from "../attest/replay.ts";
 
 function parseNonce(hex: string | undefined): Uint8Array {
   if (hex === undefined) return crypto.getRandomValues(new Uint8Array(16));

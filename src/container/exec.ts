@@ -3,7 +3,7 @@
  * namespaces. With a timeout, its stdin is fed and its output captured (batch); timeout 0 gives
  * it a pty instead (exec_pty.ts).
  */
-import { AcondError, invalid, MSG, precondition } from "../errors.ts";
+import { AcondError, invalid, MSG, precondition, withContext } from "../errors.ts";
 import { drainFd } from "../proc/fdio.ts";
 import { EPOLL } from "../sys/mod.ts";
 import { type ExecRequest, processSpec, spawnFailure } from "./exec_spec.ts";
@@ -11,6 +11,7 @@ import { execInteractive } from "./exec_pty.ts";
 import type { Registry } from "./registry.ts";
 import { TailBuffer } from "./ring.ts";
 import { ENTRYPOINT_DIR, isPublicEntrypoint } from "./rules.ts";
+import type { Container } from "./types.ts";
 import { MAX_ARGS, MAX_ENV } from "./start.ts";
 
 export type { ExecRequest } from "./exec_spec.ts";
@@ -37,10 +38,22 @@ export async function exec(reg: Registry, req: ExecRequest): Promise<ExecOutput>
     throw invalid("Too many arguments or environment entries");
   }
   const path = `${ENTRYPOINT_DIR}/${req.command}`;
+  const what = `exec container ${c.id}`;
   if (req.timeoutSec <= 0) {
-    await execInteractive(reg, c, path, req);
+    await withContext(what, () => execInteractive(reg, c, path, req));
     return { stdout: new Uint8Array(), stderr: new Uint8Array() };
   }
+  return await withContext(what, () => execBatch(reg, c, path, req, cap));
+}
+
+/** Batch Exec: stdin fed and both outputs captured through pipes (batchIo). */
+async function execBatch(
+  reg: Registry,
+  c: Container,
+  path: string,
+  req: ExecRequest,
+  cap: number,
+): Promise<ExecOutput> {
   const { sys } = reg.deps;
   const made: number[] = [];
   const pipe = () => {

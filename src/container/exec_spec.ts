@@ -1,5 +1,5 @@
 /** What an Exec request asks for and what its process gets (shared by batch and pty Exec). */
-import { AcondError, MSG, precondition } from "../errors.ts";
+import { AcondError, MSG, precondition, wrapError } from "../errors.ts";
 import { type ProcessSpec, SpawnError, SysError } from "../sys/mod.ts";
 import { CONTAINER_UMASK } from "./start.ts";
 import type { Container } from "./types.ts";
@@ -33,17 +33,20 @@ export function processSpec(
   };
 }
 
-/** The client's view of a failed Exec spawn: no such entry point, or the container is gone. */
+/**
+ * The client's view of a failed Exec spawn: no such entry point, or the container is gone;
+ * anything else gets the context "spawn <command>".
+ */
 export function spawnFailure(e: unknown, command: string): unknown {
-  if (e instanceof SpawnError && e.step === "execve" && e.code === "ENOENT") {
+  if (e instanceof SpawnError && e.step === "execve" && e.errnoName === "ENOENT") {
     return new AcondError("not_found", `No entry point ${command}`, { cause: e });
   }
   // The init exited between the state check and joining it (its namespaces are gone).
   if (
-    e instanceof SysError && e.code === "ENOENT" &&
+    e instanceof SysError && e.errnoName === "ENOENT" &&
     (e.syscall === "open" || (e instanceof SpawnError && e.step === "setns"))
   ) {
     return precondition(MSG.terminated, { cause: e });
   }
-  return e;
+  return wrapError(e, `spawn ${command}`);
 }

@@ -2,7 +2,7 @@
  * Restart: stop the running entry point with the manifest's restart signal (bounded by the
  * caller's timeout), then launch it again in the kept namespaces (start.ts).
  */
-import { AcondError, denied, invalid, MSG, precondition } from "../errors.ts";
+import { AcondError, denied, invalid, MSG, precondition, withContext } from "../errors.ts";
 import { settlesWithin } from "../util/timeout.ts";
 import type { Registry } from "./registry.ts";
 import { restartSignal } from "./rules.ts";
@@ -29,7 +29,7 @@ export async function restart(reg: Registry, id: number, timeoutSec: number): Pr
     await c.exited;
     if (c.state === "running") throw precondition("Container already restarted");
     reg.checkInstances(c.image.id, c.image.manifest.maxInstances ?? 1);
-    await launch(reg, c, false);
+    await withContext(`restart container ${c.id}`, () => launch(reg, c, false));
     deps.events.emit({ kind: "container_restarted", containerId: c.id, imageId: c.imageId });
   });
 }

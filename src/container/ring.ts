@@ -4,16 +4,11 @@
 export class TailBuffer {
   #chunks: Uint8Array[] = [];
   #size = 0;
-  #dropped = 0;
   constructor(readonly cap: number) {}
 
   push(data: Uint8Array): void {
-    if (this.cap === 0 || data.length === 0) {
-      this.#dropped += data.length;
-      return;
-    }
+    if (this.cap === 0 || data.length === 0) return;
     if (data.length >= this.cap) {
-      this.#dropped += this.#size + data.length - this.cap;
       this.#chunks = [data.slice(data.length - this.cap)];
       this.#size = this.cap;
       return;
@@ -26,21 +21,15 @@ export class TailBuffer {
       if (first.length <= excess) {
         this.#chunks.shift();
         this.#size -= first.length;
-        this.#dropped += first.length;
       } else {
         this.#chunks[0] = first.slice(excess);
         this.#size -= excess;
-        this.#dropped += excess;
       }
     }
   }
 
   get size(): number {
     return this.#size;
-  }
-  /** Bytes that were pushed but no longer held. */
-  get dropped(): number {
-    return this.#dropped;
   }
 
   bytes(): Uint8Array<ArrayBuffer> {

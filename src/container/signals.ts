@@ -11,7 +11,7 @@ export function signalContainer(reg: Registry, c: Container, sig: number): boole
     reg.deps.sys.kill(t.pid, t.sig);
     return true;
   } catch (e) {
-    if (e instanceof SysError && e.code === "ESRCH") return false;
+    if (e instanceof SysError && e.errnoName === "ESRCH") return false;
     throw e;
   }
 }

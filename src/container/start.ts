@@ -3,7 +3,7 @@
  * file §7, Image.md "Execution Environment"). Validate, then create; on any failure nothing stays:
  * no mount, no fd, no attestation socket, no directory, no table entry.
  */
-import { invalid, MSG, precondition } from "../errors.ts";
+import { invalid, MSG, precondition, withContext, wrapError } from "../errors.ts";
 import { type KeptNamespaces, O, SpawnError } from "../sys/mod.ts";
 import { MAX_ARGS, MAX_ENV } from "../sys/abi.ts";
 import { log } from "../util/log.ts";
@@ -68,8 +68,10 @@ export async function start(reg: Registry, imageId: string, envs: string[]): Pro
     };
     const dir = deps.layout.containerDir(id);
     try {
-      await deps.sys.mkdir(`${dir}/rootfs`, 0o700);
-      await launch(reg, c, true);
+      await withContext(`start container ${id}`, async () => {
+        await deps.sys.mkdir(`${dir}/rootfs`, 0o700);
+        await launch(reg, c, true);
+      });
     } catch (e) {
       await deps.sys.remove(dir).catch((r) => log.warn(`container ${id}: remove ${dir}: ${r}`));
       throw e;
@@ -84,7 +86,8 @@ export async function start(reg: Registry, imageId: string, envs: string[]): Pro
  * Creates the entry point. First run (or no kept namespaces): mounts the overlay and builds a
  * new container. A Restart joins the kept user and mount namespaces (same uids, same root,
  * same /tmp and /run: Image.md) with new PID, IPC and UTS namespaces. On failure nothing that
- * this call made stays: fds closed, the root unmounted, a first run's socket closed.
+ * this call made stays: fds closed, the root unmounted, a first run's socket closed. Each step's
+ * failure names the step ("mount overlay: …"); the caller adds which container.
  */
 export async function launch(reg: Registry, c: Container, first: boolean): Promise<void> {
   const { sys, reaper } = reg.deps;
@@ -93,7 +96,7 @@ export async function launch(reg: Registry, c: Container, first: boolean): Promi
   const nosuid = (m.uids ?? []).length === 0;
   const rejoin = !first && c.ns !== null;
   const workingDir = m.workingDir || "/";
-  if (!rejoin) await mountRoot(reg, c, nosuid);
+  if (!rejoin) await withContext("mount overlay", () => mountRoot(reg, c, nosuid));
   /** The daemon's ends given to the child (closed once it exists, or on failure). */
   const childEnds: number[] = [];
   /** Our read ends of the logFD pipes, [container fd, pipe fd]. */
@@ -102,7 +105,9 @@ export async function launch(reg: Registry, c: Container, first: boolean): Promi
   let spawned;
   let kept: KeptNamespaces | null = null;
   try {
-    if (m.writableFS && first) await chownTree(reg, rootfs, c.hostUid);
+    if (m.writableFS && first) {
+      await withContext("chown rootfs", () => chownTree(reg, rootfs, c.hostUid));
+    }
     const nullFd = sys.openFd("/dev/null", O.RDWR);
     childEnds.push(nullFd);
     const stdio: [number, number, number] = [nullFd, nullFd, nullFd];
@@ -129,7 +134,10 @@ export async function launch(reg: Registry, c: Container, first: boolean): Promi
     let ipcSource = "";
     if (!rejoin) {
       socketOpened = true; // open() may have listened before it failed: close() undoes either
-      ipcSource = await reg.deps.attestSockets.open(c.id);
+      ipcSource = await withContext(
+        "open attestation socket",
+        () => reg.deps.attestSockets.open(c.id),
+      );
     }
     try {
       spawned = await reaper.spawn(async () => {
@@ -149,9 +157,9 @@ export async function launch(reg: Registry, c: Container, first: boolean): Promi
       });
     } catch (e) {
       if (e instanceof SpawnError && e.step === "execve") {
-        throw precondition(`Cannot execute entry point ${path}: ${e.code}`, { cause: e });
+        throw precondition(`Cannot execute entry point ${path}: ${e.errnoName}`, { cause: e });
       }
-      throw e;
+      throw wrapError(e, `spawn ${path}`);
     }
   } catch (e) {
     for (const [, r] of readers) sys.close(r);

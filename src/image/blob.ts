@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { extractTar } from "./tar/extract.ts";
 import { MemoryReader, type TarReader } from "./tar/reader.ts";
 import { log } from "../util/log.ts";
+import { errnoOf } from "../sys/errors.ts";
 
 /** AddBlobRequest.alg bits. */
 export const ALG_BITS: ReadonlyArray<readonly [number, HashAlg]> = [
@@ -139,7 +140,7 @@ export async function stageLayer(
     return { dir, ...stats };
   } catch (e) {
     discardStaged(dir);
-    if ((e as { code?: string } | null)?.code === "ENOSPC") {
+    if (errnoOf(e) === "ENOSPC") {
       throw new AcondError(
         "resource_exhausted",
         "No space left for the layer in the state directory",

@@ -5,7 +5,7 @@
  * data: the wire types and Watch events are mapped in api/handlers/image.ts.
  */
 import type { Context } from "../context.ts";
-import { AcondError, denied, invalid, MSG, precondition } from "../errors.ts";
+import { AcondError, denied, invalid, MSG, precondition, withContext } from "../errors.ts";
 import { addManifestLine, FINALIZE_LINE } from "../attest/eventlog.ts";
 import { evaluatePolicy, type PolicyImage } from "../policy/policy.ts";
 import { log } from "../util/log.ts";
@@ -129,7 +129,10 @@ export class ImageService {
 
   async #measureAndCommit(image: LoadedImage): Promise<void> {
     const ctx = this.ctx;
-    const staged = await stageImage(ctx.layout, image);
+    const staged = await withContext(
+      `stage image ${image.id}`,
+      () => stageImage(ctx.layout, image),
+    );
     try {
       await ctx.eventLog.measure(addManifestLine(image.id));
     } catch (e) {

@@ -10,6 +10,7 @@
  */
 import { aliasMatches, finitFlags, moduleName, type ModulePhase, type Planned } from "./modules.ts";
 import { log } from "../util/log.ts";
+import { errnoOf } from "../sys/errors.ts";
 
 export type Finit = (path: string, flags: number) => Promise<void>;
 
@@ -99,7 +100,7 @@ export class ModuleLoader {
       await this.finit(`${this.dir}/${file}`, finitFlags(file));
       return true;
     } catch (e) {
-      const code = (e as { code?: string }).code;
+      const code = errnoOf(e);
       // EEXIST: built in or already loaded. Otherwise e.g. tdx-guest outside a TD (ENODEV).
       if (code !== "EEXIST") log.warn(`module ${file} not loaded: ${(e as Error).message}`);
       return false;

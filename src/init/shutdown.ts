@@ -10,6 +10,7 @@ import { mountedTargets } from "./fstab.ts";
 import { log } from "../util/log.ts";
 import { DEFAULT_GRACE_MS, type PowerKind } from "../power.ts";
 import { handledSignals, signalAction } from "./signals.ts";
+import { settlesWithin } from "../util/timeout.ts";
 
 const SIGTERM = 15;
 const SIGKILL = 9;
@@ -66,8 +67,6 @@ export interface PowerDownDeps {
   reapNow(): void;
 }
 
-const TIMEOUT = Symbol("timeout");
-
 /**
  * PID 1's power-down, built once at boot (init/pid1.ts) with what it must stop. The first request
  * runs the sequence; any later one (a signal during a Shutdown RPC, the idle timer) is only logged.
@@ -109,17 +108,14 @@ async function powerDown(
 ): Promise<void> {
   log.info(`${kind}: ${reason}; stopping (grace ${graceMs} ms)`);
   const step = async <T>(what: string, p: Promise<T>, ms: number): Promise<T | undefined> => {
-    let t: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<typeof TIMEOUT>((r) => (t = setTimeout(() => r(TIMEOUT), ms)));
-    try {
-      const r = await Promise.race([p, timeout]);
-      if (r === TIMEOUT) log.warn(`${what}: timed out`);
-      else return r as T;
-    } catch (e) {
-      log.warn(`${what}: ${(e as Error).message}`);
-    } finally {
-      clearTimeout(t);
-    }
+    let result: T | undefined;
+    let late = false; // a failure after the timeout is not reported (the step was given up)
+    const done = p.then((r) => void (result = r), (e) => {
+      if (!late) log.warn(`${what}: ${(e as Error).message}`);
+    });
+    if (await settlesWithin(done, ms)) return result;
+    late = true;
+    log.warn(`${what}: timed out`);
     return undefined;
   };
   // KernelLog followers poll every 250 ms: let them carry the line above before streams close.

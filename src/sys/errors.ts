@@ -9,9 +9,20 @@ export class SysError extends Error {
     this.errno = errno;
     this.syscall = syscall;
   }
-  get code(): string {
+  /** The errno's name ("EPERM"); not `code`, which on AcondError is the domain code. */
+  get errnoName(): string {
     return ERRNO_NAMES[this.errno] ?? `E${this.errno}`;
   }
+}
+
+/**
+ * The errno name of an OS error, whichever door it came through: a SysError (the shim) or the
+ * `code` Deno and Node put on theirs ("ENOSPC"); undefined for anything else.
+ */
+export function errnoOf(e: unknown): string | undefined {
+  if (e instanceof SysError) return e.errnoName;
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
 }
 
 /** Throws SysError when a shim call returned -errno; returns the value otherwise. */

@@ -1,8 +1,7 @@
 /** Report and GetEventLog: thin decode → attest service → encode. */
 import type { Context } from "../../context.ts";
 import type { Handlers } from "../router.ts";
-import { makeReport } from "../../attest/report.ts";
-import { RTMR3 } from "../../attest/eventlog.ts";
+import { eventLogSnapshot, makeReport } from "../../attest/report.ts";
 
 export function attestHandlers(ctx: Context): Handlers {
   return {
@@ -23,11 +22,8 @@ export function attestHandlers(ctx: Context): Handlers {
       };
     },
     async getEventLog() {
-      return await ctx.lock.run(async () => ({
-        lines: [...ctx.eventLog.lines],
-        rtmr3: await ctx.tee.readRtmr(RTMR3),
-        tee: ctx.tee.kind,
-      }));
+      const r = await eventLogSnapshot(ctx);
+      return { lines: r.lines, rtmr3: r.rtmr3, tee: r.tee };
     },
   };
 }

@@ -1,6 +1,7 @@
 /** Parsing where a raw blob stream starts (src/api/blobstream.ts). */
 import { assertEquals, assertThrows } from "../../helpers/assert.ts";
 import { parseStreamRequest } from "../../../src/api/blobstream.ts";
+import { streamContentRange } from "../../../src/api/wire.ts";
 
 const parse = (h: Record<string, string>, q = "") =>
   parseStreamRequest(new Headers(h), new URLSearchParams(q));
@@ -15,6 +16,11 @@ Deno.test("blob stream request: Content-Range, ?offset, Content-Length", () => {
   assertEquals(parse({ "content-range": "bytes 5-14/*", "content-length": "10" }), {
     offset: 5,
     declared: { length: 10 },
+  });
+  // What the client sends (api/wire.ts) is what the server reads.
+  assertEquals(parse({ "content-range": streamContentRange(5, 100) }), {
+    offset: 5,
+    declared: { total: 100 },
   });
   assertEquals(parse({}, "offset=7"), { offset: 7, declared: {} });
   assertEquals(parse({ "content-range": "bytes 7-*/9" }, "offset=7"), {

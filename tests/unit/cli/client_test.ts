@@ -10,3 +10,30 @@ Deno.test("resolveAddr() prefers --socket, then --tcp, then ACON_ADDR, then the 
   assertEquals(resolveAddr(undefined, undefined, "localhost:1025"), "tcp:localhost:1025");
   assertEquals(resolveAddr(), DEFAULT_ADDR);
 });
+
+Deno.test("aconctl bundles no server module: only cli/, gen/, wire constants, pure verify code", async () => {
+  const src = new URL("../../src/", import.meta.url).href;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", `${src}cli/aconctl.ts`],
+    stdout: "piped",
+  }).output();
+  type Dep = { code?: { specifier: string } };
+  type Mod = { specifier: string; dependencies?: Dep[] };
+  const mods = new Map<string, Mod>();
+  for (const m of JSON.parse(new TextDecoder().decode(out.stdout)).modules as Mod[]) {
+    mods.set(m.specifier, m);
+  }
+  // What runs (type-only imports are erased from the bundle): the code edges from the entry.
+  const seen = new Set<string>();
+  const walk = (spec: string) => {
+    if (seen.has(spec)) return;
+    seen.add(spec);
+    for (const d of mods.get(spec)?.dependencies ?? []) if (d.code) walk(d.code.specifier);
+  };
+  walk(`${src}cli/aconctl.ts`);
+  const ours = [...seen].filter((s) => s.startsWith(src)).map((s) => s.slice(src.length)).sort();
+  // Wire constants, the generic hash helpers, and the pure verification code.
+  const allowed =
+    /^(cli\/|gen\/|api\/wire\.ts$|digest(_boot)?\.ts$|attest\/(verify|replay|tdreport|quote|bootevent|attestation|sim_values)\.ts$)/;
+  assertEquals(ours.filter((p) => !allowed.test(p)), []);
+});

@@ -70,7 +70,7 @@ Deno.test("FileBatch: never leaves the directory, never follows or replaces anyt
       b.add("never", enc.encode("2"), 0o644, false, 0);
       const e = await b.write(dir).then(() => null, (e) => e);
       assert(e instanceof SysError, `${JSON.stringify(path)}: refused`);
-      assertEquals([path, e.code], [path, code]);
+      assertEquals([path, e.errnoName], [path, code]);
       assert(e.message.includes(`${dir}/${path}`), `the error names the file: ${e.message}`);
       assertEquals(Deno.readTextFileSync(`${dir}/ok-before`), "1"); // written in order
       assertThrows(() => Deno.lstatSync(`${dir}/never`), Deno.errors.NotFound); // stopped there
@@ -82,7 +82,7 @@ Deno.test("FileBatch: never leaves the directory, never follows or replaces anyt
     // A mode beyond the permission bits is refused too (setuid never reaches the disk).
     const b = new FileBatch();
     b.add("suid", enc.encode("x"), 0o4755, false, 0);
-    assertEquals(((await b.write(dir).catch((e) => e)) as SysError).code, "EINVAL");
+    assertEquals(((await b.write(dir).catch((e) => e)) as SysError).errnoName, "EINVAL");
     assertThrows(() => Deno.lstatSync(`${dir}/suid`), Deno.errors.NotFound);
   });
 });
@@ -151,7 +151,7 @@ Deno.test("extract: a failing batched write fails the extraction, after every wr
     Deno.writeTextFileSync(`${dir}/taken`, "mine");
     const tar = craftTar([{ name: "x", data: "1" }, { name: "taken", data: "theirs" }]);
     const e = await extractTar(new MemoryReader(tar), dir, tar.length).catch((e) => e);
-    assert(e instanceof SysError && e.code === "EEXIST", String(e));
+    assert(e instanceof SysError && e.errnoName === "EEXIST", String(e));
     assertEquals(Deno.readTextFileSync(`${dir}/taken`), "mine");
   });
 });
