@@ -17,115 +17,35 @@ import {
 import { toConnectError } from "../../src/api/errors.ts";
 import { addLogSink } from "../../src/util/log.ts";
 import { ERRNO, SysError } from "../../src/sys/errors.ts";
-import { SpawnError, type Sys } from "../../src/sys/mod.ts";
-import { Registry } from "../../src/container/registry.ts";
-import type { ContainerDeps } from "../../src/container/deps.ts";
-import { start } from "../../src/container/start.ts";
-import { Layout } from "../../src/layout.ts";
-import { Mutex } from "../../src/util/mutex.ts";
-import { EventBus } from "../../src/events.ts";
-import type { LoadedImage, Manifest } from "../../src/state.ts";
+import { STEP } from "../../src/sys/abi.ts";
+import { harness, ROOT } from "../fakes/containers.ts";
 
 const lines: string[] = [];
 addLogSink((_level, line) => lines.push(line));
 
-/** A Sys whose listed calls are given; any other call fails the test loudly. */
-function fakeSys(calls: Partial<Sys>): Sys {
-  return new Proxy(calls as Sys, {
-    get(target, name) {
-      const f = (target as unknown as Record<string | symbol, unknown>)[name];
-      if (f) return f;
-      return () => {
-        throw new Error(`fake Sys: unexpected call ${String(name)}`);
-      };
-    },
-  });
-}
-
-const IMAGE_ID = "sha384/aa/bb";
-const ROOT = "/nonexistent/acond";
-
-function image(): LoadedImage {
-  const manifest: Manifest = {
-    aconSpecVersion: [1, 0],
-    layers: ["sha384/" + "0".repeat(96)],
-    aliases: { contents: {}, self: {} },
-    entrypoint: ["/bin/app"],
-    env: [],
-    workingDir: "/",
-    uids: [],
-    logFDs: [],
-    writableFS: false,
-    noRestart: false,
-    signals: [],
-    maxInstances: 0,
-    policy: { accepts: [], rejectUnaccepted: false },
-  };
-  return {
-    id: IMAGE_ID,
-    alg: "sha384",
-    signerDigest: "aa",
-    manifestDigest: "bb",
-    manifest,
-    raw: new Uint8Array(),
-    certificate: new Uint8Array(),
-  };
-}
-
-/** A registry whose next container id is 5, over a fake kernel. */
-function registry(sys: Sys): { reg: Registry; removed: string[] } {
-  const removed: string[] = [];
-  const base = fakeSys({
-    stat: () => Promise.resolve({ isDirectory: true, isSocket: false, uid: 0 }),
-    mkdir: () => Promise.resolve(),
-    remove: (p) => {
-      removed.push(p);
-      return Promise.resolve();
-    },
-  });
-  const deps: ContainerDeps = {
-    sys: new Proxy(sys, {
-      get: (t, n) => (n in t ? t[n as keyof Sys] : base[n as keyof Sys]),
-    }),
-    procRoot: "/nonexistent/proc",
-    reaper: {
-      start() {},
-      async spawn(create) {
-        return { pid: await create(), exit: new Promise(() => {}) };
-      },
-    },
-    fds: { watch() {}, unwatch() {} },
-    layout: new Layout(ROOT),
-    lock: new Mutex(),
-    state: { finalized: false, images: new Map([[IMAGE_ID, image()]]), containers: new Map() },
-    events: new EventBus(),
-    pid1: false,
-    sharedDir: `${ROOT}/shared`,
-    ensureModule: () => Promise.resolve(),
-    attestSockets: { open: () => Promise.resolve(""), close: () => Promise.resolve() },
-  };
-  const reg = new Registry(deps, 65534);
-  for (let i = 0; i < 3; i++) reg.ids.next(); // 2, 3, 4: the next container is 5
-  return { reg, removed };
+/** A harness over the fake kernel whose next container id is 5 (ids 2-4 are used up). */
+async function atFive() {
+  const h = harness();
+  const img = h.image({ entrypoint: ["/bin/app"], logFDs: [] });
+  for (let i = 0; i < 3; i++) {
+    const id = await h.svc.start(h.image({ logFDs: [] }), []);
+    h.sys.exit((await h.svc.inspect(id))[0].pid, 0);
+  }
+  await h.settle();
+  return { h, img };
 }
 
 Deno.test("a failed mount: the log has the whole chain, the client today's message", async () => {
-  const mounts: string[] = [];
-  const { reg, removed } = registry(fakeSys({
-    mount(_source, target) {
-      mounts.push(target);
-      throw new SysError(ERRNO.EPERM, "mount", target);
-    },
-  }));
-  const e = await start(reg, IMAGE_ID, []).then(() => null, (x) => x);
+  const { h, img } = await atFive();
+  h.sys.failOn("mount", 1, ERRNO.EPERM);
+  const e = await h.svc.start(img, []).then(() => null, (x) => x);
   const rootfs = `${ROOT}/containers/5/rootfs`;
-  assertEquals(mounts, [rootfs]);
   // The context layers and, under them, the kernel's error itself.
   assertEquals(e instanceof ContextError, true, String(e));
   assertEquals((e as Error).message, `start container 5: mount overlay: mount ${rootfs}: EPERM`);
   const root = unwrapContext(e);
   assertEquals(root instanceof SysError && [root.errnoName, root.syscall], ["EPERM", "mount"]);
-  assertEquals(removed, [`${ROOT}/containers/5`]); // nothing stays
+  assertEquals(h.sys.under(`${ROOT}/containers/5`), [], "nothing stays");
   lines.length = 0;
   const ce = toConnectError(e, "Start");
   assertEquals([ce.code, ce.rawMessage], [Code.Internal, "System error, errno: EPERM"]);
@@ -135,16 +55,9 @@ Deno.test("a failed mount: the log has the whole chain, the client today's messa
 });
 
 Deno.test("a domain error under context layers keeps its message and code", async () => {
-  let execve = 0;
-  while (new SpawnError(ERRNO.ENOENT, execve).step !== "execve") execve++;
-  const { reg } = registry(fakeSys({
-    mount() {},
-    umount() {},
-    openFd: () => 9,
-    close() {},
-    spawnContainer: () => Promise.reject(new SpawnError(ERRNO.ENOENT, execve)),
-  }));
-  const e = await start(reg, IMAGE_ID, []).then(() => null, (x) => x);
+  const { h, img } = await atFive();
+  h.sys.failOn("spawnContainer", 1, ERRNO.ENOENT, STEP.EXEC);
+  const e = await h.svc.start(img, []).then(() => null, (x) => x);
   assertEquals(e instanceof ContextError, true, String(e));
   const msg = "Cannot execute entry point /bin/app: ENOENT";
   assertEquals(errorChain(e), `start container 5: ${msg}: spawn (execve): ENOENT`);
