@@ -15,6 +15,7 @@ import { Mutex } from "./util/mutex.ts";
 import { buildRoutes, type Handlers } from "./api/router.ts";
 import { type Listener, type Route, serveTcp, serveUnix, serveVsock } from "./api/server.ts";
 import { deferHandlers } from "./api/deferred.ts";
+import { budgetAddBlob } from "./api/bodygate.ts";
 import { type PeerGuards, peerGuards } from "./api/peer.ts";
 import { DEV_UID_BASE } from "./container/registry.ts";
 import { blobStreamRoute } from "./api/blobstream.ts";
@@ -122,6 +123,7 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
   );
   const routes = buildRoutes(handlers, Math.max(opts.maxRequestBytes, MAX_CHUNK_BYTES) + 4096);
   routes.set(BLOB_STREAM_PREFIX, blobStreamRoute(uploads)); // raw layer PUT, docs/layers.md
+  budgetAddBlob(routes, opts.maxRequestBytes); // bodies held at once: api/bodygate.ts
   const guards = peerGuards({ pid1: opts.pid1, devUidBase: DEV_UID_BASE });
   const listeners: Listener[] = [await serveUnix(opts.socket, routes)];
   if (opts.tcp) listeners.push(serveTcp(opts.tcp.hostname, opts.tcp.port, routes, guards.tcp));
