@@ -15,6 +15,9 @@ import { Mutex } from "./util/mutex.ts";
 import { buildRoutes, type Handlers } from "./api/router.ts";
 import { type Listener, type Route, serveTcp, serveUnix, serveVsock } from "./api/server.ts";
 import { deferHandlers } from "./api/deferred.ts";
+import { budgetAddBlob } from "./api/bodygate.ts";
+import { type PeerGuards, peerGuards } from "./api/peer.ts";
+import { DEV_UID_BASE } from "./container/registry.ts";
 import { blobStreamRoute } from "./api/blobstream.ts";
 import { BLOB_STREAM_PREFIX } from "./api/wire.ts";
 import { healthHandlers } from "./api/handlers/health.ts";
@@ -45,6 +48,8 @@ export interface Daemon {
   readonly listeners: Listener[];
   /** Path → handler, for extra listeners (PID-1 mode adds vsock and restarts dead ones). */
   readonly routes: Map<string, Route>;
+  /** What TCP and vsock listeners check before serving a request: no container may call. */
+  readonly peerGuards: PeerGuards;
   /** The one owner of waitpid(-1) (PID 1 starts it at boot: every orphan is ours). */
   readonly reaper: Reaper;
   /** Stops every container within graceMs; false when none was ever started. */
@@ -118,9 +123,11 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
   );
   const routes = buildRoutes(handlers, Math.max(opts.maxRequestBytes, MAX_CHUNK_BYTES) + 4096);
   routes.set(BLOB_STREAM_PREFIX, blobStreamRoute(uploads)); // raw layer PUT, docs/layers.md
+  budgetAddBlob(routes, opts.maxRequestBytes); // bodies held at once: api/bodygate.ts
+  const guards = peerGuards({ pid1: opts.pid1, devUidBase: DEV_UID_BASE });
   const listeners: Listener[] = [await serveUnix(opts.socket, routes)];
-  if (opts.tcp) listeners.push(serveTcp(opts.tcp.hostname, opts.tcp.port, routes));
-  if (opts.vsock != null) listeners.push(serveVsock(opts.vsock, routes));
+  if (opts.tcp) listeners.push(serveTcp(opts.tcp.hostname, opts.tcp.port, routes, guards.tcp));
+  if (opts.vsock != null) listeners.push(serveVsock(opts.vsock, routes, guards.vsock));
   // In dev mode host processes may call the container socket: bound now. As PID 1 nothing in
   // the VM can call it before a container exists: it comes with the first Start.
   if (!opts.pid1) await sockets.bindShared();
@@ -133,6 +140,7 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
     ctx,
     listeners,
     routes,
+    peerGuards: guards,
     reaper,
     stopContainers,
     async shutdown() {

@@ -3,10 +3,12 @@
  * on a Unix socket (mode 0600), on TCP and on vsock. Every listener serves the same route table
  * through the same handler (`handlerFor`) and error answer (`onError`): what one transport
  * answers, they all answer. Routes are exact paths (one per RPC), or prefixes when the key ends
- * with "/" (the raw blob stream, api/blobstream.ts). Who keeps listeners up is not this file's
- * business (PID 1: init/listeners.ts).
+ * with "/" (the raw blob stream, api/blobstream.ts). TCP and vsock serve the host only: their
+ * peer guard (api/peer.ts) refuses every other peer (a container) before any route runs. Who
+ * keeps listeners up is not this file's business (PID 1: init/listeners.ts).
  */
 import { log } from "../util/log.ts";
+import type { PeerGuard } from "./peer.ts";
 
 export type Route = (req: Request) => Promise<Response>;
 
@@ -51,6 +53,37 @@ export function handlerFor(routes: Map<string, Route>): Deno.ServeHandler {
       log.warn(`${path}: ${e instanceof Error ? e.message : String(e)}`);
       return new Response("internal error\n", { status: 500 });
     }
+  };
+}
+
+/**
+ * Runs `guard` (api/peer.ts) on every request of a host-facing listener before any route: a
+ * refused peer gets 403 permission_denied and the connection is closed; no handler runs.
+ */
+export function guarded(
+  handler: Deno.ServeHandler,
+  guard: PeerGuard,
+  local: () => Deno.Addr,
+): Deno.ServeHandler {
+  return async (req, info) => {
+    let why: string | null;
+    try {
+      why = await guard(info.remoteAddr, local());
+    } catch (e) {
+      why = `peer check failed: ${(e as Error).message}`;
+    }
+    if (why === null) return handler(req, info);
+    const from = info.remoteAddr?.transport === "vsock"
+      ? `vsock:${info.remoteAddr.cid}:${info.remoteAddr.port}`
+      : `${(info.remoteAddr as Deno.NetAddr)?.hostname}:${(info.remoteAddr as Deno.NetAddr)?.port}`;
+    log.warn(`refused ${req.method} ${new URL(req.url).pathname} from ${from}: ${why}`);
+    await req.body?.cancel().catch(() => {});
+    const message = `Refused: ${why}. The host API serves the host only; ` +
+      "containers use /shared/acon.sock";
+    return new Response(JSON.stringify({ code: "permission_denied", message }) + "\n", {
+      status: 403,
+      headers: { "content-type": "application/json", connection: "close" },
+    });
   };
 }
 
@@ -121,8 +154,12 @@ export function serveTcp(
   hostname: string,
   port: number,
   routes: Map<string, Route>,
+  guard: PeerGuard,
 ): Listener {
-  const server = Deno.serve({ hostname, port, onListen: () => {}, onError }, handlerFor(routes));
+  const server: Deno.HttpServer<Deno.NetAddr> = Deno.serve(
+    { hostname, port, onListen: () => {}, onError },
+    guarded(handlerFor(routes), guard, () => server.addr),
+  );
   const a = server.addr as Deno.NetAddr;
   log.info(`serving on tcp:${a.hostname}:${a.port}`);
   return {
@@ -136,10 +173,10 @@ export function serveTcp(
  * The API on vsock (any local CID), for hosts that reach the guest through virtio-vsock. Needs
  * Deno's `--unstable-vsock` (both launchers pass it) and a vsock transport in the kernel.
  */
-export function serveVsock(port: number, routes: Map<string, Route>): Listener {
-  const server = Deno.serve(
+export function serveVsock(port: number, routes: Map<string, Route>, guard: PeerGuard): Listener {
+  const server: Deno.HttpServer<Deno.VsockAddr> = Deno.serve(
     { transport: "vsock", cid: -1, port, onListen: () => {}, onError },
-    handlerFor(routes),
+    guarded(handlerFor(routes), guard, () => server.addr),
   );
   log.info(`serving on vsock:${port}`);
   return { addr: `vsock:${port}`, finished: server.finished, shutdown: () => server.shutdown() };

@@ -8,6 +8,7 @@
  */
 import { sha384 } from "../digest_boot.ts";
 import type { AttestData } from "../state.ts";
+import { AcondError } from "../errors.ts";
 
 export const ATTESTATION_API_VERSION = "1.0.0";
 
@@ -22,6 +23,57 @@ export interface AttestationInput {
   acondNonce: Uint8Array;
   imageIds: Iterable<string>;
   containers: Iterable<AttestedContainer>;
+}
+
+/**
+ * Bounds on containers' attestation data (docs/attestation.md "Limits"), so that whatever the
+ * containers store, every report fits the container socket's 1 MiB message (attest/ipc.ts
+ * MAX_MESSAGE) with room for the event log, the JSON's frame and a quote: one container's data
+ * is at most MAX_ATTEST_DATA_BYTES as it appears in the JSON (escaped), all containers' stored
+ * data at most MAX_ATTEST_TOTAL_BYTES. A container over either bound gets the error; no other
+ * container's request fails because of it.
+ */
+export const MAX_ATTEST_DATA_BYTES = 64 * 1024;
+export const MAX_ATTEST_TOTAL_BYTES = 512 * 1024;
+
+const utf8 = new TextEncoder();
+
+/** The bytes `data` takes in the attestation JSON (as JSON.stringify escapes it, in UTF-8). */
+export function attestDataBytes(d: AttestData | null): number {
+  return d ? utf8.encode(JSON.stringify(d.data)).length : 0;
+}
+
+/** Refuses one container's data over its own bound (get_report's data for one report, too). */
+export function checkAttestDataSize(d: AttestData): void {
+  const n = attestDataBytes(d);
+  if (n > MAX_ATTEST_DATA_BYTES) {
+    throw new AcondError(
+      "resource_exhausted",
+      `Attestation data too large: ${n} bytes in the report JSON, at most ${MAX_ATTEST_DATA_BYTES}`,
+    );
+  }
+}
+
+/**
+ * Refuses storing `d` for container `cid` when it is over its own bound, or when the data all
+ * containers store would then be over MAX_ATTEST_TOTAL_BYTES (its old data does not count).
+ */
+export function checkStoredAttestData(
+  containers: Iterable<{ id: number; attestData: AttestData | null }>,
+  cid: number,
+  d: AttestData,
+): void {
+  checkAttestDataSize(d);
+  let others = 0;
+  for (const c of containers) if (c.id !== cid) others += attestDataBytes(c.attestData);
+  const n = attestDataBytes(d);
+  if (others + n > MAX_ATTEST_TOTAL_BYTES) {
+    throw new AcondError(
+      "resource_exhausted",
+      `Attestation data not stored: the containers' data would take ${others + n} bytes, ` +
+        `at most ${MAX_ATTEST_TOTAL_BYTES} for all containers; store less (a digest of it)`,
+    );
+  }
 }
 
 /** requestor_nonce bytes: LE(lo) ‖ LE(hi), i.e. the little-endian u128 hi<<64|lo. */

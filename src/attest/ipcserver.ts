@@ -1,14 +1,18 @@
 /**
  * The container-facing socket server (behaviour file §6.4). One request and one response per
  * connection; requests are handled one at a time. Every refusal is a framed error struct and
- * never touches state; a slow or hostile client is cut off by a read deadline and a connection
- * limit, and nothing a client sends can throw out of here (PID 1 must survive).
+ * never touches state; a slow or hostile client is cut off by a read deadline and connection
+ * limits (its own share, so it cannot starve other containers, and a bound on all), and nothing
+ * a client sends can throw out of here (PID 1 must survive). Attestation data is bounded per
+ * container and in all (attestation.ts MAX_ATTEST_*): one container's data cannot make another's
+ * report fail.
  *
  * Caller identity: `identify` maps the connection to a container id (or null = unknown caller).
  * The transport decides what it knows: see docs/attestation.md ("Container identity").
  */
 import type { ReportDeps } from "./report.ts";
 import { makeReport } from "./report.ts";
+import { checkAttestDataSize, checkStoredAttestData } from "./attestation.ts";
 import {
   CMD_GET_REPORT,
   decodeHeader,
@@ -37,9 +41,15 @@ export interface IpcConn {
 export interface IpcOptions {
   /** Whole-request read deadline. */
   readTimeoutMs?: number;
-  /** Connections served at once; more are closed immediately. */
+  /** Connections served at once, all callers together; more are closed immediately. */
   maxConnections?: number;
+  /** Connections served at once for one caller (a container, or the shared socket's callers). */
+  maxPerCaller?: number;
 }
+
+/** Defaults: one container cannot starve another (each has its own share), all are bounded. */
+export const MAX_CONNECTIONS = 256;
+export const MAX_CONNECTIONS_PER_CALLER = 8;
 
 /** Reads exactly p.length bytes; false on EOF first. */
 async function readFull(c: IpcConn, p: Uint8Array): Promise<boolean> {
@@ -71,12 +81,16 @@ export class ContainerIpc {
   readonly #serial = new Mutex();
   readonly #timeout: number;
   readonly #max: number;
+  readonly #maxPerCaller: number;
   #active = 0;
+  /** Connections being served, by caller (container id; -1: the shared socket's callers). */
+  readonly #byCaller = new Map<number, number>();
 
   constructor(deps: ReportDeps, o: IpcOptions = {}) {
     this.#deps = deps;
     this.#timeout = o.readTimeoutMs ?? 5000;
-    this.#max = o.maxConnections ?? 64;
+    this.#max = o.maxConnections ?? MAX_CONNECTIONS;
+    this.#maxPerCaller = o.maxPerCaller ?? MAX_CONNECTIONS_PER_CALLER;
   }
 
   /** Answers one complete, already-framed request from caller `cid` (null: unknown caller). */
@@ -90,11 +104,13 @@ export class ContainerIpc {
           await this.#deps.lock.run(() => {
             const c = cid === null ? undefined : this.#deps.state.containers.get(cid);
             if (!c) throw new IpcError(command, MSG.badContainerId);
+            checkStoredAttestData(this.#deps.state.containers.values(), c.id, req.attestData);
             c.attestData = req.attestData;
           });
           return encodeSetDataRsp();
         }
         const known = cid !== null && this.#deps.state.containers.has(cid);
+        if (known) checkAttestDataSize(req.attestData);
         const r = await makeReport(this.#deps, {
           nonceLo: req.nonceLo,
           nonceHi: req.nonceHi,
@@ -133,13 +149,17 @@ export class ContainerIpc {
 
   /** Serves one connection: read one framed request (bounded), answer, close. Never throws. */
   async serve(conn: IpcConn, cid: number | null): Promise<void> {
-    if (this.#active >= this.#max) {
+    const caller = cid ?? -1;
+    const mine = this.#byCaller.get(caller) ?? 0;
+    if (this.#active >= this.#max || mine >= this.#maxPerCaller) {
+      log.debug(`container socket: caller ${cid ?? "unknown"} over its connection limit`);
       try {
         conn.close();
       } catch { /* gone */ }
       return;
     }
     this.#active++;
+    this.#byCaller.set(caller, mine + 1);
     // The deadline bounds the client's reading and writing; not the wait for the serial queue or
     // a slow quote, which are ours.
     const cut = () => {
@@ -170,6 +190,9 @@ export class ContainerIpc {
     } finally {
       clearTimeout(timer);
       this.#active--;
+      const left = (this.#byCaller.get(caller) ?? 1) - 1;
+      if (left > 0) this.#byCaller.set(caller, left);
+      else this.#byCaller.delete(caller);
       try {
         conn.close();
       } catch { /* gone */ }

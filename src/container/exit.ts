@@ -1,7 +1,7 @@
 /**
  * What follows an entry point's exit: the state, the daemon's copy of the root unmounted (a kept
  * mount namespace holds its own until a Restart), and for a noRestart container everything it
- * had (its directory, its files in /shared, its attestation socket), then the event.
+ * had (its directory, its files in /shared, its attestation socket and data), then the event.
  */
 import type { ExitStatus } from "../proc/reaper.ts";
 import { log } from "../util/log.ts";
@@ -25,6 +25,8 @@ export async function onExit(reg: Registry, c: Container, s: ExitStatus): Promis
   // Still mounted if that failed: the next exit tries again.
   if (c.mounted) c.mounted = !unmountRoot(reg, c);
   if (c.image.manifest.noRestart) {
+    // Nothing can set or need it again: Reports show `{}` for it (docs/attestation.md "Limits").
+    c.attestData = null;
     const dir = layout.containerDir(c.id);
     await sys.remove(dir).catch((e) => log.warn(`container ${c.id}: remove ${dir}: ${e.message}`));
     await removeShared(reg, new Set(c.idMap.map((x) => x.outside)));

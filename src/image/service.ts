@@ -19,6 +19,7 @@ import {
   discardStaged,
   imageParents,
   missingLayers,
+  noSpace,
   readImage,
   stageImage,
 } from "./store.ts";
@@ -146,7 +147,8 @@ export class ImageService {
       // used without its files, so it is not inserted; the log line stays, as RTMR3 has it.
       log.error(`AddManifest ${image.id}: measured but commit failed: ${(e as Error).message}`);
       await discardStaged(staged);
-      throw new AcondError("internal", MSG.unexpected, { cause: e });
+      throw noSpace(e, "the image (measured, not stored)") ??
+        new AcondError("internal", MSG.unexpected, { cause: e });
     }
   }
 

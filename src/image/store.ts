@@ -4,6 +4,8 @@
  * the caller (service.ts).
  */
 import { CERT_FILE, type Layout, MANIFEST_FILE } from "../layout.ts";
+import { AcondError } from "../errors.ts";
+import { errnoOf } from "../sys/errors.ts";
 import type { LoadedImage } from "../state.ts";
 
 async function lstatOrNull(path: string): Promise<Deno.FileInfo | null> {
@@ -67,8 +69,19 @@ export async function stageImage(layout: Layout, image: LoadedImage): Promise<st
     return dir;
   } catch (e) {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
-    throw e;
+    throw noSpace(e, "the image") ?? e;
   }
+}
+
+/** ENOSPC/EDQUOT as resource_exhausted, with what did not fit; null for any other error. */
+export function noSpace(e: unknown, what: string): AcondError | null {
+  const errno = errnoOf(e);
+  if (errno !== "ENOSPC" && errno !== "EDQUOT") return null;
+  return new AcondError(
+    "resource_exhausted",
+    `No space left for ${what} in the state directory (${errno}): free space there and retry`,
+    { cause: e },
+  );
 }
 
 export async function discardStaged(dir: string): Promise<void> {

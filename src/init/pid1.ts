@@ -77,11 +77,14 @@ export async function runInit(_args: string[]): Promise<void> {
     { name: "unix", start: () => serveUnix(SOCKET, routes) },
     daemon.listeners[0],
   );
-  await supervisor.add({ name: "tcp", start: () => serveTcp("0.0.0.0", config.tcpPort, routes) });
+  await supervisor.add({
+    name: "tcp",
+    start: () => serveTcp("0.0.0.0", config.tcpPort, routes, daemon.peerGuards.tcp),
+  });
   phases.mark("listeners");
   logReady(phases, { tcpPort: config.tcpPort, tee: daemon.ctx.tee.kind, timeout: config.timeout });
 
-  startVsock(config.vsockPort, routes, supervisor, modules);
+  startVsock(config.vsockPort, routes, daemon.peerGuards.vsock, supervisor, modules);
   injectFaults(config.testFaults, supervisor.listeners);
   // Keep the event loop alive forever: PID 1 must not return.
   setInterval(() => {}, 1 << 30);

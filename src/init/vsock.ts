@@ -4,6 +4,7 @@
  * listener (api/server.ts's serveVsock) is then supervised like the others.
  */
 import { type Route, serveVsock } from "../api/server.ts";
+import type { PeerGuard } from "../api/peer.ts";
 import { log } from "../util/log.ts";
 import type { ListenerSupervisor } from "./listeners.ts";
 import type { ModuleLoader } from "./module_loader.ts";
@@ -29,6 +30,7 @@ export function haveVsockDevice(): boolean {
 export function startVsock(
   port: number,
   routes: Map<string, Route>,
+  guard: PeerGuard,
   supervisor: ListenerSupervisor,
   modules: ModuleLoader | null,
 ): void {
@@ -39,6 +41,6 @@ export function startVsock(
   void (async () => {
     await modules?.ensure("vmw_vsock_virtio_transport");
     if (!haveVsockDevice()) throw new Error("the virtio-vsock driver did not bind the device");
-    await supervisor.add({ name: "vsock", start: () => serveVsock(port, routes) });
+    await supervisor.add({ name: "vsock", start: () => serveVsock(port, routes, guard) });
   })().catch((e) => log.error(`vsock listener: ${(e as Error).message}`));
 }

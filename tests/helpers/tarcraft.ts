@@ -15,6 +15,22 @@ export interface CraftEntry {
   sizeField?: number;
   /** Corrupts the checksum. */
   badChecksum?: boolean;
+  /** The raw bytes of the name field (e.g. invalid UTF-8), instead of `name`. */
+  nameBytes?: Uint8Array;
+  /** The raw 12 bytes of the size field (e.g. GNU base-256), instead of octal. */
+  sizeBytes?: Uint8Array;
+}
+
+/** GNU base-256 for a 12-byte numeric field: two's complement, the high bit of byte 0 set. */
+export function base256(v: bigint, len = 12): Uint8Array {
+  const b = new Uint8Array(len);
+  let x = BigInt.asUintN(len * 8, v);
+  for (let i = len - 1; i >= 0; i--) {
+    b[i] = Number(x & 0xffn);
+    x >>= 8n;
+  }
+  b[0] |= 0x80;
+  return b;
 }
 
 const enc = new TextEncoder();
@@ -31,11 +47,13 @@ function putOctal(b: Uint8Array, off: number, len: number, v: number): void {
 
 export function header(e: CraftEntry, size: number): Uint8Array {
   const b = new Uint8Array(512);
-  putString(b, 0, 100, e.name);
+  if (e.nameBytes) b.set(e.nameBytes.subarray(0, 100), 0);
+  else putString(b, 0, 100, e.name);
   putOctal(b, 100, 8, e.mode ?? 0o644);
   putOctal(b, 108, 8, 0);
   putOctal(b, 116, 8, 0);
-  putOctal(b, 124, 12, e.sizeField ?? size);
+  if (e.sizeBytes) b.set(e.sizeBytes, 124);
+  else putOctal(b, 124, 12, e.sizeField ?? size);
   putOctal(b, 136, 12, e.mtime ?? 1700000000);
   b[156] = (e.type ?? "0").charCodeAt(0);
   putString(b, 157, 100, e.linkname ?? "");

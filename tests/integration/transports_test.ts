@@ -89,14 +89,17 @@ async function vsockHandler(port: number): Promise<Transport> {
     return { finished: new Promise(() => {}), shutdown: () => Promise.resolve() };
   };
   try {
-    serveVsock(port, daemon.routes);
+    serveVsock(port, daemon.routes, daemon.peerGuards.vsock);
   } finally {
     (Deno as { serve: unknown }).serve = real;
   }
   const { onListen: _l, onError: _e, ...options } = served.options as Record<string, unknown>;
   assertEquals(options, { transport: "vsock", cid: -1, port });
   const handle = served.handler!;
-  const info = {} as Deno.ServeHandlerInfo<Deno.VsockAddr>;
+  // As from the host (CID 2): the peer guard (api/peer.ts) lets it through.
+  const info = {
+    remoteAddr: { transport: "vsock", cid: 2, port: 1024 },
+  } as Deno.ServeHandlerInfo<Deno.VsockAddr>;
   return {
     name: "vsock (no vsock loopback here: serveVsock's handler called directly)",
     baseUrl: "http://localhost",

@@ -16,6 +16,7 @@ import {
   parsePaxSize,
   type RawHeader,
   TarError,
+  utf8Text,
 } from "./format.ts";
 import { type TarReader, yieldToLoop } from "./reader.ts";
 
@@ -163,7 +164,7 @@ export class EntryReader {
         const raw = await this.#readMeta(h, size, MAX_LONGNAME_BYTES);
         let end = raw.indexOf(0);
         if (end < 0) end = raw.length;
-        const text = new TextDecoder().decode(raw.subarray(0, end));
+        const text = utf8Text(raw.subarray(0, end), "GNU long name");
         if (h.kind === "gnuLongName") this.#pending.path = text;
         else this.#pending.linkpath = text;
       }

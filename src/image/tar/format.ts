@@ -52,13 +52,27 @@ export interface RawHeader {
   linkname: string;
 }
 
-const dec = new TextDecoder();
+/**
+ * Names are decoded strictly: a lenient decoder turns every invalid byte into U+FFFD, so
+ * "a\xff" and "a\xfe" would both become one file "a\uFFFD" and the extracted tree would differ
+ * from the measured tar. Such names are refused.
+ */
+const dec = new TextDecoder("utf-8", { fatal: true });
+
+/** Bytes as UTF-8 text; TarError when they are not valid UTF-8. */
+export function utf8Text(bytes: Uint8Array, what: string): string {
+  try {
+    return dec.decode(bytes);
+  } catch {
+    throw new TarError(`${what} is not valid UTF-8`);
+  }
+}
 
 /** A NUL-terminated (or full-width) string field. */
-function str(block: Uint8Array, off: number, len: number): string {
+function str(block: Uint8Array, off: number, len: number, what = "entry name"): string {
   let end = off;
   while (end < off + len && block[end] !== 0) end++;
-  return dec.decode(block.subarray(off, end));
+  return utf8Text(block.subarray(off, end), what);
 }
 
 /**
@@ -126,6 +140,12 @@ export function parseHeader(block: Uint8Array): RawHeader {
   if (block.length !== BLOCK) throw new TarError("short header block");
   const stored = parseNumeric(block.subarray(148, 156), "checksum");
   if (stored !== headerChecksum(block)) throw new TarError("header checksum mismatch");
+  // Base-256 can say negative; only an mtime may be (before 1970). A negative size would move
+  // the reader backwards (or not at all) instead of over the data.
+  const size = parseNumeric(block.subarray(124, 136), "size");
+  if (size < 0) throw new TarError(`negative entry size ${size}`);
+  const mode = parseNumeric(block.subarray(100, 108), "mode");
+  if (mode < 0) throw new TarError(`negative mode ${mode}`);
   const typeflag = String.fromCharCode(block[156]);
   let name = str(block, 0, 100);
   // POSIX ustar ("ustar\0") has a 155-byte prefix; old GNU ("ustar  \0") uses those bytes for other
@@ -133,12 +153,12 @@ export function parseHeader(block: Uint8Array): RawHeader {
   if (isPosixUstar(block) && block[345] !== 0) name = `${str(block, 345, 155)}/${name}`;
   return {
     name,
-    mode: parseNumeric(block.subarray(100, 108), "mode"),
-    size: parseNumeric(block.subarray(124, 136), "size"),
+    mode,
+    size,
     mtime: parseNumeric(block.subarray(136, 148), "mtime"),
     typeflag,
     kind: KINDS[typeflag] ?? "unsupported",
-    linkname: block[157] === 0 ? "" : str(block, 157, 100),
+    linkname: block[157] === 0 ? "" : str(block, 157, 100, "link target"),
   };
 }
 
@@ -156,14 +176,14 @@ export function parsePax(data: Uint8Array): Map<string, string> {
     if (data[pos] === 0) break; // NUL padding after the last record
     let sp = pos;
     while (sp < data.length && data[sp] !== 0x20) sp++;
-    const lenText = dec.decode(data.subarray(pos, sp));
+    const lenText = utf8Text(data.subarray(pos, sp), "pax record");
     if (!/^[0-9]{1,8}$/.test(lenText)) throw new TarError("malformed pax record length");
     const len = Number(lenText);
     const end = pos + len;
     if (len <= sp - pos + 1 || end > data.length || data[end - 1] !== 0x0a) {
       throw new TarError("malformed pax record");
     }
-    const rec = dec.decode(data.subarray(sp + 1, end - 1));
+    const rec = utf8Text(data.subarray(sp + 1, end - 1), "pax record");
     const eq = rec.indexOf("=");
     if (eq <= 0) throw new TarError("malformed pax record");
     out.set(rec.slice(0, eq), rec.slice(eq + 1));

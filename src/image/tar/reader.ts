@@ -31,6 +31,14 @@ export function yieldToLoop(): Promise<void> {
   return new Promise((r) => setImmediate(r));
 }
 
+/**
+ * Both readers refuse a count that is not a whole number ≥ 0 alike (the parser refuses such sizes
+ * first: format.ts), so the two upload paths can never disagree on the same bytes.
+ */
+function checkCount(n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`tar reader: bad byte count ${n}`);
+}
+
 /** The whole blob already in memory (unary AddBlob): views, no copies. */
 export class MemoryReader implements TarReader {
   #pos = 0;
@@ -42,6 +50,7 @@ export class MemoryReader implements TarReader {
     return this.#pos;
   }
   take(n: number): Uint8Array {
+    checkCount(n);
     const v = this.data.subarray(this.#pos, this.#pos + n);
     this.#pos += v.length;
     return v;
@@ -140,6 +149,7 @@ export class StreamReader implements TarReader {
   }
 
   async takeUpTo(n: number): Promise<Uint8Array> {
+    checkCount(n);
     if (n === 0) return EMPTY;
     if (this.#cur.length === 0 && !(await this.#next())) return EMPTY;
     const v = this.#cur.subarray(0, Math.min(n, this.#cur.length));
@@ -149,6 +159,7 @@ export class StreamReader implements TarReader {
   }
 
   async take(n: number): Promise<Uint8Array> {
+    checkCount(n);
     if (this.#cur.length >= n) return await this.takeUpTo(n);
     // Spans chunks: copy into one buffer (headers and files ≤ maxTake only).
     const out = new Uint8Array(n);
