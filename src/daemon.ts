@@ -95,6 +95,7 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
       state: ctx.state,
       events: ctx.events,
       pid1: opts.pid1,
+      interactive: opts.interactive ?? false,
       sharedDir: sharedDir(opts),
       ensureModule: platform.ensureModule,
       attestSockets: sockets.port,

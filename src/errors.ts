@@ -41,6 +41,9 @@ export const MSG = {
   badEntrypoint: "Invalid entrypoint",
   badRequestType: "Invalid request type",
   badTimeout: "Invalid timeout",
+  /** ACON answered Unknown "Invalid timeout" for this; ours says why and what to do. */
+  ptyNeedsInteractive: "interactive mode is off: an Exec with timeout 0 (a pty) is refused; " +
+    "give a timeout > 0, or boot with acond.interactive (dev mode: --interactive)",
   stdinTooBig: "Stdin buffer size exceeds capture size",
   privateEntrypoint: "Private entrypoint",
   badStructure: "Invalid structure format",

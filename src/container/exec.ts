@@ -32,6 +32,7 @@ export async function exec(reg: Registry, req: ExecRequest): Promise<ExecOutput>
   if (!isPublicEntrypoint(req.command)) throw invalid(MSG.privateEntrypoint);
   const c = reg.get(req.containerId);
   if (c.state !== "running") throw precondition(MSG.terminated);
+  if (req.timeoutSec <= 0 && !reg.deps.interactive) throw precondition(MSG.ptyNeedsInteractive);
   for (const e of req.envs) if (e.includes("\0")) throw invalid("Invalid environment entry");
   for (const a of req.arguments) if (a.includes("\0")) throw invalid("Invalid argument");
   if (req.envs.length > MAX_ENV || req.arguments.length >= MAX_ARGS) {

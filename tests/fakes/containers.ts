@@ -77,7 +77,8 @@ export interface Snapshot {
   table: number;
 }
 
-export function harness(): Harness {
+/** `interactive`: the daemon's interactive mode (pty Execs allowed; default on). */
+export function harness(o: { interactive?: boolean } = {}): Harness {
   const sys = new FakeSys();
   sys.writeFile("/proc/sys/kernel/overflowuid", "65534\n");
   const layout = new Layout(ROOT);
@@ -98,6 +99,7 @@ export function harness(): Harness {
     state,
     events: bus,
     pid1: false,
+    interactive: o.interactive ?? true,
     sharedDir: SHARED,
     ensureModule: (name) => {
       modules.push(name);

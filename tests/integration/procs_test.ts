@@ -4,8 +4,8 @@
  * freeze its Execs, the reaper or other containers; a pty Exec needs interactive mode.
  */
 import { Code } from "@connectrpc/connect";
-import { assert, assertEquals } from "../helpers/assert.ts";
-import { code, image, info, waitExited, type World, world } from "../helpers/containers.ts";
+import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
+import { code, image, info, sh, waitExited, type World, world } from "../helpers/containers.ts";
 import type { DaemonOptions } from "../helpers/daemon.ts";
 
 /** A bound on every call, so that a daemon that hangs fails the test instead of hanging it. */
@@ -30,11 +30,12 @@ procsTest(
     await w.c.kill({ containerId: id, signalNum: 9 }, BOUND);
     await waitExited(w, id);
     const restarts = [1, 2].map(() => w.c.restart({ containerId: id, timeout: 5n }, BOUND));
+    const settled = Promise.allSettled(restarts);
     // Queued behind the Restarts on the pod lock: they answer.
     const report = w.c.report({ nonceLo: 1n, nonceHi: 2n, requestType: 0 }, BOUND);
     const other = w.c.start({ imageId: img }, BOUND);
     await Promise.allSettled([report, other]);
-    const results = await Promise.allSettled(restarts);
+    const results = await settled;
     assertEquals(results.map((r) => r.status).sort(), ["fulfilled", "rejected"]);
     const failed = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
     assertEquals(await code(Promise.reject(failed.reason)), [
@@ -58,3 +59,38 @@ procsTest(
     await waitExited(w, s);
   },
 );
+
+for (const interactive of [false, true]) {
+  procsTest(
+    `pty Exec (timeout 0) with interactive ${interactive}: ${
+      interactive ? "a pty" : "refused"
+    }; the boot event says so`,
+    async (w) => {
+      const boot = (await w.c.getEventLog({}, BOUND)).lines.find((l) =>
+        l.startsWith("acond Boot ")
+      );
+      assertMatch(boot ?? "", new RegExp(`"interactive":${interactive}[,}]`));
+      const id = (await w.c.start({ imageId: await image(w) }, BOUND)).containerId;
+      const pty = w.c.exec({
+        containerId: id,
+        command: "Sh",
+        arguments: ["sleep 1"],
+        timeout: 0n,
+      }, BOUND);
+      if (interactive) {
+        await pty;
+        assertEquals((await info(w, id)).sessions.length, 1);
+      } else {
+        const [cd, msg] = await code(pty);
+        assertEquals(cd, Code.FailedPrecondition);
+        assertMatch(msg, /^interactive mode is off: .*--interactive/);
+        assertEquals((await info(w, id)).sessions.length, 0);
+        // A batch Exec is not affected.
+        assertEquals((await sh(w, id, "echo ok")).out, "ok\n");
+      }
+      await w.c.kill({ containerId: id, signalNum: 9 }, BOUND);
+      await waitExited(w, id);
+    },
+    interactive ? { args: ["--interactive"] } : {},
+  );
+}

@@ -100,6 +100,7 @@ function registry(sys: Sys): { reg: Registry; removed: string[] } {
     state: { finalized: false, images: new Map([[IMAGE_ID, image()]]), containers: new Map() },
     events: new EventBus(),
     pid1: false,
+    interactive: false,
     sharedDir: `${ROOT}/shared`,
     ensureModule: () => Promise.resolve(),
     attestSockets: { open: () => Promise.resolve(""), close: () => Promise.resolve() },
