@@ -7,6 +7,7 @@ import { Code } from "@connectrpc/connect";
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { code, image, info, sh, waitExited, type World, world } from "../helpers/containers.ts";
 import type { DaemonOptions } from "../helpers/daemon.ts";
+import { Event_Kind } from "../../src/gen/acon_pb.ts";
 
 /** A bound on every call, so that a daemon that hangs fails the test instead of hanging it. */
 const BOUND = { timeoutMs: 30000 };
@@ -94,3 +95,50 @@ for (const interactive of [false, true]) {
     interactive ? { args: ["--interactive"] } : {},
   );
 }
+
+procsTest(
+  "a container that stops every process it sees: its Execs fail in time, others live on",
+  async (w) => {
+    const b = (await w.c.start({ imageId: await image(w) }, BOUND)).containerId;
+    // A's init (busybox sh, whose kill is a builtin: PID 1 itself is spared) stops every other
+    // process of its PID namespace, over and over: an Exec'd child is caught before it execs.
+    const stopper = await image(w, {
+      entrypoint: ["/bin/sh", "-c", "while :; do kill -STOP -1 2>/dev/null; done"],
+    });
+    const a = (await w.c.start({ imageId: stopper }, BOUND)).containerId;
+    const cut = new AbortController(); // a Watch left open would hold up the daemon's stop
+    const watch = (async () => {
+      for await (const ev of w.c.watch({}, { timeoutMs: 60000, signal: cut.signal })) {
+        if (ev.containerId === b && ev.kind === Event_Kind.CONTAINER_EXITED) return ev;
+      }
+      return null;
+    })();
+    // Execs into A while it stops everything: each one ends with an answer of the daemon's (not
+    // the client's bound), the timeout's or, if one slipped through to exec, its output.
+    const execs = [1, 2, 3].map(() =>
+      w.c.exec({ containerId: a, command: "Echo", arguments: ["hi"], timeout: 3n }, BOUND)
+        .then(() => "ok", (e) => `${e.code}:${e.rawMessage}`)
+    );
+    // Meanwhile B works and its exit is seen (reaping never waits for a spawn).
+    assertEquals((await sh(w, b, "echo alive")).out, "alive\n");
+    await w.c.kill({ containerId: b, signalNum: 9 }, BOUND);
+    const gone = await waitExited(w, b);
+    assertEquals([gone.wstatus, gone.exitSignal], [9, true]);
+    assertEquals((await watch)?.wstatus, 9);
+    cut.abort();
+    const answers = await Promise.all(execs);
+    for (const r of answers) {
+      assert(
+        r === "ok" || r === `${Code.DeadlineExceeded}:Timeout executing command`,
+        `an Exec into the stopping container answered ${r}`,
+      );
+    }
+    assert(answers.some((r) => r !== "ok"), `no Exec was caught before exec: ${answers}`);
+    // A itself is still managed: Kill works and its exit is seen.
+    await w.c.kill({ containerId: a, signalNum: 9 }, BOUND);
+    await waitExited(w, a);
+    const c = (await w.c.start({ imageId: await image(w) }, BOUND)).containerId;
+    assertEquals((await sh(w, c, "echo fine")).out, "fine\n");
+    await w.c.kill({ containerId: c, signalNum: 9 }, BOUND);
+  },
+);
