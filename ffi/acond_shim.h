@@ -21,7 +21,7 @@
  * tests/unit/sys/abi_test.ts compares the two through acond_abi_constant() (abi.c), which lists
  * every constant below by name; the lists are X-macros so that the enums and that table cannot
  * differ. A change here means the same change in src/sys/abi.ts and a new ACOND_ABI_VERSION. */
-#define ACOND_ABI_VERSION 1
+#define ACOND_ABI_VERSION 2
 
 /* Steps of a container child (spawn_child.c), reported in its {step, errno} record; src/sys/
  * proc.ts has their names for error messages. Step 0 means no step (a failure of the parent). */
@@ -49,8 +49,10 @@
 
 /* Slots of the int array of a shim_container_start/exec request (built by src/sys/proc.ts, with a
  * NUL-separated string blob). The NSFD slots are Exec's: fds of the target's namespaces, opened
- * by the caller, -1 for none. From UIDS on, Start has NUSERS container-side uids, each of which
- * gets /run/user/<uid>. */
+ * by the caller, -1 for none. TIMEOUT_MS: the deadline of the whole request, from the call to
+ * exec (<= 0: SPAWN_DEFAULT_TIMEOUT_MS); past it the child is SIGKILLed and the call returns
+ * -ETIMEDOUT. From UIDS on, Start has NUSERS container-side uids, each of which gets
+ * /run/user/<uid>. */
 #define ACOND_SLOTS(X) \
   X(FLAGS, 0)          \
   X(ARGC, 1)           \
@@ -66,7 +68,8 @@
   X(NSFD_UTS, 11)      \
   X(NSFD_PID, 12)      \
   X(NSFD_CGROUP, 13)   \
-  X(UIDS, 14)
+  X(TIMEOUT_MS, 14)    \
+  X(UIDS, 15)
 
 /* Request flags (the FLAGS slot). CTTY: stdin is a pty slave, make it the controlling terminal
  * (after setsid). RESTART: Exec as a Restart (new PID/IPC/UTS namespaces, fresh /proc, workdir). */
@@ -89,12 +92,17 @@
 
 /* Limits of a request. MAX_USERS counts the /run/user entries of a Start: the container root and
  * every extra uid of the manifest, so a manifest may map MAX_USERS - 1 uids. EPOLL_MAX_EVENTS:
- * most events one shim_epoll_wait returns (its out array holds twice as many ints). */
-#define ACOND_LIMITS(X)     \
-  X(MAX_ARGS, 256)          \
-  X(MAX_ENV, 1024)          \
-  X(MAX_USERS, 33)          \
-  X(EPOLL_MAX_EVENTS, 64)
+ * most events one shim_epoll_wait returns (its out array holds twice as many ints).
+ * SPAWN_DEFAULT_TIMEOUT_MS: a spawn request's deadline when TIMEOUT_MS is <= 0.
+ * SPAWN_KILL_GRACE_MS: after a timeout, how long the parent waits for the SIGKILLed child to be
+ * gone (its fds closed, so no longer on the stacks the parent mapped) before it leaves them. */
+#define ACOND_LIMITS(X)              \
+  X(MAX_ARGS, 256)                   \
+  X(MAX_ENV, 1024)                   \
+  X(MAX_USERS, 33)                   \
+  X(EPOLL_MAX_EVENTS, 64)            \
+  X(SPAWN_DEFAULT_TIMEOUT_MS, 10000) \
+  X(SPAWN_KILL_GRACE_MS, 2000)
 
 /* Which step of shim_if_config failed (*step). */
 #define ACOND_IF_STEPS(X) \
@@ -170,6 +178,9 @@ ACOND_EXPORT int32_t shim_container_exec(const int32_t *ints, const char *blob, 
 ACOND_EXPORT int32_t shim_reap_one(int32_t *out);
 ACOND_EXPORT int32_t shim_set_child_subreaper(void);
 ACOND_EXPORT int32_t shim_kill(int32_t pid, int32_t sig);
+/* Whether `pid` is a child of this process not yet reaped (running, stopped or a zombie): 1, or 0
+ * (ECHILD: no such child, e.g. already reaped), or -errno. Never reaps (waitid WNOWAIT). */
+ACOND_EXPORT int32_t shim_child_exists(int32_t pid);
 
 /* ---- fd.c: pipes, reads and writes, epoll, namespaces, ptys ---- */
 ACOND_EXPORT int32_t shim_pipe2(int32_t *fds, int32_t flags);

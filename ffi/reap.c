@@ -22,3 +22,14 @@ int32_t shim_reap_one(int32_t *out) {
 int32_t shim_set_child_subreaper(void) { return SHIM_RET(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)); }
 
 int32_t shim_kill(int32_t pid, int32_t sig) { return SHIM_RET(kill(pid, sig)); }
+
+int32_t shim_child_exists(int32_t pid) {
+  siginfo_t si;
+  int r;
+  if (pid <= 0) return -EINVAL;
+  do {
+    r = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL);
+  } while (r < 0 && errno == EINTR);
+  if (r == 0) return 1;
+  return errno == ECHILD ? 0 : -errno;
+}

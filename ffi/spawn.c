@@ -28,15 +28,26 @@
  * - The parent reads the error pipe to EOF. EOF with no record means exec succeeded (CLOEXEC
  *   closed the last write end); a record means the child failed at `step` with `errno` and has
  *   exited. Only after EOF is the child's stack unmapped.
+ * - Every wait of the parent has a deadline (the request's TIMEOUT_MS slot): an Exec'd child sits
+ *   in the container's PID namespace before it execs, so the container can stop it (kill -STOP
+ *   -1), and a stopped child never reaches EOF. The error pipe is polled until the deadline;
+ *   past it the child is SIGKILLed (which ends a stopped process too) and the call returns
+ *   -ETIMEDOUT once EOF shows the child is gone (do_exit releases the memory before the files,
+ *   so at EOF it no longer runs on our stacks). If even that takes longer than
+ *   SPAWN_KILL_GRACE_MS, the stacks and the request are left mapped (never reused while the
+ *   child might run on them) and the call still returns -ETIMEDOUT.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "acond_shim.h"
@@ -86,15 +97,41 @@ static int write_file(const char *path, const char *text) {
   return err;
 }
 
-/* Reads the error pipe to EOF: 0 if empty (exec'd), else the reported -errno with *step set.
+static int64_t now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Waits until fd can be read without blocking (data or EOF), at most until `deadline` (now_ms
+ * time): 1 ready, 0 deadline passed, -errno. */
+static int wait_readable(int fd, int64_t deadline) {
+  for (;;) {
+    int64_t left = deadline - now_ms();
+    if (left <= 0) return 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return -errno;
+    if (r > 0) return 1;
+  }
+}
+
+/* Reads the error pipe to EOF, until `deadline` at most: 0 if empty (exec'd), else the reported
+ * -errno with *step set; -ETIMEDOUT (and *step 0) when the deadline passed before EOF.
  * The first record's bytes go into rec; anything after it (there should be none: a child writes
  * one record and exits) into drain, which is only read to find EOF. Each read is bounded by the
- * free space of the one buffer it writes to. */
-static int read_result(int fd, int32_t *step) {
+ * free space of the one buffer it writes to, and only made once poll says it will not block. */
+static int read_result(int fd, int32_t *step, int64_t deadline) {
   int32_t rec[2];
   char drain[64];
   size_t got = 0;
   for (;;) {
+    int w = wait_readable(fd, deadline);
+    if (w <= 0) {
+      *step = 0;
+      return w == 0 ? -ETIMEDOUT : w;
+    }
     char *dst = drain;
     size_t room = sizeof drain;
     if (got < sizeof rec) {
@@ -122,6 +159,8 @@ static int32_t spawn(const int32_t *ints, const char *blob, uint64_t bloblen, in
   struct child *c = calloc(1, sizeof *c);
   if (!c) return -ENOMEM;
   int32_t ret = unpack(c, ints, blob, bloblen, start);
+  int64_t deadline = now_ms() + (ints[I_TIMEOUT_MS] > 0 ? ints[I_TIMEOUT_MS] : SPAWN_DEFAULT_TIMEOUT_MS);
+  int abandoned = 0; /* a child that outlived its SIGKILL may still run on the stacks */
   out[OUT_PID] = 0;
   out[OUT_STEP] = 0;
   int err_p[2] = {-1, -1}, go_p[2] = {-1, -1};
@@ -192,8 +231,15 @@ static int32_t spawn(const int32_t *ints, const char *blob, uint64_t bloblen, in
     go_p[1] = -1;
   }
   int32_t step = 0;
-  int r = read_result(err_p[0], &step);
-  if (ret == 0 && r < 0) {
+  int r = read_result(err_p[0], &step, deadline);
+  if (r == -ETIMEDOUT) {
+    /* Stopped or stuck before exec (Exec: out[OUT_PID] is the process the intermediate made). */
+    if (out[OUT_PID] > 0) kill((pid_t)out[OUT_PID], SIGKILL);
+    int32_t ignored;
+    if (read_result(err_p[0], &ignored, now_ms() + SPAWN_KILL_GRACE_MS) == -ETIMEDOUT) abandoned = 1;
+    ret = -ETIMEDOUT;
+    out[OUT_STEP] = 0;
+  } else if (ret == 0 && r < 0) {
     ret = r;
     out[OUT_STEP] = step;
   }
@@ -202,6 +248,7 @@ done:
   if (err_p[1] >= 0) close(err_p[1]);
   if (go_p[0] >= 0) close(go_p[0]);
   if (go_p[1] >= 0) close(go_p[1]);
+  if (abandoned) return ret; /* the stacks and c stay: the child may still be on them */
   if (stack != MAP_FAILED) munmap(stack, STACK_SIZE);
   if (stack2 != MAP_FAILED) munmap(stack2, STACK_SIZE);
   free(c);

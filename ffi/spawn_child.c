@@ -162,6 +162,13 @@ static int exec_final(void *arg) {
 int spawn_exec_intermediate(void *arg) {
   struct child *c = arg;
   const int32_t *in = c->ints;
+  /* The process this makes shares the daemon's memory until it execs, and it sits in the
+   * container's PID namespace, where the container root could ptrace it (or open its
+   * /proc/<pid>/mem): make the shared mm non-dumpable, so only CAP_SYS_PTRACE in the initial user
+   * namespace may. This is the daemon's own mm, so the daemon stays non-dumpable (the kernel does
+   * the same at become_root's uid change when fs.suid_dumpable is 0); exec gives the new program
+   * its own mm, dumpable as usual. */
+  TRY(ST_SETNS, S5(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0));
   /* The user namespace first: it grants the capabilities the others are checked against. */
   static const int order[] = {I_NSFD_USER, I_NSFD_MNT, I_NSFD_IPC, I_NSFD_UTS, I_NSFD_CGROUP, I_NSFD_PID};
   for (unsigned i = 0; i < sizeof order / sizeof order[0]; i++) {

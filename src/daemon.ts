@@ -72,6 +72,11 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
     startedAt: Date.now(),
   };
   await measureBoot(opts, tee, ctx.eventLog);
+  // Nothing of an earlier daemon's containers (processes, mounts, trees) reaches a new one.
+  await (await import("./container/recover.ts")).recoverRoot(linuxSys, ctx.layout, {
+    procRoot: "/proc",
+    sharedDir: opts.pid1 ? null : sharedDir(opts),
+  });
   const reaper = new Reaper(linuxSys);
   const sockets = containerSockets(ctx);
   let containers: ContainerService | null = null;
@@ -100,6 +105,7 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
       state: ctx.state,
       events: ctx.events,
       pid1: opts.pid1,
+      interactive: opts.interactive ?? false,
       sharedDir: sharedDir(opts),
       ensureModule: platform.ensureModule,
       attestSockets: sockets.port,

@@ -22,6 +22,9 @@ Options (dev mode):
                       ACON-era images
   --max-request MiB   largest unary request (default 64; use the chunked blob upload above it)
   --log LEVEL         error|warn|info|debug (default info)
+  --interactive       interactive mode: Exec with timeout 0 gets a pty (a debug door into the
+                      containers; recorded as "interactive":true in the boot event, so a
+                      verifier sees it). Off by default: such an Exec is refused
   --version           print the version
   -h, --help          this help
 `;
@@ -41,6 +44,7 @@ export async function runDev(argv: string[]): Promise<number> {
         "min-hash": { type: "string", default: "sha384" },
         "max-request": { type: "string" },
         log: { type: "string", default: "info" },
+        interactive: { type: "boolean", default: false },
         version: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -90,6 +94,7 @@ export async function runDev(argv: string[]): Promise<number> {
       pid1: false,
       maxRequestBytes: maxMiB ? maxMiB * 1024 * 1024 : DEFAULT_MAX_REQUEST_BYTES,
       logLevel: values.log as Options["logLevel"],
+      interactive: values.interactive === true,
     };
   } catch (e) {
     return fail((e as Error).message);

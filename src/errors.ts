@@ -41,6 +41,12 @@ export const MSG = {
   badEntrypoint: "Invalid entrypoint",
   badRequestType: "Invalid request type",
   badTimeout: "Invalid timeout",
+  execTimeout: "Timeout executing command",
+  startTimeout: "Timeout starting container: its entry point did not reach exec in time " +
+    "(a step of its creation is stuck)",
+  /** ACON answered Unknown "Invalid timeout" for this; ours says why and what to do. */
+  ptyNeedsInteractive: "interactive mode is off: an Exec with timeout 0 (a pty) is refused; " +
+    "give a timeout > 0, or boot with acond.interactive (dev mode: --interactive)",
   stdinTooBig: "Stdin buffer size exceeds capture size",
   privateEntrypoint: "Private entrypoint",
   badStructure: "Invalid structure format",

@@ -30,6 +30,8 @@ export interface ContainerDeps {
   events: EventBus;
   /** PID-1 mode: host uid == container id; otherwise a high uid base and a subreaper. */
   pid1: boolean;
+  /** Interactive mode (recorded in the boot event): only then may an Exec get a pty. */
+  interactive: boolean;
   /** The directory bind-mounted as every container's /shared. */
   sharedDir: string;
   /** Makes a kernel module available (PID 1 loads overlay on first use); no-op in dev mode. */

@@ -32,6 +32,7 @@ export async function exec(reg: Registry, req: ExecRequest): Promise<ExecOutput>
   if (!isPublicEntrypoint(req.command)) throw invalid(MSG.privateEntrypoint);
   const c = reg.get(req.containerId);
   if (c.state !== "running") throw precondition(MSG.terminated);
+  if (req.timeoutSec <= 0 && !reg.deps.interactive) throw precondition(MSG.ptyNeedsInteractive);
   for (const e of req.envs) if (e.includes("\0")) throw invalid("Invalid environment entry");
   for (const a of req.arguments) if (a.includes("\0")) throw invalid("Invalid argument");
   if (req.envs.length > MAX_ENV || req.arguments.length >= MAX_ARGS) {
@@ -74,9 +75,13 @@ async function execBatch(
     for (const fd of made) sys.close(fd);
     throw e;
   }
+  // One deadline for the whole call: the spawn (which a container can stall by stopping the
+  // child before it execs) and then the I/O.
+  const deadline = Date.now() + req.timeoutSec * 1000;
   try {
+    const spec = processSpec(c, path, req.arguments, req.envs, theirs);
     await reg.deps.reaper.spawn(() =>
-      sys.spawnInContainer(c.pid, processSpec(c, path, req.arguments, req.envs, theirs))
+      sys.spawnInContainer(c.pid, { ...spec, timeoutMs: req.timeoutSec * 1000 })
     );
   } catch (e) {
     for (const fd of ours) sys.close(fd);
@@ -84,12 +89,12 @@ async function execBatch(
   } finally {
     for (const fd of theirs) sys.close(fd);
   }
-  return await batchIo(reg, ours, req.stdin, cap, req.timeoutSec);
+  return await batchIo(reg, ours, req.stdin, cap, deadline);
 }
 
 /**
  * Feeds stdin then closes it (a reader sees EOF), captures both outputs (keeping the tail)
- * until both reach EOF. The timeout bounds the whole call; after it, the process keeps running
+ * until both reach EOF. The deadline bounds the whole call; after it, the process keeps running
  * and its output is drained and discarded until EOF.
  */
 function batchIo(
@@ -97,7 +102,7 @@ function batchIo(
   [inW, outR, errR]: [number, number, number],
   stdin: Uint8Array,
   cap: number,
-  timeoutSec: number,
+  deadline: number,
 ): Promise<ExecOutput> {
   const { sys, fds } = reg.deps;
   return new Promise((resolve, reject) => {
@@ -115,8 +120,8 @@ function batchIo(
     const timer = setTimeout(() => {
       settled = true;
       closeIn();
-      reject(new AcondError("deadline_exceeded", "Timeout executing command"));
-    }, timeoutSec * 1000);
+      reject(new AcondError("deadline_exceeded", MSG.execTimeout));
+    }, Math.min(0x7fff_ffff, Math.max(0, deadline - Date.now())));
     const finish = () => {
       if (settled) return;
       settled = true;

@@ -38,6 +38,10 @@ export function processSpec(
  * anything else gets the context "spawn <command>".
  */
 export function spawnFailure(e: unknown, command: string): unknown {
+  // Stopped or stuck before exec past the deadline (the shim killed it): ACON's timeout answer.
+  if (e instanceof SysError && e.syscall === "spawn" && e.errnoName === "ETIMEDOUT") {
+    return new AcondError("deadline_exceeded", MSG.execTimeout, { cause: e });
+  }
   if (e instanceof SpawnError && e.step === "execve" && e.errnoName === "ENOENT") {
     return new AcondError("not_found", `No entry point ${command}`, { cause: e });
   }

@@ -3,8 +3,8 @@
  * file §7, Image.md "Execution Environment"). Validate, then create; on any failure nothing stays:
  * no mount, no fd, no attestation socket, no directory, no table entry.
  */
-import { invalid, MSG, precondition, withContext, wrapError } from "../errors.ts";
-import { type KeptNamespaces, O, SpawnError } from "../sys/mod.ts";
+import { AcondError, invalid, MSG, precondition, withContext, wrapError } from "../errors.ts";
+import { type KeptNamespaces, O, SpawnError, SysError } from "../sys/mod.ts";
 import { MAX_ARGS, MAX_ENV } from "../sys/abi.ts";
 import { log } from "../util/log.ts";
 import { sanitizeEnv } from "./env.ts";
@@ -158,6 +158,9 @@ export async function launch(reg: Registry, c: Container, first: boolean): Promi
     } catch (e) {
       if (e instanceof SpawnError && e.step === "execve") {
         throw precondition(`Cannot execute entry point ${path}: ${e.errnoName}`, { cause: e });
+      }
+      if (e instanceof SysError && e.syscall === "spawn" && e.errnoName === "ETIMEDOUT") {
+        throw new AcondError("deadline_exceeded", MSG.startTimeout, { cause: e });
       }
       throw wrapError(e, `spawn ${path}`);
     }

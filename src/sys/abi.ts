@@ -7,7 +7,7 @@
  */
 
 /** ACOND_ABI_VERSION: the library the codec was written for. */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** Steps of a container child (its {step, errno} failure record); 0 is no step. */
 export const STEP = {
@@ -49,7 +49,8 @@ export const SLOT = {
   NSFD_UTS: 11,
   NSFD_PID: 12,
   NSFD_CGROUP: 13,
-  UIDS: 14,
+  TIMEOUT_MS: 14,
+  UIDS: 15,
 } as const;
 
 /** Flags in the FLAGS slot. */
@@ -68,6 +69,10 @@ export const MAX_USERS = 33;
 export const MAX_MANIFEST_UIDS = MAX_USERS - 1;
 /** Most events one shim_epoll_wait returns (its out array holds two ints per event). */
 export const EPOLL_MAX_EVENTS = 64;
+/** A spawn request's deadline when its TIMEOUT_MS slot is <= 0. */
+export const SPAWN_DEFAULT_TIMEOUT_MS = 10000;
+/** After a spawn's deadline: how long the SIGKILLed child may take to be gone. */
+export const SPAWN_KILL_GRACE_MS = 2000;
 
 /** Which step of shim_if_config failed. */
 export const IF_STEP = { ADDRESS: 1, UP: 2, ROUTE: 3 } as const;
@@ -94,7 +99,14 @@ export function abiConstants(): Record<string, number> {
     ...prefixed("I_", SLOT),
     ...prefixed("F_", FLAG),
     ...prefixed("OUT_", OUT),
-    ...prefixed("", { MAX_ARGS, MAX_ENV, MAX_USERS, EPOLL_MAX_EVENTS }),
+    ...prefixed("", {
+      MAX_ARGS,
+      MAX_ENV,
+      MAX_USERS,
+      EPOLL_MAX_EVENTS,
+      SPAWN_DEFAULT_TIMEOUT_MS,
+      SPAWN_KILL_GRACE_MS,
+    }),
     ...prefixed("IF_STEP_", IF_STEP),
     ...prefixed("FILE_RECORD_", FILE_RECORD),
     ["FILE_CHMOD", FILE_CHMOD],

@@ -8,6 +8,7 @@ export const linuxSys: Sys = {
   spawnInContainer: proc.spawnInContainer,
   kill: proc.kill,
   reapOne: proc.reapOne,
+  childExists: proc.childExists,
   setChildSubreaper: proc.setChildSubreaper,
 
   pipe: () => proc.pipe(),

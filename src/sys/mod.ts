@@ -38,6 +38,8 @@ export interface Sys {
   kill(pid: number, sig: number): void;
   /** One non-blocking waitpid(-1), or null when no child has exited. */
   reapOne(): { pid: number; status: number } | null;
+  /** Whether `pid` is an unreaped child (running, stopped or zombie); never reaps. */
+  childExists(pid: number): boolean;
   setChildSubreaper(): void;
 
   // ---- raw fds ----

@@ -62,6 +62,12 @@ export interface ProcessSpec {
   setsid: boolean;
   /** stdin is a pty slave to become the controlling terminal (needs setsid). */
   ctty?: boolean;
+  /**
+   * Deadline of the whole creation, up to exec (default SPAWN_DEFAULT_TIMEOUT_MS). Past it the
+   * child is killed and the call fails with ETIMEDOUT (a container can stop an Exec'd child
+   * before it execs: ffi/spawn.c).
+   */
+  timeoutMs?: number;
 }
 
 export interface StartSpec extends ProcessSpec {
@@ -97,6 +103,7 @@ function header(spec: ProcessSpec, nusers: number): Int32Array<ArrayBuffer> {
   ints[I.NUSERS] = nusers;
   [ints[I.FD0], ints[I.FD1], ints[I.FD2]] = spec.stdio;
   ints[I.UMASK] = spec.umask;
+  ints[I.TIMEOUT_MS] = Math.min(Math.max(0, Math.ceil(spec.timeoutMs ?? 0)), 0x7fff_ffff);
   return ints;
 }
 
@@ -199,6 +206,11 @@ export function reapOne(): { pid: number; status: number } | null {
   if (r === 0 || r === -10 /* ECHILD */) return null;
   check(r, "waitpid");
   return { pid: out[0], status: out[1] };
+}
+
+/** Whether `pid` is an unreaped child of this process (running, stopped or zombie); never reaps. */
+export function childExists(pid: number): boolean {
+  return check(shim().shim_child_exists(pid), "waitid", String(pid)) === 1;
 }
 
 export function setChildSubreaper(): void {

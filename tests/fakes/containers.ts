@@ -59,6 +59,8 @@ export interface Harness {
   state: PodState;
   events: AcondEvent[];
   modules: string[];
+  /** The pod lock the service shares with Report, Finalize and the container socket. */
+  lock: Mutex;
   /** Adds an image whose layers exist; returns its id. */
   image(m?: Partial<Manifest>): string;
   /** Lets the fake's readiness and child signals run (a few macrotasks). */
@@ -75,7 +77,8 @@ export interface Snapshot {
   table: number;
 }
 
-export function harness(): Harness {
+/** `interactive`: the daemon's interactive mode (pty Execs allowed; default on). */
+export function harness(o: { interactive?: boolean } = {}): Harness {
   const sys = new FakeSys();
   sys.writeFile("/proc/sys/kernel/overflowuid", "65534\n");
   const layout = new Layout(ROOT);
@@ -85,16 +88,18 @@ export function harness(): Harness {
   bus.subscribe((e) => events.push(e));
   const sockets = new FakeSockets();
   const modules: string[] = [];
+  const lock = new Mutex();
   const svc = new ContainerService({
     sys,
     procRoot: "/proc",
     reaper: new Reaper(sys, { onChildSignal: sys.onChildSignal, pollMs: 0 }),
     fds: sys.watcher,
     layout,
-    lock: new Mutex(),
+    lock,
     state,
     events: bus,
     pid1: false,
+    interactive: o.interactive ?? true,
     sharedDir: SHARED,
     ensureModule: (name) => {
       modules.push(name);
@@ -110,6 +115,7 @@ export function harness(): Harness {
     state,
     events,
     modules,
+    lock,
     image(m = {}) {
       const man = manifest(m);
       const id = `sha384/${"b".repeat(96)}/${String(++n).padStart(96, "0")}`;

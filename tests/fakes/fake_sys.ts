@@ -399,6 +399,10 @@ export class FakeSys implements Sys {
     }
     return this.#exited.shift() ?? null;
   }
+  childExists(pid: number): boolean {
+    this.#call("childExists", pid);
+    return !!this.procs.get(pid)?.alive || this.#exited.some((e) => e.pid === pid);
+  }
   setChildSubreaper(): void {
     this.#call("setChildSubreaper");
   }

@@ -23,15 +23,19 @@ export interface DevDaemon {
   /** What the daemon wrote to stderr so far. */
   stderr(): string;
   stop(): Promise<void>;
+  /** kill -9 of the daemon: nothing of its own shutdown runs; the root and its dir stay. */
+  crash(): Promise<void>;
 }
 
 export interface DaemonOptions {
   args?: string[];
   env?: Record<string, string>;
+  /** A directory of an earlier daemon (its root, `dir`/root, is used again; made if absent). */
+  dir?: string;
 }
 
 export async function startDaemon(o: DaemonOptions = {}): Promise<DevDaemon> {
-  const dir = await Deno.makeTempDir({ prefix: "acond-test-" });
+  const dir = o.dir ?? await Deno.makeTempDir({ prefix: "acond-test-" });
   const root = `${dir}/root`;
   const socket = `${dir}/acond.sock`;
   const proc = new Deno.Command(ACOND, {
@@ -97,6 +101,14 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<DevDaemon> {
       return { status: Number(text.slice(nl + 1)), body: parsed, raw };
     },
     stderr: () => log,
+    async crash() {
+      try {
+        proc.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await proc.status;
+      await pump;
+      httpClient.close();
+    },
     async stop() {
       try {
         proc.kill("SIGTERM");

@@ -30,7 +30,7 @@ interface World {
 }
 
 async function setup(): Promise<World> {
-  const d = await startDaemon();
+  const d = await startDaemon({ args: ["--interactive"] }); // pty Execs below
   const c = d.client();
   const signer = await makeSigner("ec-p384");
   const src = await Deno.makeTempDir({ prefix: "bb-rootfs-" });

@@ -14,6 +14,7 @@ export const procSymbols = {
   shim_reap_one: { parameters: ["buffer"], result: "i32" },
   shim_set_child_subreaper: { parameters: [], result: "i32" },
   shim_kill: { parameters: ["i32", "i32"], result: "i32" },
+  shim_child_exists: { parameters: ["i32"], result: "i32" },
   shim_pipe2: { parameters: ["buffer", "i32"], result: "i32" },
   shim_set_nonblock: { parameters: ["i32"], result: "i32" },
   shim_open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
