@@ -21,7 +21,7 @@
  * tests/unit/sys/abi_test.ts compares the two through acond_abi_constant() (abi.c), which lists
  * every constant below by name; the lists are X-macros so that the enums and that table cannot
  * differ. A change here means the same change in src/sys/abi.ts and a new ACOND_ABI_VERSION. */
-#define ACOND_ABI_VERSION 1
+#define ACOND_ABI_VERSION 2
 
 /* Steps of a container child (spawn_child.c), reported in its {step, errno} record; src/sys/
  * proc.ts has their names for error messages. Step 0 means no step (a failure of the parent). */
@@ -45,12 +45,15 @@
   X(EXEC, 17)          \
   X(SETNS, 18)         \
   X(CLONE, 19)         \
-  X(IPC, 20)
+  X(IPC, 20)           \
+  X(SHM, 21)           \
+  X(CGROUP, 22)
 
 /* Slots of the int array of a shim_container_start/exec request (built by src/sys/proc.ts, with a
  * NUL-separated string blob). The NSFD slots are Exec's: fds of the target's namespaces, opened
- * by the caller, -1 for none. From UIDS on, Start has NUSERS container-side uids, each of which
- * gets /run/user/<uid>. */
+ * by the caller, -1 for none. CGROUP_FD: the container's cgroup.procs, opened by the caller (-1:
+ * none), which the process writes itself into before anything else. From UIDS on, Start has
+ * NUSERS container-side uids, each of which gets /run/user/<uid>. */
 #define ACOND_SLOTS(X) \
   X(FLAGS, 0)          \
   X(ARGC, 1)           \
@@ -66,7 +69,8 @@
   X(NSFD_UTS, 11)      \
   X(NSFD_PID, 12)      \
   X(NSFD_CGROUP, 13)   \
-  X(UIDS, 14)
+  X(CGROUP_FD, 14)     \
+  X(UIDS, 15)
 
 /* Request flags (the FLAGS slot). CTTY: stdin is a pty slave, make it the controlling terminal
  * (after setsid). RESTART: Exec as a Restart (new PID/IPC/UTS namespaces, fresh /proc, workdir). */

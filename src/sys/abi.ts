@@ -7,7 +7,7 @@
  */
 
 /** ACOND_ABI_VERSION: the library the codec was written for. */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** Steps of a container child (its {step, errno} failure record); 0 is no step. */
 export const STEP = {
@@ -31,6 +31,8 @@ export const STEP = {
   SETNS: 18,
   CLONE: 19,
   IPC: 20,
+  SHM: 21,
+  CGROUP: 22,
 } as const;
 
 /** Slots of a spawn request's int array; Start's run-user uids follow from UIDS on. */
@@ -49,7 +51,8 @@ export const SLOT = {
   NSFD_UTS: 11,
   NSFD_PID: 12,
   NSFD_CGROUP: 13,
-  UIDS: 14,
+  CGROUP_FD: 14,
+  UIDS: 15,
 } as const;
 
 /** Flags in the FLAGS slot. */

@@ -14,9 +14,12 @@ import type { PodState } from "../../src/state.ts";
 import type { LoadedImage, Manifest } from "../../src/state.ts";
 import { SysError } from "../../src/sys/errors.ts";
 import { FakeSys } from "./fake_sys.ts";
+import { cgroupPlan, Cgroups, DEFAULT_LIMITS } from "../../src/container/cgroup.ts";
 
 export const ROOT = "/state";
 export const SHARED = "/state/shared";
+/** The containers' cgroups in the fake kernel. */
+export const CGROUPS = cgroupPlan("/sys/fs/cgroup", "acond");
 
 /** Attestation sockets that are just a set (and can be told to fail). */
 export class FakeSockets implements AttestSockets {
@@ -73,11 +76,27 @@ export interface Snapshot {
   sockets: number[];
   containerDirs: string[];
   table: number;
+  /** Containers' cgroups. */
+  cgroups: string[];
 }
 
-export function harness(): Harness {
+export interface HarnessOptions {
+  /** Poll the containers' limit counters (ms; default 0: on exit and Inspect only). */
+  limitPollMs?: number;
+  /** No cgroup sub-tree (cgroup2 missing): containers get no group. */
+  noCgroups?: boolean;
+}
+
+export function harness(opts: HarnessOptions = {}): Harness {
   const sys = new FakeSys();
   sys.writeFile("/proc/sys/kernel/overflowuid", "65534\n");
+  sys.writeFile(`${CGROUPS.containers}/cgroup.procs`, "");
+  const cgroups = new Cgroups(
+    sys,
+    opts.noCgroups ? null : CGROUPS,
+    { ...DEFAULT_LIMITS },
+    opts.noCgroups ? [] : ["memory", "pids"],
+  );
   const layout = new Layout(ROOT);
   const state: PodState = { finalized: false, images: new Map(), containers: new Map() };
   const bus = new EventBus();
@@ -101,6 +120,8 @@ export function harness(): Harness {
       return Promise.resolve();
     },
     attestSockets: sockets,
+    cgroups,
+    limitPollMs: opts.limitPollMs ?? 0,
   });
   let n = 0;
   return {
@@ -141,6 +162,7 @@ export function harness(): Harness {
         sockets: [...sockets.open_],
         containerDirs: sys.under(layout.containers).filter((p) => /containers\/\d+$/.test(p)),
         table: state.containers.size,
+        cgroups: sys.under(CGROUPS.containers).filter((p) => /containers\/\d+$/.test(p)),
       };
     },
   };

@@ -3,6 +3,7 @@
  * "start container 5: mount overlay: mount …: EPERM", while the client gets exactly what it got
  * before (the first error under the context layers decides the message and the Connect code).
  */
+import { Cgroups, DEFAULT_LIMITS } from "../../src/container/cgroup.ts";
 import { assertEquals } from "../helpers/assert.ts";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
@@ -103,6 +104,8 @@ function registry(sys: Sys): { reg: Registry; removed: string[] } {
     sharedDir: `${ROOT}/shared`,
     ensureModule: () => Promise.resolve(),
     attestSockets: { open: () => Promise.resolve(""), close: () => Promise.resolve() },
+    cgroups: new Cgroups(sys, null, DEFAULT_LIMITS, []),
+    limitPollMs: 0,
   };
   const reg = new Registry(deps, 65534);
   for (let i = 0; i < 3; i++) reg.ids.next(); // 2, 3, 4: the next container is 5
