@@ -123,6 +123,7 @@ export class Cgroups {
           `cgroup ${base}: no ${missing.join(", ")} controller: those limits are not enforced`,
         );
       }
+      if (!s.pid1) await removeStale(sys, procRoot, base);
       await sys.mkdir(p.daemon, 0o755);
       plan = p; // from here on, containers get groups (placement works without controllers)
       await sys.writeTextFile(`${p.daemon}/cgroup.procs`, String(s.pid));
@@ -347,5 +348,29 @@ async function orElse<T>(fn: () => Promise<T>, other: T): Promise<T> {
     return await fn();
   } catch {
     return other;
+  }
+}
+
+/**
+ * Dev mode: the sub-trees of earlier daemons under `base` (`acond-<pid>`, that pid gone: killed
+ * before its shutdown) are removed. Only empty groups can be; a group still in use stays.
+ */
+async function removeStale(sys: Sys, procRoot: string, base: string): Promise<void> {
+  try {
+    for await (const e of sys.readDir(base)) {
+      const m = /^acond-(\d+)$/.exec(e.name);
+      if (!m || !e.isDirectory || await sys.stat(`${procRoot}/${m[1]}`)) continue;
+      const p = cgroupPlan(base, e.name);
+      const kids: string[] = [];
+      for await (const k of sys.readDir(p.containers)) if (k.isDirectory) kids.push(k.name);
+      for (
+        const d of [...kids.map((k) => `${p.containers}/${k}`), p.containers, p.daemon, p.root]
+      ) {
+        await sys.rmdir(d);
+      }
+      log.info(`cgroups: removed ${p.root}, left by a daemon that was killed`);
+    }
+  } catch (e) {
+    log.warn(`cgroups: stale groups under ${base}: ${(e as Error).message}`);
   }
 }

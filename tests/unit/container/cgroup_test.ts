@@ -209,3 +209,16 @@ Deno.test("pids-limit hits and OOM kills: Watch events (each once) and Inspect f
   ]);
   assertEquals((await h.svc.inspect(id))[0].oomKills, 2);
 });
+
+Deno.test("set-up in dev mode: the sub-tree of a killed daemon is removed, a live one's kept", async () => {
+  const sys = kernel("cpu memory pids", "0::/\n");
+  for (const pid of [111, 222]) {
+    await sys.mkdir(`/sys/fs/cgroup/acond-${pid}/daemon`, 0o755);
+    await sys.mkdir(`/sys/fs/cgroup/acond-${pid}/containers/2`, 0o755);
+  }
+  await sys.mkdir("/proc/222", 0o755); // still running
+  await Cgroups.setup({ sys, procRoot: "/proc", pid1: false, pid: 333, limits: DEFAULT_LIMITS });
+  const dirs = (pid: number) => sys.under(`/sys/fs/cgroup/acond-${pid}`).length;
+  assertEquals(sys.files.has("/sys/fs/cgroup/acond-111"), false);
+  assert(dirs(222) > 0 && dirs(333) > 0);
+});
