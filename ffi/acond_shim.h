@@ -45,14 +45,17 @@
   X(EXEC, 17)          \
   X(SETNS, 18)         \
   X(CLONE, 19)         \
-  X(IPC, 20)
+  X(IPC, 20)           \
+  X(SHM, 21)           \
+  X(CGROUP, 22)
 
 /* Slots of the int array of a shim_container_start/exec request (built by src/sys/proc.ts, with a
  * NUL-separated string blob). The NSFD slots are Exec's: fds of the target's namespaces, opened
  * by the caller, -1 for none. TIMEOUT_MS: the deadline of the whole request, from the call to
  * exec (<= 0: SPAWN_DEFAULT_TIMEOUT_MS); past it the child is SIGKILLed and the call returns
- * -ETIMEDOUT. From UIDS on, Start has NUSERS container-side uids, each of which gets
- * /run/user/<uid>. */
+ * -ETIMEDOUT. CGROUP_FD: the container's cgroup.procs, opened by the caller (-1: none), which the
+ * process writes itself into before anything else. From UIDS on, Start has NUSERS container-side
+ * uids, each of which gets /run/user/<uid>. */
 #define ACOND_SLOTS(X) \
   X(FLAGS, 0)          \
   X(ARGC, 1)           \
@@ -69,7 +72,8 @@
   X(NSFD_PID, 12)      \
   X(NSFD_CGROUP, 13)   \
   X(TIMEOUT_MS, 14)    \
-  X(UIDS, 15)
+  X(CGROUP_FD, 15)     \
+  X(UIDS, 16)
 
 /* Request flags (the FLAGS slot). CTTY: stdin is a pty slave, make it the controlling terminal
  * (after setsid). RESTART: Exec as a Restart (new PID/IPC/UTS namespaces, fresh /proc, workdir). */

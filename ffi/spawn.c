@@ -25,6 +25,15 @@
  *   CLONE_PARENT, so that the process to exec is the daemon's own child (one reaper owns all).
  *   That clone is raw (raw_clone_run, on a second stack the parent mapped): the intermediate
  *   shares the calling thread's TLS, so glibc's clone() and its errno are off limits there.
+ * - cgroups: each container process must be in the container's group before any of its code
+ *   runs (a fork bomb as entry point must not fork once outside it). clone3(CLONE_INTO_CGROUP)
+ *   would do it at creation, but both clones here run a function on a stack of ours (glibc
+ *   clone() for Start, raw_clone_run in the Exec intermediate), so it would need a clone3
+ *   trampoline, and its permission check uses the creds of the cloning task (the intermediate is
+ *   container root by then). Instead the child's first step (after the maps, for Start; before
+ *   anything, for Exec's final process) writes "0" into the group's cgroup.procs through an fd
+ *   the daemon opened (I_CGROUP_FD): checked against the opener's creds (Linux >= 5.16), and
+ *   still only our code runs; the container's first instruction comes after execve.
  * - The parent reads the error pipe to EOF. EOF with no record means exec succeeded (CLOEXEC
  *   closed the last write end); a record means the child failed at `step` with `errno` and has
  *   exited. Only after EOF is the child's stack unmapped.

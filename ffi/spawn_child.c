@@ -84,6 +84,17 @@ static void child_finish(const struct child *c) {
   child_fail(c, ST_EXEC, r);
 }
 
+/* The container's cgroup (see "cgroups" in spawn.c): this process writes "0" (itself) into the
+ * group's cgroup.procs, through the fd the daemon opened. The kernel checks the write against the
+ * opener's credentials (Linux >= 5.16), so it works from inside the container's user namespace. */
+static void join_cgroup(const struct child *c) {
+  if (c->ints[I_CGROUP_FD] >= 0) TRY(ST_CGROUP, S3(SYS_write, c->ints[I_CGROUP_FD], "0", 1));
+}
+
+/* Each container's own /dev/shm, a size-limited tmpfs (its pages are charged to the container's
+ * memory cgroup too); the mount point is made in the bind of the VM's /dev if it lacks one. */
+#define SHM_OPTS "mode=1777,size=64m"
+
 static long become_root(void) {
   long r = S3(SYS_setresgid, 0, 0, 0);
   if (r == 0) r = S2(SYS_setgroups, 0, 0);
@@ -97,6 +108,7 @@ int spawn_start_child(void *arg) {
   char b;
   long r = S3(SYS_read, c->go_r, &b, 1);
   if (r != 1) child_fail(c, ST_WAIT_MAPS, r < 0 ? r : -EPIPE);
+  join_cgroup(c);
   /* Nothing mounted below may propagate back to the daemon's namespace. */
   TRY(ST_PROPAGATION, S5(SYS_mount, 0, "/", 0, MS_REC | MS_PRIVATE, 0));
   /* Host paths first, while still host uid 0: the daemon's state directories are 0700 root, and
@@ -107,6 +119,8 @@ int spawn_start_child(void *arg) {
   TRY(ST_ROOTFS, S5(SYS_mount, c->rootfs, c->rootfs, 0, MS_BIND | MS_REC, 0));
   TRY(ST_ROOTFS, S1(SYS_chdir, c->rootfs));
   TRY(ST_DEV, bind_with(c->dev_src, "dev", 1, MS_NOSUID | MS_NOEXEC));
+  long shm = S2(SYS_mkdir, "dev/shm", 01777);
+  if (shm < 0 && shm != -EEXIST) child_fail(c, ST_SHM, shm);
   if (c->shared_src[0]) TRY(ST_SHARED, bind_with(c->shared_src, "shared", 0, MS_NOSUID | MS_NODEV | MS_NOEXEC));
   /* The container's own attestation socket over /shared/acon.sock, in this namespace only: what
    * arrives on it comes from this container, whatever uid the caller runs as. */
@@ -116,6 +130,7 @@ int spawn_start_child(void *arg) {
   TRY(ST_PROC, S5(SYS_mount, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0));
   TRY(ST_TMP, S5(SYS_mount, "tmpfs", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"));
   TRY(ST_RUN, S5(SYS_mount, "tmpfs", "run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755"));
+  TRY(ST_SHM, S5(SYS_mount, "tmpfs", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, SHM_OPTS));
   if (in[I_NUSERS] > 0) TRY(ST_RUN_USER, S2(SYS_mkdir, "run/user", 0755));
   for (int i = 0; i < in[I_NUSERS]; i++) {
     TRY(ST_RUN_USER, S2(SYS_mkdir, c->user_dirs[i], 0700));
@@ -147,6 +162,7 @@ int spawn_start_child(void *arg) {
 
 static int exec_final(void *arg) {
   const struct child *c = arg;
+  join_cgroup(c);
   if (c->ints[I_FLAGS] & F_RESTART) {
     /* The kept mount namespace still has the /proc of the previous (dead) PID namespace. The
      * kernel allows a new proc mount in a user namespace only while a proc mount is fully

@@ -5,7 +5,7 @@
  * containers, reports, the container socket) are built on first use, here too, from the same
  * parts: boot only has to answer (api/deferred.ts).
  */
-import { MAX_CHUNK_BYTES, type Options, sharedDir } from "./options.ts";
+import { DEFAULT_LIMITS, MAX_CHUNK_BYTES, type Options, sharedDir } from "./options.ts";
 import type { Context } from "./context.ts";
 import { EventLog } from "./attest/eventlog.ts";
 import { selectTee } from "./attest/select.ts";
@@ -29,6 +29,7 @@ import { Reaper } from "./proc/reaper.ts";
 import { Poller } from "./proc/poller.ts";
 import { linuxSys } from "./sys/linux.ts";
 import type { AttestSockets } from "./container/deps.ts";
+import { Cgroups } from "./container/cgroup.ts";
 import type { ContainerService } from "./container/service.ts";
 import type { Uploads } from "./image/upload/table.ts";
 
@@ -39,6 +40,9 @@ export interface Platform {
   /** Makes a kernel module available (PID 1: loads it on first use). */
   ensureModule(name: string): Promise<void>;
 }
+
+/** How often running containers' OOM and pids-limit counters are read (Watch events). */
+const LIMIT_POLL_MS = 500;
 
 /** Dev mode: no power actions, the host's kernel already has its modules. */
 export const DEV_PLATFORM: Platform = { power: null, ensureModule: () => Promise.resolve() };
@@ -71,12 +75,20 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
     layout: new Layout(opts.root),
     startedAt: Date.now(),
   };
-  await measureBoot(opts, tee, ctx.eventLog);
   // Nothing of an earlier daemon's containers (processes, mounts, trees) reaches a new one.
   await (await import("./container/recover.ts")).recoverRoot(linuxSys, ctx.layout, {
     procRoot: "/proc",
     sharedDir: opts.pid1 ? null : sharedDir(opts),
   });
+  // Before measuring: the boot event records the limits that are actually enforced.
+  const cgroups = await Cgroups.setup({
+    sys: linuxSys,
+    procRoot: "/proc",
+    pid1: opts.pid1,
+    pid: Deno.pid,
+    limits: opts.limits ?? DEFAULT_LIMITS,
+  });
+  await measureBoot(opts, tee, ctx.eventLog, cgroups.facts());
   const reaper = new Reaper(linuxSys);
   const sockets = containerSockets(ctx);
   let containers: ContainerService | null = null;
@@ -109,6 +121,8 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
       sharedDir: sharedDir(opts),
       ensureModule: platform.ensureModule,
       attestSockets: sockets.port,
+      cgroups,
+      limitPollMs: LIMIT_POLL_MS,
     });
     return [
       image.imageHandlers(
@@ -153,6 +167,7 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
       await sockets.closeAll();
       await Promise.all(listeners.map((l) => l.shutdown()));
       await stopContainers(2000);
+      if (!opts.pid1) await cgroups.close([...ctx.state.containers.keys()], Deno.pid);
     },
   };
 }

@@ -1,6 +1,14 @@
 /** Dev mode: `acond --dev --root DIR --socket PATH [--tcp HOST:PORT] [--vsock PORT] ...`. */
 import { parseArgs } from "node:util";
-import { DEFAULT_MAX_REQUEST_BYTES, type Options, parseHostPort, parseMinHash } from "./options.ts";
+import {
+  type CgroupLimits,
+  DEFAULT_LIMITS,
+  DEFAULT_MAX_REQUEST_BYTES,
+  MIB,
+  type Options,
+  parseHostPort,
+  parseMinHash,
+} from "./options.ts";
 import { startDaemon } from "./daemon.ts";
 import { log, setLogLevel } from "./util/log.ts";
 import { ACOND_VERSION } from "./version.ts";
@@ -21,6 +29,12 @@ Options (dev mode):
   --min-hash ALG      weakest certificate/layer hash accepted: sha384 (default), sha256 for
                       ACON-era images
   --max-request MiB   largest unary request (default 64; use the chunked blob upload above it)
+  --memory-max MiB    memory.max of each container's cgroup (default 512; 0: only the common
+                      limit of all containers, which is the host's memory minus the reserve)
+  --pids-max N        pids.max of each container's cgroup (default 1024; 0: only the common limit)
+  --reserve-memory MiB  memory kept for acond: its memory.min, and what all containers together
+                      cannot use (default 128)
+  --reserve-pids N    pids all containers together cannot use (default 512)
   --log LEVEL         error|warn|info|debug (default info)
   --interactive       interactive mode: Exec with timeout 0 gets a pty (a debug door into the
                       containers; recorded as "interactive":true in the boot event, so a
@@ -43,6 +57,10 @@ export async function runDev(argv: string[]): Promise<number> {
         tee: { type: "string", default: "auto" },
         "min-hash": { type: "string", default: "sha384" },
         "max-request": { type: "string" },
+        "memory-max": { type: "string" },
+        "pids-max": { type: "string" },
+        "reserve-memory": { type: "string" },
+        "reserve-pids": { type: "string" },
         log: { type: "string", default: "info" },
         interactive: { type: "boolean", default: false },
         version: { type: "boolean" },
@@ -84,7 +102,21 @@ export async function runDev(argv: string[]): Promise<number> {
     if (vsock !== null && !(/^\d{1,10}$/.test(values.vsock!) && vsock <= 0xffff_fffe)) {
       return fail(`bad --vsock "${values.vsock}" (0..4294967294)`);
     }
+    const limits: CgroupLimits = { ...DEFAULT_LIMITS };
+    const flags: [string, keyof CgroupLimits, number, number][] = [
+      ["memory-max", "memoryMax", MIB, 1 << 20],
+      ["pids-max", "pidsMax", 1, 1 << 22],
+      ["reserve-memory", "reserveMemory", MIB, 1 << 20],
+      ["reserve-pids", "reservePids", 1, 1 << 22],
+    ];
+    for (const [flag, field, unit, max] of flags) {
+      const v = (values as unknown as Record<string, string | undefined>)[flag];
+      if (v === undefined) continue;
+      if (!/^\d{1,10}$/.test(v) || Number(v) > max) return fail(`bad --${flag} "${v}" (0..${max})`);
+      limits[field] = Number(v) * unit;
+    }
     opts = {
+      limits,
       root: values.root.replace(/\/+$/, "") || "/",
       socket: values.socket,
       tcp: values.tcp ? parseHostPort(values.tcp) : null,

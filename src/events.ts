@@ -5,7 +5,9 @@ export type EventKind =
   | "container_started"
   | "container_exited"
   | "container_restarted"
-  | "finalized";
+  | "finalized"
+  | "container_oom"
+  | "container_pids_limit";
 
 export interface AcondEvent {
   kind: EventKind;
@@ -13,6 +15,8 @@ export interface AcondEvent {
   imageId?: string;
   wstatus?: number;
   exitSignal?: boolean;
+  /** container_oom: OOM kills so far; container_pids_limit: forks refused so far. */
+  count?: number;
   timeMs: number;
 }
 

@@ -22,7 +22,29 @@ export interface Options {
   logLevel: "error" | "warn" | "info" | "debug";
   /** Interactive console/pty access (measured in the boot event; a verifier may refuse it). */
   interactive?: boolean;
+  /** Containers' resource limits (measured in the boot event); DEFAULT_LIMITS when absent. */
+  limits?: CgroupLimits;
 }
+
+/** Containers' resource limits (container/cgroup.ts; bytes and counts, 0 = none per container). */
+export interface CgroupLimits {
+  /** memory.max of each container, bytes (0: only the containers' common limit). */
+  memoryMax: number;
+  /** pids.max of each container (0: only the containers' common limit). */
+  pidsMax: number;
+  /** Memory kept for acond: its memory.min, and what the containers together cannot use. */
+  reserveMemory: number;
+  /** Pids kept for acond: what the containers together cannot use. */
+  reservePids: number;
+}
+
+export const MIB = 1024 * 1024;
+export const DEFAULT_LIMITS: Readonly<CgroupLimits> = Object.freeze({
+  memoryMax: 512 * MIB,
+  pidsMax: 1024,
+  reserveMemory: 128 * MIB,
+  reservePids: 512,
+});
 
 /** The directory bind-mounted as every container's /shared: `/shared` as PID 1, else under the root. */
 export function sharedDir(opts: Pick<Options, "pid1" | "root">): string {

@@ -2,11 +2,17 @@
 import type { Options } from "../options.ts";
 import type { Tee } from "./tee.ts";
 import type { EventLog } from "./eventlog.ts";
-import { bootEventLine } from "./bootevent.ts";
+import { bootEventLine, type BootLimits } from "./bootevent.ts";
 import { ACOND_VERSION } from "../version.ts";
 import { log } from "../util/log.ts";
 
-export async function measureBoot(opts: Options, tee: Tee, eventLog: EventLog): Promise<void> {
+/** `limits`: the containers' cgroup limits as set up (what is enforced, not only configured). */
+export async function measureBoot(
+  opts: Options,
+  tee: Tee,
+  eventLog: EventLog,
+  limits?: BootLimits,
+): Promise<void> {
   await eventLog.open();
   if (!tee.canMeasure) {
     log.warn(`TEE ${tee.kind} cannot measure (${tee.note}): images will be refused`);
@@ -20,6 +26,7 @@ export async function measureBoot(opts: Options, tee: Tee, eventLog: EventLog): 
     interactive: opts.interactive ?? false,
     debugConsole: false, // acond has no debug console: the boot event's field is always false
     minHash: opts.minHash,
+    limits,
   });
   await eventLog.measure(line);
   log.info(`measured: ${line}`);

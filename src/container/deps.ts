@@ -10,6 +10,7 @@ import type { Layout } from "../layout.ts";
 import type { Mutex } from "../util/mutex.ts";
 import type { PodState } from "../state.ts";
 import type { EventBus } from "../events.ts";
+import type { Cgroups } from "./cgroup.ts";
 
 /** Each container's own attestation socket (attest/ipcserver.ts behind a port). */
 export interface AttestSockets {
@@ -37,4 +38,8 @@ export interface ContainerDeps {
   /** Makes a kernel module available (PID 1 loads overlay on first use); no-op in dev mode. */
   ensureModule(name: string): Promise<void>;
   attestSockets: AttestSockets;
+  /** The containers' cgroups (cgroup.ts), set up by the composition root before measuring. */
+  cgroups: Cgroups;
+  /** How often running containers' OOM and pids-limit counters are read (ms; 0: on exit only). */
+  limitPollMs: number;
 }

@@ -30,6 +30,7 @@ export function processSpec(
     umask: CONTAINER_UMASK,
     noNewPrivs: (c.image.manifest.uids ?? []).length === 0,
     setsid: true,
+    cgroup: c.cgroup ?? undefined,
   };
 }
 

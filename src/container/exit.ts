@@ -24,6 +24,10 @@ export async function onExit(reg: Registry, c: Container, s: ExitStatus): Promis
   c.exit = s;
   // Still mounted if that failed: the next exit tries again.
   if (c.mounted) c.mounted = !unmountRoot(reg, c);
+  await reg.limits.remove(c.id); // an OOM that ended the run is reported before its exit
+  if (c.image.manifest.noRestart && c.cgroup && await reg.deps.cgroups.remove(c.id)) {
+    c.cgroup = null;
+  }
   if (c.image.manifest.noRestart) {
     // Nothing can set or need it again: Reports show `{}` for it (docs/attestation.md "Limits").
     c.attestData = null;

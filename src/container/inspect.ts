@@ -15,6 +15,12 @@ export interface ContainerInfo {
   running: boolean;
   pid: number;
   sessions: { pid: number; pty: string; command: string }[];
+  /** Its cgroup's memory.max and pids.max (0: none enforced). */
+  memoryLimit: number;
+  pidsLimit: number;
+  /** Processes the OOM killer killed; forks refused at the pids limit (since its Start). */
+  oomKills: number;
+  pidsLimitHits: number;
 }
 
 /** One container (id > 0) or all of them (id 0), by id. */
@@ -26,6 +32,9 @@ export async function info(reg: Registry, c: Container): Promise<ContainerInfo> 
   const running = c.state === "running";
   const state = running ? await refresh(reg, c) : 0;
   const st = running ? { wstatus: 0, exitSignal: false } : statusFields(c.exit);
+  const cg = reg.deps.cgroups;
+  const limits = c.cgroup ? cg.containerLimits() : { memoryLimit: 0, pidsLimit: 0 };
+  const counters = c.cgroup ? await cg.counters(c.id) : { oomKills: 0, pidsLimitHits: 0 };
   return {
     containerId: c.id,
     state,
@@ -39,6 +48,8 @@ export async function info(reg: Registry, c: Container): Promise<ContainerInfo> 
       pty: x.slave,
       command: x.command,
     })),
+    ...limits,
+    ...counters,
   };
 }
 

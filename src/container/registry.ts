@@ -8,6 +8,7 @@ import type { ContainerDeps } from "./deps.ts";
 import { IdAllocator } from "./ids.ts";
 import type { Container } from "./types.ts";
 import type { TailBuffer } from "./ring.ts";
+import { LimitWatch } from "./cgroup.ts";
 
 /** Host uid base in dev mode (as PID 1 the container id is the host uid, as in ACON). */
 export const DEV_UID_BASE = 1_000_000;
@@ -30,8 +31,15 @@ export class Registry {
   /** Interactive Exec sessions with their pty (the console lists and attaches to these). */
   readonly sessions = new Set<PtySession>();
 
+  /** OOM kills and pids-limit hits of running containers, reported as events. */
+  readonly limits: LimitWatch;
+
   constructor(readonly deps: ContainerDeps, readonly overflowUid: number) {
     this.ids = new IdAllocator(deps.pid1 ? 0 : DEV_UID_BASE, overflowUid);
+    this.limits = new LimitWatch(deps.cgroups, (id, kind, count) => {
+      const c = this.#table.get(id);
+      deps.events.emit({ kind, containerId: id, imageId: c?.imageId, count });
+    }, deps.limitPollMs);
   }
 
   get(id: number): Container {

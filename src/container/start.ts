@@ -65,14 +65,17 @@ export async function start(reg: Registry, imageId: string, envs: string[]): Pro
         ? new LogRing(LOG_RING_BYTES)
         : null,
       runs: 0,
+      cgroup: null,
     };
     const dir = deps.layout.containerDir(id);
     try {
       await withContext(`start container ${id}`, async () => {
         await deps.sys.mkdir(`${dir}/rootfs`, 0o700);
+        c.cgroup = await withContext("create cgroup", () => deps.cgroups.create(id));
         await launch(reg, c, true);
       });
     } catch (e) {
+      if (c.cgroup) await deps.cgroups.remove(id);
       await deps.sys.remove(dir).catch((r) => log.warn(`container ${id}: remove ${dir}: ${r}`));
       throw e;
     }
@@ -130,6 +133,7 @@ export async function launch(reg: Registry, c: Container, first: boolean): Promi
       umask: CONTAINER_UMASK,
       noNewPrivs: nosuid,
       setsid: true,
+      cgroup: c.cgroup ?? undefined,
     };
     let ipcSource = "";
     if (!rejoin) {
@@ -188,6 +192,7 @@ export async function launch(reg: Registry, c: Container, first: boolean): Promi
   c.pid = spawned.pid;
   c.runs++;
   c.exited = spawned.exit.then((s) => onExit(reg, c, s));
+  reg.limits.add(c.id);
   if (c.logs) {
     c.logs.reopen();
     try {

@@ -34,4 +34,6 @@ export interface Container extends ContainerRecord {
   mounted: boolean;
   /** Runs so far (1 after Start, +1 per Restart). */
   runs: number;
+  /** Its cgroup directory (kept across restarts), or null when containers get none. */
+  cgroup: string | null;
 }

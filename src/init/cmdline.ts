@@ -4,7 +4,7 @@
  * boot (ACON made it fatal, which for PID 1 means a kernel panic): it is reported and the
  * documented default is used instead. See docs/boot.md for the table.
  */
-import type { TeeChoice } from "../options.ts";
+import { type CgroupLimits, DEFAULT_LIMITS, MIB, type TeeChoice } from "../options.ts";
 import type { HashAlg } from "../digest_boot.ts";
 import type { Level } from "../util/log.ts";
 
@@ -30,6 +30,8 @@ export interface BootConfig {
   minHash: HashAlg;
   /** What to do when acond cannot go on. */
   onFatal: FatalAction;
+  /** Containers' cgroup limits (acond.memory_max, pids_max, reserve_memory, reserve_pids). */
+  limits: CgroupLimits;
   /** Test hook: faults to inject after boot (`acond.test_fault=throw,reject,sigterm,listener`); see docs/boot.md. */
   testFaults: TestFault[];
 }
@@ -46,8 +48,17 @@ export const BOOT_DEFAULTS: Readonly<BootConfig> = Object.freeze({
   ip: null,
   minHash: "sha384",
   onFatal: "poweroff",
+  limits: DEFAULT_LIMITS,
   testFaults: [],
 });
+
+/** The limit keys: [field, unit (bytes per unit), largest value in that unit]. */
+export const LIMIT_KEYS: Readonly<Record<string, [keyof CgroupLimits, number, number]>> = {
+  "acond.memory_max": ["memoryMax", MIB, 1 << 20],
+  "acond.pids_max": ["pidsMax", 1, 1 << 22],
+  "acond.reserve_memory": ["reserveMemory", MIB, 1 << 20],
+  "acond.reserve_pids": ["reservePids", 1, 1 << 22],
+};
 
 export interface ParsedCmdline {
   config: BootConfig;
@@ -137,7 +148,7 @@ const IGNORED: Record<string, string> = {
 };
 
 export function parseCmdline(text: string): ParsedCmdline {
-  const config: BootConfig = { ...BOOT_DEFAULTS, testFaults: [] };
+  const config: BootConfig = { ...BOOT_DEFAULTS, limits: { ...DEFAULT_LIMITS }, testFaults: [] };
   const problems: string[] = [];
   const bad = (key: string, value: string | undefined, want: string, def: unknown) =>
     problems.push(
@@ -197,6 +208,17 @@ export function parseCmdline(text: string): ParsedCmdline {
         if (value === "poweroff" || value === "reboot") config.onFatal = value;
         else bad(key, value, "poweroff|reboot", BOOT_DEFAULTS.onFatal);
         break;
+      case "acond.memory_max":
+      case "acond.pids_max":
+      case "acond.reserve_memory":
+      case "acond.reserve_pids": {
+        const [field, unit, max] = LIMIT_KEYS[key];
+        const n = parseUint(value, max);
+        const what = unit === MIB ? "MiB" : "a count";
+        if (n === null) bad(key, value, `${what} 0..${max}`, DEFAULT_LIMITS[field] / unit);
+        else config.limits[field] = n * unit;
+        break;
+      }
       case "acond.test_fault": {
         const faults = (value ?? "").split(",");
         if (faults.every((f) => ["throw", "reject", "sigterm", "listener"].includes(f))) {

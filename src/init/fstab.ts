@@ -90,7 +90,7 @@ export function parseFstab(text: string): MountEntry[] {
 
 /**
  * The built-in table, used when /etc/fstab is missing or one of its mounts fails: ACON's
- * (devtmpfs, devpts, proc, sysfs, /shared 1m, /run 50%) plus /tmp, with /proc first because
+ * (devtmpfs, devpts, proc, sysfs, /shared 1m, /run 50%) plus cgroup2 and /tmp, with /proc first because
  * everything else (the "already mounted?" check included) reads it.
  */
 export const BUILTIN_MOUNTS: readonly MountEntry[] = Object.freeze([
@@ -104,6 +104,8 @@ export const BUILTIN_MOUNTS: readonly MountEntry[] = Object.freeze([
     "newinstance,ptmxmode=0666,mode=0620",
   ),
   entry("sysfs", "/sys", "sysfs", MS.NOSUID | MS.NODEV | MS.NOEXEC, null),
+  // The containers' cgroups (container/cgroup.ts).
+  entry("cgroup2", "/sys/fs/cgroup", "cgroup2", MS.NOSUID | MS.NODEV | MS.NOEXEC, null),
   entry("tmpfs", "/run", "tmpfs", MS.NOSUID | MS.NODEV, "size=50%,mode=0755"),
   entry("tmpfs", "/tmp", "tmpfs", MS.NOSUID | MS.NODEV, "mode=1777"),
   entry("tmpfs", "/shared", "tmpfs", MS.NOSUID | MS.NODEV | MS.NOEXEC, "size=1m,mode=0755"),

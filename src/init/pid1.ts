@@ -173,6 +173,7 @@ async function startPid1Daemon(
       maxRequestBytes: DEFAULT_MAX_REQUEST_BYTES,
       logLevel: config.logLevel,
       interactive: config.interactive,
+      limits: config.limits,
     }, {
       power: (kind, graceMs, reason) => void power.run(kind, graceMs, reason),
       ensureModule: (name) => modules?.ensure(name) ?? Promise.resolve(),

@@ -31,6 +31,8 @@ export const STEP = {
   SETNS: 18,
   CLONE: 19,
   IPC: 20,
+  SHM: 21,
+  CGROUP: 22,
 } as const;
 
 /** Slots of a spawn request's int array; Start's run-user uids follow from UIDS on. */
@@ -50,7 +52,8 @@ export const SLOT = {
   NSFD_PID: 12,
   NSFD_CGROUP: 13,
   TIMEOUT_MS: 14,
-  UIDS: 15,
+  CGROUP_FD: 15,
+  UIDS: 16,
 } as const;
 
 /** Flags in the FLAGS slot. */

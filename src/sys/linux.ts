@@ -35,6 +35,14 @@ export const linuxSys: Sys = {
   stat: (path) => info(Deno.stat(path)),
   readDir: (path) => Deno.readDir(path),
   readTextFile: (path) => Deno.readTextFile(path),
+  writeTextFile: (path, text) => Deno.writeTextFile(path, text, { create: false }),
+  async rmdir(path) {
+    try {
+      await Deno.remove(path);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  },
   readLink: (path) => Deno.readLink(path),
 };
 

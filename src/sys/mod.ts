@@ -72,5 +72,9 @@ export interface Sys {
   stat(path: string): Promise<FileInfo | null>;
   readDir(path: string): AsyncIterable<DirEntry>;
   readTextFile(path: string): Promise<string>;
+  /** Writes `text` in one write(2) to an existing file (cgroup control files). */
+  writeTextFile(path: string, text: string): Promise<void>;
+  /** Removes an empty directory (a cgroup); a missing path is not an error. */
+  rmdir(path: string): Promise<void>;
   readLink(path: string): Promise<string>;
 }

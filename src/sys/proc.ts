@@ -32,6 +32,8 @@ const STEP_TEXT: Record<keyof typeof STEP, string> = {
   SETNS: "setns",
   CLONE: "clone",
   IPC: "mount the attestation socket",
+  SHM: "mount /dev/shm",
+  CGROUP: "join the container's cgroup",
 };
 const STEPS: ReadonlyMap<number, string> = new Map(
   (Object.keys(STEP) as (keyof typeof STEP)[]).map((k) => [STEP[k], STEP_TEXT[k]]),
@@ -68,6 +70,8 @@ export interface ProcessSpec {
    * before it execs: ffi/spawn.c).
    */
   timeoutMs?: number;
+  /** The cgroup directory the process joins before anything else runs (none when absent). */
+  cgroup?: string;
 }
 
 export interface StartSpec extends ProcessSpec {
@@ -145,7 +149,13 @@ export async function spawnContainer(
     ...spec.runUsers.map((u) => `run/user/${u}`),
   ]);
   const out = new Int32Array(OUT.START_LEN).fill(-1);
-  const ret = await shim().shim_container_start(ints, b, BigInt(b.length), out);
+  const cg = openCgroup(spec, ints);
+  let ret: number;
+  try {
+    ret = await shim().shim_container_start(ints, b, BigInt(b.length), out);
+  } finally {
+    if (cg >= 0) close(cg);
+  }
   const [user, mnt] = [out[OUT.NS_USER], out[OUT.NS_MNT]];
   try {
     const pid = finish(ret, out);
@@ -191,12 +201,21 @@ export async function spawnInContainer(
       ints[slot] = fd;
     }
     const b = blob([spec.path, ...spec.argv, ...spec.env, workingDir]);
+    opened.push(openCgroup(spec, ints));
     const out = new Int32Array(OUT.EXEC_LEN);
     const ret = await shim().shim_container_exec(ints, b, BigInt(b.length), out);
     return finish(ret, out);
   } finally {
-    for (const fd of opened) shim().shim_close(fd);
+    for (const fd of opened) if (fd >= 0) shim().shim_close(fd);
   }
+}
+
+/** The spec's cgroup.procs, opened for the child to write itself into (CGROUP_FD); -1: none. */
+function openCgroup(spec: ProcessSpec, ints: Int32Array): number {
+  if (!spec.cgroup) return -1;
+  const fd = openFd(`${spec.cgroup}/cgroup.procs`, O.WRONLY | O.CLOEXEC);
+  ints[I.CGROUP_FD] = fd;
+  return fd;
 }
 
 /** One non-blocking waitpid(-1): the pid and raw wait status, or null when nothing is ready. */

@@ -14,9 +14,12 @@ import type { PodState } from "../../src/state.ts";
 import type { LoadedImage, Manifest } from "../../src/state.ts";
 import { SysError } from "../../src/sys/errors.ts";
 import { FakeSys } from "./fake_sys.ts";
+import { cgroupPlan, Cgroups, DEFAULT_LIMITS } from "../../src/container/cgroup.ts";
 
 export const ROOT = "/state";
 export const SHARED = "/state/shared";
+/** The containers' cgroups in the fake kernel. */
+export const CGROUPS = cgroupPlan("/sys/fs/cgroup", "acond");
 
 /** Attestation sockets that are just a set (and can be told to fail). */
 export class FakeSockets implements AttestSockets {
@@ -75,12 +78,29 @@ export interface Snapshot {
   sockets: number[];
   containerDirs: string[];
   table: number;
+  /** Containers' cgroups. */
+  cgroups: string[];
 }
 
-/** `interactive`: the daemon's interactive mode (pty Execs allowed; default on). */
-export function harness(o: { interactive?: boolean } = {}): Harness {
+export interface HarnessOptions {
+  /** The daemon's interactive mode (pty Execs allowed; default on). */
+  interactive?: boolean;
+  /** Poll the containers' limit counters (ms; default 0: on exit and Inspect only). */
+  limitPollMs?: number;
+  /** No cgroup sub-tree (cgroup2 missing): containers get no group. */
+  noCgroups?: boolean;
+}
+
+export function harness(opts: HarnessOptions = {}): Harness {
   const sys = new FakeSys();
   sys.writeFile("/proc/sys/kernel/overflowuid", "65534\n");
+  sys.writeFile(`${CGROUPS.containers}/cgroup.procs`, "");
+  const cgroups = new Cgroups(
+    sys,
+    opts.noCgroups ? null : CGROUPS,
+    { ...DEFAULT_LIMITS },
+    opts.noCgroups ? [] : ["memory", "pids"],
+  );
   const layout = new Layout(ROOT);
   const state: PodState = { finalized: false, images: new Map(), containers: new Map() };
   const bus = new EventBus();
@@ -99,13 +119,15 @@ export function harness(o: { interactive?: boolean } = {}): Harness {
     state,
     events: bus,
     pid1: false,
-    interactive: o.interactive ?? true,
+    interactive: opts.interactive ?? true,
     sharedDir: SHARED,
     ensureModule: (name) => {
       modules.push(name);
       return Promise.resolve();
     },
     attestSockets: sockets,
+    cgroups,
+    limitPollMs: opts.limitPollMs ?? 0,
   });
   let n = 0;
   return {
@@ -147,6 +169,7 @@ export function harness(o: { interactive?: boolean } = {}): Harness {
         sockets: [...sockets.open_],
         containerDirs: sys.under(layout.containers).filter((p) => /containers\/\d+$/.test(p)),
         table: state.containers.size,
+        cgroups: sys.under(CGROUPS.containers).filter((p) => /containers\/\d+$/.test(p)),
       };
     },
   };

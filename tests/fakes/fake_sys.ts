@@ -192,6 +192,33 @@ export class FakeSys implements Sys {
       };
     }
   }
+  /** Writes an existing file, or creates one in an existing directory (cgroup control files). */
+  writeTextFile(path: string, text: string): Promise<void> {
+    this.#call("writeTextFile", path, text);
+    const n = this.files.get(path);
+    if (n && n.kind !== "file") throw new SysError(ERRNO.EISDIR, "write", path);
+    if (!n && this.files.get(this.#parent(path))?.kind !== "dir") {
+      throw new SysError(ERRNO.ENOENT, "open", path);
+    }
+    this.#node(path, { kind: "file", uid: n?.uid ?? 0, text });
+    return Promise.resolve();
+  }
+  /** rmdir as cgroupfs has it: its files go with it; EBUSY while a live process is in it. */
+  rmdir(path: string): Promise<void> {
+    this.#call("rmdir", path);
+    const n = this.files.get(path);
+    if (!n) return Promise.resolve();
+    if (n.kind !== "dir") throw new SysError(ERRNO.ENOTDIR, "rmdir", path);
+    if (this.under(path).some((p) => this.files.get(p)?.kind === "dir")) {
+      throw new SysError(ERRNO.ENOTEMPTY, "rmdir", path);
+    }
+    if (this.alive().some((p) => p.spec.cgroup === path)) {
+      throw new SysError(ERRNO.EBUSY, "rmdir", path);
+    }
+    this.files.delete(path);
+    for (const p of this.under(path)) this.files.delete(p);
+    return Promise.resolve();
+  }
   readTextFile(path: string): Promise<string> {
     this.#call("readTextFile", path);
     const proc = /^\/proc\/(\d+)\/status$/.exec(path);
@@ -322,6 +349,10 @@ export class FakeSys implements Sys {
   // ---- processes ----
 
   #spawn(spec: ProcessSpec, target: FakeProcess["target"]): FakeProcess {
+    // The real Sys opens <cgroup>/cgroup.procs for the child to join before anything else.
+    if (spec.cgroup && this.files.get(spec.cgroup)?.kind !== "dir") {
+      throw new SysError(ERRNO.ENOENT, "open", `${spec.cgroup}/cgroup.procs`);
+    }
     const p: FakeProcess = {
       pid: this.#nextPid++,
       spec,

@@ -15,6 +15,8 @@ const KINDS: Record<EventKind, Event_Kind> = {
   container_exited: Event_Kind.CONTAINER_EXITED,
   container_restarted: Event_Kind.CONTAINER_RESTARTED,
   finalized: Event_Kind.FINALIZED,
+  container_oom: Event_Kind.CONTAINER_OOM,
+  container_pids_limit: Event_Kind.CONTAINER_PIDS_LIMIT,
 };
 
 export function containerHandlers(svc: ContainerService, events: EventBus): Handlers {
@@ -42,7 +44,16 @@ export function containerHandlers(svc: ContainerService, events: EventBus): Hand
       return {};
     },
     async inspect(req) {
-      return { info: await svc.inspect(req.containerId) };
+      const list = await svc.inspect(req.containerId);
+      return {
+        info: list.map((i) => ({
+          ...i,
+          memoryLimit: BigInt(i.memoryLimit),
+          pidsLimit: BigInt(i.pidsLimit),
+          oomKills: BigInt(i.oomKills),
+          pidsLimitHits: BigInt(i.pidsLimitHits),
+        })),
+      };
     },
     async *logs(req, hctx) {
       for await (const ch of svc.logs(req.containerId, req.fromStart, req.follow, hctx.signal)) {
@@ -58,6 +69,7 @@ export function containerHandlers(svc: ContainerService, events: EventBus): Hand
           wstatus: e.wstatus ?? 0,
           exitSignal: e.exitSignal ?? false,
           timeMs: BigInt(e.timeMs),
+          count: BigInt(e.count ?? 0),
         };
       }
     },

@@ -21,6 +21,7 @@ const EMPTY: Snapshot = {
   sockets: [],
   containerDirs: [],
   table: 0,
+  cgroups: [],
 };
 
 /** Every (kind, nth) step of the calls from index `from` on: one failure point each. */

@@ -12,7 +12,8 @@ Deno.test("a typical QEMU cmdline", () => {
   const r = parseCmdline(
     "console=ttyS0 panic=-1 quiet acond.tcp_port=2000 acond.timeout=0 acond.tee=sim " +
       "acond.ip=eth0:10.0.2.15/24:10.0.2.2 acond.log=debug acond.vsock_port=5000 " +
-      "acond.min_hash=sha256 acond.interactive acond.on_fatal=reboot\n",
+      "acond.min_hash=sha256 acond.interactive acond.on_fatal=reboot acond.memory_max=256 " +
+      "acond.pids_max=100 acond.reserve_memory=64 acond.reserve_pids=0\n",
   );
   assertEquals(r.problems, []);
   assertEquals(r.config, {
@@ -25,6 +26,7 @@ Deno.test("a typical QEMU cmdline", () => {
     ip: { iface: "eth0", address: "10.0.2.15", prefix: 24, gateway: "10.0.2.2" },
     minHash: "sha256",
     onFatal: "reboot",
+    limits: { memoryMax: 256 << 20, pidsMax: 100, reserveMemory: 64 << 20, reservePids: 0 },
     testFaults: [],
   });
   assertEquals(parseCmdline("acond.test_fault=throw,reject").config.testFaults, [
@@ -43,6 +45,10 @@ Deno.test("ACON's invalid vectors are reported and fall back to the default (no 
       ["acond.tcp_port=0", "acond.tcp_port"],
       ["acond.tcp_port=65536", "acond.tcp_port"],
       ["acond.timeout=-1", "acond.timeout"],
+      ["acond.memory_max=-1", "acond.memory_max"],
+      ["acond.pids_max=1e3", "acond.pids_max"],
+      ["acond.reserve_memory=1048577", "acond.reserve_memory"],
+      ["acond.reserve_pids", "acond.reserve_pids"],
       ["acond.timeout=4294967296", "acond.timeout"],
       ["acond.tee=sgx", "acond.tee"],
       ["acond.log=verbose", "acond.log"],

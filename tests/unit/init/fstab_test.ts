@@ -93,12 +93,13 @@ Deno.test("mountedTargets reads field 2 of /proc/mounts", () => {
   assertEquals([...m], ["/", "/proc", "/x y"]);
 });
 
-Deno.test("built-in table: /proc first, then ACON's mounts plus /tmp", () => {
+Deno.test("built-in table: /proc first, then ACON's mounts plus cgroup2 and /tmp", () => {
   assertEquals(BUILTIN_MOUNTS.map((m) => m.target), [
     "/proc",
     "/dev",
     "/dev/pts",
     "/sys",
+    "/sys/fs/cgroup",
     "/run",
     "/tmp",
     "/shared",
