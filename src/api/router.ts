@@ -57,8 +57,10 @@ export function mergeHandlers(sets: Handlers[]): Handlers {
 export function buildRoutes(
   handlers: Handlers,
   readMaxBytes: number,
+  shutdownSignal?: AbortSignal,
 ): Map<string, (req: Request) => Promise<Response>> {
-  const router: ConnectRouter = createConnectRouter({ readMaxBytes });
+  // shutdownSignal: every call's context.signal aborts with it (streams end; the daemon's stop).
+  const router: ConnectRouter = createConnectRouter({ readMaxBytes, shutdownSignal });
   const impls = handlers as Record<string, AnyFn | undefined>;
   const routes = new Map<string, (req: Request) => Promise<Response>>();
   for (const method of AconService.methods) {

@@ -3,7 +3,7 @@
  * Its transport driver is an `after` module (init/module_loader.ts), loaded on demand here; the
  * listener (api/server.ts's serveVsock) is then supervised like the others.
  */
-import { type Route, serveVsock } from "../api/server.ts";
+import { type Route, type ServeConfig, serveVsock } from "../api/server.ts";
 import { log } from "../util/log.ts";
 import type { ListenerSupervisor } from "./listeners.ts";
 import type { ModuleLoader } from "./module_loader.ts";
@@ -29,6 +29,7 @@ export function haveVsockDevice(): boolean {
 export function startVsock(
   port: number,
   routes: Map<string, Route>,
+  serve: ServeConfig,
   supervisor: ListenerSupervisor,
   modules: ModuleLoader | null,
 ): void {
@@ -39,6 +40,6 @@ export function startVsock(
   void (async () => {
     await modules?.ensure("vmw_vsock_virtio_transport");
     if (!haveVsockDevice()) throw new Error("the virtio-vsock driver did not bind the device");
-    await supervisor.add({ name: "vsock", start: () => serveVsock(port, routes) });
+    await supervisor.add({ name: "vsock", start: () => serveVsock(port, routes, serve) });
   })().catch((e) => log.error(`vsock listener: ${(e as Error).message}`));
 }
