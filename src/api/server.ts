@@ -21,8 +21,6 @@ export interface Listener {
   readonly addr: string;
   shutdown(): Promise<void>;
   readonly finished: Promise<void>;
-  /** Connections open now. */
-  readonly connections: number;
 }
 
 /** What every listener of one daemon shares: its limits and the process's descriptors. */
@@ -47,9 +45,6 @@ function served(
   return {
     addr,
     finished: s.finished,
-    get connections() {
-      return s.connections;
-    },
     async shutdown() {
       await s.shutdown();
       await onShutdown?.();
