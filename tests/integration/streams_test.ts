@@ -50,7 +50,7 @@ async function steady(pid: number): Promise<string[]> {
 }
 
 /** A container that writes a line a second (a Logs follower gets output, then waits). */
-async function ticker(d: DevDaemon): Promise<number> {
+async function ticker(d: DevDaemon, mark = "tick"): Promise<number> {
   const src = await Deno.makeTempDir({ prefix: "bb-rootfs-" });
   await buildRootfs(src, {});
   const tar = await tarOf(src);
@@ -58,7 +58,7 @@ async function ticker(d: DevDaemon): Promise<number> {
   const layer = `sha384/${await sha384hex(tar)}`;
   const m = baseManifest({
     layers: [layer],
-    entrypoint: ["/bin/sh", "-c", "while true; do echo tick; sleep 1; done"],
+    entrypoint: ["/bin/sh", "-c", `while true; do echo ${mark}; sleep 1; done`],
     env: ["PATH=/bin"],
     signals: [9, 15],
     maxInstances: 0,
@@ -220,5 +220,61 @@ Deno.test("streams cut by the client free their descriptors: KernelLog, Watch, L
     }
   } finally {
     await d.stop();
+  }
+});
+
+/** Processes whose command line contains `mark`. */
+function processesWith(mark: string): number[] {
+  const out: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`);
+      if (cmd.includes(mark)) out.push(Number(e.name));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+Deno.test("SIGTERM with Watch, Logs and KernelLog streams open: the daemon ends them, stops its containers and exits", async () => {
+  const d = await startDaemon();
+  const mark = `streams-shutdown-${crypto.randomUUID()}`;
+  let stopped = false;
+  try {
+    const id = await ticker(d, mark);
+    const c = d.client();
+    const ended: string[] = [];
+    const drain = async (name: string, it: AsyncIterable<unknown>) => {
+      try {
+        for await (const _ of it) { /* keep reading */ }
+        ended.push(`${name}: ended`);
+      } catch (e) {
+        ended.push(`${name}: ${(e as Error).message}`);
+      }
+    };
+    const streams = [
+      drain("Watch", c.watch({})),
+      drain("Logs", c.logs({ containerId: id, fromStart: true, follow: true })),
+      drain("KernelLog", c.kernelLog({ follow: true })),
+    ];
+    assertEquals(processesWith(mark).length > 0, true, "the container runs");
+    await new Promise((r) => setTimeout(r, 500)); // the streams are open and waiting
+    d.proc.kill("SIGTERM");
+    // The helper's bound: SIGKILL after 15 s. A daemon that exits by itself exits with 0.
+    const timer = setTimeout(() => d.proc.kill("SIGKILL"), 15000);
+    const status = await d.proc.status;
+    clearTimeout(timer);
+    assertEquals({ code: status.code, signal: status.signal }, { code: 0, signal: null });
+    await Promise.all(streams);
+    assertEquals(ended.length, 3);
+    assertEquals(processesWith(mark), [], "no container process left");
+    const mounts = Deno.readTextFileSync("/proc/mounts").split("\n").filter((l) =>
+      l.includes(d.root)
+    );
+    assertEquals(mounts, [], "no mount under the daemon's root left");
+    stopped = true;
+  } finally {
+    await d.stop(); // kills what is left (and the SIGKILL timer) if the test failed early
+    if (!stopped) { for (const pid of processesWith(mark)) Deno.kill(pid, "SIGKILL"); }
   }
 });
