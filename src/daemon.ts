@@ -138,7 +138,7 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
     streamsEnd.signal,
   );
   routes.set(BLOB_STREAM_PREFIX, blobStreamRoute(uploads)); // raw layer PUT, docs/layers.md
-  const serve = serveConfig();
+  const serve = serveConfig(opts.conn);
   const listeners: Listener[] = [await serveUnix(opts.socket, routes, serve)];
   if (opts.tcp) listeners.push(serveTcp(opts.tcp.hostname, opts.tcp.port, routes, serve));
   if (opts.vsock != null) listeners.push(serveVsock(opts.vsock, routes, serve));

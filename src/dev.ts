@@ -21,6 +21,11 @@ Options (dev mode):
   --min-hash ALG      weakest certificate/layer hash accepted: sha384 (default), sha256 for
                       ACON-era images
   --max-request MiB   largest unary request (default 64; use the chunked blob upload above it)
+  --max-connections N connections each listener holds at once (default 256, and at most a
+                      third of the descriptors above a reserve of a quarter of RLIMIT_NOFILE);
+                      when full, the oldest idle connection makes room, else the new one is closed
+  --header-timeout S  seconds a connection has to deliver a request's headers (default 10)
+  --body-timeout S    longest pause in a request body, in seconds (default 30)
   --log LEVEL         error|warn|info|debug (default info)
   --version           print the version
   -h, --help          this help
@@ -40,6 +45,9 @@ export async function runDev(argv: string[]): Promise<number> {
         tee: { type: "string", default: "auto" },
         "min-hash": { type: "string", default: "sha384" },
         "max-request": { type: "string" },
+        "max-connections": { type: "string" },
+        "header-timeout": { type: "string" },
+        "body-timeout": { type: "string" },
         log: { type: "string", default: "info" },
         version: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -80,7 +88,24 @@ export async function runDev(argv: string[]): Promise<number> {
     if (vsock !== null && !(/^\d{1,10}$/.test(values.vsock!) && vsock <= 0xffff_fffe)) {
       return fail(`bad --vsock "${values.vsock}" (0..4294967294)`);
     }
+    const conn: NonNullable<Options["conn"]> = {};
+    for (
+      const [flag, key, scale, max] of [
+        ["max-connections", "maxConnections", 1, 65536],
+        ["header-timeout", "headerTimeoutMs", 1000, 3600],
+        ["body-timeout", "bodyIdleTimeoutMs", 1000, 3600],
+      ] as const
+    ) {
+      const v = values[flag];
+      if (v === undefined) continue;
+      const n = Number(v);
+      if (!(/^\d{1,5}$/.test(v) && n >= 1 && n <= max)) {
+        return fail(`bad --${flag} "${v}" (1..${max})`);
+      }
+      conn[key] = n * scale;
+    }
     opts = {
+      conn,
       root: values.root.replace(/\/+$/, "") || "/",
       socket: values.socket,
       tcp: values.tcp ? parseHostPort(values.tcp) : null,

@@ -22,6 +22,11 @@ export interface Options {
   logLevel: "error" | "warn" | "info" | "debug";
   /** Interactive console/pty access (measured in the boot event; a verifier may refuse it). */
   interactive?: boolean;
+  /**
+   * API connection limits over the defaults (api/conn_limits.ts): connections per listener,
+   * the request-header and body-pause deadlines. Dev flags; PID 1 uses the defaults.
+   */
+  conn?: { maxConnections?: number; headerTimeoutMs?: number; bodyIdleTimeoutMs?: number };
 }
 
 /** The directory bind-mounted as every container's /shared: `/shared` as PID 1, else under the root. */

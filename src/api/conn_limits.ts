@@ -56,26 +56,40 @@ function openFds(): number {
 
 /**
  * The process's descriptors: a connection is refused when fewer than `reserve` would be left
- * (a quarter of the limit, between 16 and 256). Shared by every listener of a daemon.
+ * (a quarter of the limit, between 16 and 256). Shared by every listener of a daemon. The limit
+ * is read again at most once a second (prlimit can change it under a running daemon).
  */
 export class DescriptorBudget {
-  readonly limit: number | null;
-  readonly reserve: number;
-  constructor(limit = openFileLimit()) {
-    this.limit = limit;
-    this.reserve = limit === null ? 0 : Math.min(256, Math.max(16, Math.floor(limit / 4)));
+  #limit: number | null = null;
+  #readAt = -Infinity;
+  constructor(private readonly readLimit: () => number | null = openFileLimit) {}
+
+  get limit(): number | null {
+    const now = performance.now();
+    if (now - this.#readAt > 1000) {
+      this.#limit = this.readLimit();
+      this.#readAt = now;
+    }
+    return this.#limit;
+  }
+
+  get reserve(): number {
+    const l = this.limit;
+    return l === null ? 0 : Math.min(256, Math.max(16, Math.floor(l / 4)));
   }
 
   /** Whether one more descriptor can be given to a connection. */
   roomForOne(): boolean {
-    if (this.limit === null) return true;
-    return openFds() + 1 <= this.limit - this.reserve;
+    const l = this.limit;
+    if (l === null) return true;
+    return openFds() + 1 <= l - this.reserve;
   }
 
   /** The cap a listener gets at this limit: at most a third of what is above the reserve. */
   capFor(wanted: number): number {
-    if (this.limit === null) return wanted;
-    return Math.max(4, Math.min(wanted, Math.floor((this.limit - this.reserve) / 3)));
+    const l = this.limit;
+    if (l === null) return wanted;
+    return Math.max(4, Math.min(wanted, Math.floor((l - this.reserve) / 3)));
   }
 }
 
@@ -108,6 +122,7 @@ function serveOnConnection(): ServeOnConnection {
 class Conn {
   inFlight = 0;
   done = false;
+  cutting = false;
   #abort = new AbortController();
   #timer: ReturnType<typeof setTimeout> | undefined;
   server: HttpConnServer | undefined;
@@ -138,15 +153,15 @@ class Conn {
   }
 
   /**
-   * Closes the connection now, whatever is in flight (its requests' signals abort). Deferred to
-   * a task of its own: Deno's abort listener must not run after the connection's resource is
-   * gone, and `done` is set by then (the microtasks of the close have all run).
+   * Closes the connection now, whatever is in flight (its requests' signals abort). Called from
+   * a task of its own (a timer, the accept loop, shutdown after a timer): Deno's abort listener
+   * must not run after the connection's resource is gone, and by then `done` is set (every
+   * microtask of the close has run).
    */
   cut(): void {
+    this.cutting = true;
     clearTimeout(this.#timer);
-    setTimeout(() => {
-      if (!this.done) this.#abort.abort();
-    }, 0);
+    if (!this.done) this.#abort.abort();
   }
 
   ended(): void {
@@ -221,19 +236,21 @@ export function serveListener(
   name: string,
 ): ServedListener {
   const serveConn = serveOnConnection();
-  const cap = budget.capFor(limits.maxConnections);
   const conns = new Set<Conn>(); // insertion order: oldest first
   let stopping = false;
   let refusedSince = 0;
 
-  /** Whether `conn` may be served; makes room by cutting the oldest idle connection if need be. */
+  /**
+   * Whether `conn` may be served. Too few free descriptors: no. A full listener makes room by
+   * cutting its oldest idle connection (which counts until Deno has closed it); none idle: no.
+   */
   const admit = (_conn: Deno.Conn): boolean => {
-    if (conns.size >= cap || !budget.roomForOne()) {
-      const idle = [...conns].find((c) => c.inFlight === 0 && !c.done);
-      if (!idle) return false;
-      idle.cut();
-      conns.delete(idle); // its descriptor goes when Deno closes it, within a task
-    }
+    if (!budget.roomForOne()) return false;
+    if (conns.size < budget.capFor(limits.maxConnections)) return true;
+    const idle = [...conns].find((c) => c.inFlight === 0 && !c.done && !c.cutting);
+    if (!idle) return false;
+    idle.cut();
+    conns.delete(idle); // its descriptor is closed within a task; roomForOne counts the real ones
     return true;
   };
 
@@ -303,7 +320,9 @@ export function serveListener(
         const now = Date.now();
         if (!stopping && now - refusedSince > 10_000) {
           log.warn(
-            `${name}: ${conns.size} connections (cap ${cap}) or too few free descriptors; refusing new ones`,
+            `${name}: ${conns.size} connections (cap ${
+              budget.capFor(limits.maxConnections)
+            }) or too few free descriptors; refusing new ones`,
           );
           refusedSince = now;
         }
@@ -335,7 +354,8 @@ export function serveListener(
         new Promise((r) => (timer = setTimeout(r, limits.shutdownGraceMs))),
       ]);
       clearTimeout(timer);
-      // ...or are cut when the grace is over.
+      // ...or are cut when the grace is over (from a task of its own: see Conn.cut).
+      await new Promise((r) => setTimeout(r, 0));
       for (const c of open) c.cut();
       await Promise.all(open.map((c) => c.server?.finished.catch(() => {})));
       await finished;
