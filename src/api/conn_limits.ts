@@ -271,6 +271,10 @@ export function serveListener(
         c.requestEnded();
       };
       info.completed.then(end, end); // settles when the response is out or the client is gone
+      // A client gone before the response started (a Watch with no event yet: Connect answers
+      // with its first message) is seen only by the request's own signal.
+      if (req.signal.aborted) ac.abort();
+      else req.signal.addEventListener("abort", () => ac.abort(), { once: true });
       try {
         const body = req.body ? guardBody(req.body, limits.bodyIdleTimeoutMs, () => c.cut()) : null;
         const init: RequestInit & { duplex?: string } = { signal: ac.signal };

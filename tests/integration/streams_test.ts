@@ -30,7 +30,8 @@ function fds(pid: number): string[] {
 /** Waits (bounded) for the daemon's descriptors to come back to `n`; returns what it has. */
 async function settleTo(pid: number, n: number): Promise<string[]> {
   let now = fds(pid);
-  for (let i = 0; i < 100 && now.length !== n; i++) {
+  // Up to 30 s: an idle keep-alive connection a client left open is closed after 10 s.
+  for (let i = 0; i < 300 && now.length !== n; i++) {
     await new Promise((r) => setTimeout(r, 100));
     now = fds(pid);
   }
