@@ -13,7 +13,15 @@ import { measureBoot } from "./attest/boot.ts";
 import { EventBus } from "./events.ts";
 import { Mutex } from "./util/mutex.ts";
 import { buildRoutes, type Handlers } from "./api/router.ts";
-import { type Listener, type Route, serveTcp, serveUnix, serveVsock } from "./api/server.ts";
+import {
+  type Listener,
+  type Route,
+  type ServeConfig,
+  serveConfig,
+  serveTcp,
+  serveUnix,
+  serveVsock,
+} from "./api/server.ts";
 import { deferHandlers } from "./api/deferred.ts";
 import { budgetAddBlob } from "./api/bodygate.ts";
 import { type PeerGuards, peerGuards } from "./api/peer.ts";
@@ -54,6 +62,13 @@ export interface Daemon {
   readonly routes: Map<string, Route>;
   /** What TCP and vsock listeners check before serving a request: no container may call. */
   readonly peerGuards: PeerGuards;
+  /** The limits and the descriptor budget every listener of this daemon shares. */
+  readonly serveConfig: ServeConfig;
+  /**
+   * Ends every open stream (Watch, Logs, KernelLog: they finish as if done); unary calls go on.
+   * The first step of every shutdown, so that no listener waits on a stream that never ends.
+   */
+  endStreams(): void;
   /** The one owner of waitpid(-1) (PID 1 starts it at boot: every orphan is ours). */
   readonly reaper: Reaper;
   /** Stops every container within graceMs; false when none was ever started. */
@@ -141,13 +156,21 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
     [healthHandlers(ctx), powerHandlers(platform.power)],
     laterHandlers,
   );
-  const routes = buildRoutes(handlers, Math.max(opts.maxRequestBytes, MAX_CHUNK_BYTES) + 4096);
+  const streamsEnd = new AbortController();
+  const routes = buildRoutes(
+    handlers,
+    Math.max(opts.maxRequestBytes, MAX_CHUNK_BYTES) + 4096,
+    streamsEnd.signal,
+  );
   routes.set(BLOB_STREAM_PREFIX, blobStreamRoute(uploads)); // raw layer PUT, docs/layers.md
   budgetAddBlob(routes, opts.maxRequestBytes); // bodies held at once: api/bodygate.ts
   const guards = peerGuards({ pid1: opts.pid1, devUidBase: DEV_UID_BASE });
-  const listeners: Listener[] = [await serveUnix(opts.socket, routes)];
-  if (opts.tcp) listeners.push(serveTcp(opts.tcp.hostname, opts.tcp.port, routes, guards.tcp));
-  if (opts.vsock != null) listeners.push(serveVsock(opts.vsock, routes, guards.vsock));
+  const serve = serveConfig(opts.conn);
+  const listeners: Listener[] = [await serveUnix(opts.socket, routes, serve)];
+  if (opts.tcp) {
+    listeners.push(serveTcp(opts.tcp.hostname, opts.tcp.port, routes, guards.tcp, serve));
+  }
+  if (opts.vsock != null) listeners.push(serveVsock(opts.vsock, routes, guards.vsock, serve));
   // In dev mode host processes may call the container socket: bound now. As PID 1 nothing in
   // the VM can call it before a container exists: it comes with the first Start.
   if (!opts.pid1) await sockets.bindShared();
@@ -161,11 +184,16 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
     listeners,
     routes,
     peerGuards: guards,
+    serveConfig: serve,
+    endStreams: () => streamsEnd.abort(),
     reaper,
     stopContainers,
     async shutdown() {
+      // Streams first: a listener lets requests in flight finish, and a Watch never does. Then
+      // no new work (listeners cut what is left after their grace), then the containers.
+      streamsEnd.abort();
       await sockets.closeAll();
-      await Promise.all(listeners.map((l) => l.shutdown()));
+      await Promise.all(listeners.map((l) => l.shutdown().catch(() => {})));
       await stopContainers(2000);
       if (!opts.pid1) await cgroups.close([...ctx.state.containers.keys()], Deno.pid);
     },

@@ -35,6 +35,11 @@ Options (dev mode):
   --reserve-memory MiB  memory kept for acond: its memory.min, and what all containers together
                       cannot use (default 128)
   --reserve-pids N    pids all containers together cannot use (default 512)
+  --max-connections N connections each listener holds at once (default 256, and at most a
+                      third of the descriptors above a reserve of a quarter of RLIMIT_NOFILE);
+                      when full, the oldest idle connection makes room, else the new one is closed
+  --header-timeout S  seconds a connection has to deliver a request's headers (default 10)
+  --body-timeout S    longest pause in a request body, in seconds (default 30)
   --log LEVEL         error|warn|info|debug (default info)
   --interactive       interactive mode: Exec with timeout 0 gets a pty (a debug door into the
                       containers; recorded as "interactive":true in the boot event, so a
@@ -61,6 +66,9 @@ export async function runDev(argv: string[]): Promise<number> {
         "pids-max": { type: "string" },
         "reserve-memory": { type: "string" },
         "reserve-pids": { type: "string" },
+        "max-connections": { type: "string" },
+        "header-timeout": { type: "string" },
+        "body-timeout": { type: "string" },
         log: { type: "string", default: "info" },
         interactive: { type: "boolean", default: false },
         version: { type: "boolean" },
@@ -115,8 +123,25 @@ export async function runDev(argv: string[]): Promise<number> {
       if (!/^\d{1,10}$/.test(v) || Number(v) > max) return fail(`bad --${flag} "${v}" (0..${max})`);
       limits[field] = Number(v) * unit;
     }
+    const conn: NonNullable<Options["conn"]> = {};
+    for (
+      const [flag, key, scale, max] of [
+        ["max-connections", "maxConnections", 1, 65536],
+        ["header-timeout", "headerTimeoutMs", 1000, 3600],
+        ["body-timeout", "bodyIdleTimeoutMs", 1000, 3600],
+      ] as const
+    ) {
+      const v = values[flag];
+      if (v === undefined) continue;
+      const n = Number(v);
+      if (!(/^\d{1,5}$/.test(v) && n >= 1 && n <= max)) {
+        return fail(`bad --${flag} "${v}" (1..${max})`);
+      }
+      conn[key] = n * scale;
+    }
     opts = {
       limits,
+      conn,
       root: values.root.replace(/\/+$/, "") || "/",
       socket: values.socket,
       tcp: values.tcp ? parseHostPort(values.tcp) : null,

@@ -25,6 +25,11 @@ type Listener = (e: AcondEvent) => void;
 export class EventBus {
   #listeners = new Set<Listener>();
 
+  /** Subscribers now (Watch streams and in-process listeners); tests check it returns to zero. */
+  get subscribers(): number {
+    return this.#listeners.size;
+  }
+
   emit(e: Omit<AcondEvent, "timeMs">): void {
     const ev = { ...e, timeMs: Date.now() };
     for (const l of this.#listeners) l(ev);
@@ -44,7 +49,13 @@ export class EventBus {
       queue.push(e);
       wake?.();
     });
-    const onAbort = () => wake?.();
+    // Unsubscribed on abort at once, not when the generator next runs: a stream whose client
+    // left may be parked at a yield that nothing resumes, and would keep queueing events.
+    const onAbort = () => {
+      unsubscribe();
+      queue.length = 0;
+      wake?.();
+    };
     signal.addEventListener("abort", onAbort);
     try {
       while (!signal.aborted) {

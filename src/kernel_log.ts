@@ -18,10 +18,20 @@ export async function* kernelLogLines(
   } catch (e) {
     throw new AcondError("failed_precondition", `kernel log unavailable: ${(e as Error).message}`);
   }
+  // Closed on abort at once, not when the generator next runs: a stream whose client left may
+  // be parked at a yield that nothing resumes. `open` guards every use: the number is reused.
+  let open = true;
+  const close = () => {
+    if (!open) return;
+    open = false;
+    signal.removeEventListener("abort", close);
+    closeSync(fd);
+  };
+  signal.addEventListener("abort", close);
   const buf = new Uint8Array(8192);
   const dec = new TextDecoder();
   try {
-    while (!signal.aborted) {
+    while (open && !signal.aborted) {
       let n: number;
       try {
         n = readSync(fd, buf, 0, buf.length, null);
@@ -40,7 +50,7 @@ export async function* kernelLogLines(
       yield formatKmsgRecord(dec.decode(buf.subarray(0, n)));
     }
   } finally {
-    closeSync(fd);
+    close();
   }
 }
 

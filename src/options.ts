@@ -24,6 +24,11 @@ export interface Options {
   interactive?: boolean;
   /** Containers' resource limits (measured in the boot event); DEFAULT_LIMITS when absent. */
   limits?: CgroupLimits;
+  /**
+   * API connection limits over the defaults (api/conn_limits.ts): connections per listener,
+   * the request-header and body-pause deadlines. Dev flags; PID 1 uses the defaults.
+   */
+  conn?: { maxConnections?: number; headerTimeoutMs?: number; bodyIdleTimeoutMs?: number };
 }
 
 /** Containers' resource limits (container/cgroup.ts; bytes and counts, 0 = none per container). */

@@ -12,6 +12,7 @@ import {
 import { createFetchHandler } from "@connectrpc/connect/protocol";
 import { AconService } from "../gen/acon_pb.ts";
 import { toConnectError } from "./errors.ts";
+import { checkMessages, refuseMalformed } from "./malformed.ts";
 
 export type Handlers = Partial<ServiceImpl<typeof AconService>>;
 
@@ -57,8 +58,14 @@ export function mergeHandlers(sets: Handlers[]): Handlers {
 export function buildRoutes(
   handlers: Handlers,
   readMaxBytes: number,
+  shutdownSignal?: AbortSignal,
 ): Map<string, (req: Request) => Promise<Response>> {
-  const router: ConnectRouter = createConnectRouter({ readMaxBytes });
+  // shutdownSignal: every call's context.signal aborts with it (streams end; the daemon's stop).
+  const router: ConnectRouter = createConnectRouter({
+    readMaxBytes,
+    shutdownSignal,
+    interceptors: [refuseMalformed],
+  });
   const impls = handlers as Record<string, AnyFn | undefined>;
   const routes = new Map<string, (req: Request) => Promise<Response>>();
   for (const method of AconService.methods) {
@@ -70,7 +77,10 @@ export function buildRoutes(
       router.rpc(method, impl as never);
       return createFetchHandler(router.handlers[router.handlers.length - 1]);
     };
-    routes.set(`/${AconService.typeName}/${method.name}`, (req) => (route ??= make())(req));
+    routes.set(
+      `/${AconService.typeName}/${method.name}`,
+      checkMessages(method.input, readMaxBytes, (req) => (route ??= make())(req)),
+    );
   }
   return routes;
 }

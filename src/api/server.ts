@@ -1,14 +1,21 @@
 /**
- * Serves the API with Deno.serve: Connect (JSON and binary) and gRPC-web over HTTP/1.1 and h2c,
- * on a Unix socket (mode 0600), on TCP and on vsock. Every listener serves the same route table
- * through the same handler (`handlerFor`) and error answer (`onError`): what one transport
- * answers, they all answer. Routes are exact paths (one per RPC), or prefixes when the key ends
- * with "/" (the raw blob stream, api/blobstream.ts). TCP and vsock serve the host only: their
- * peer guard (api/peer.ts) refuses every other peer (a container) before any route runs. Who
- * keeps listeners up is not this file's business (PID 1: init/listeners.ts).
+ * Serves the API: Connect (JSON and binary) and gRPC-web over HTTP/1.1 and h2c, on a Unix socket
+ * (mode 0600), on TCP and on vsock. Every listener serves the same route table through the same
+ * handler (`handlerFor`) and error answer (`onError`): what one transport answers, they all
+ * answer. Connections are accepted and bounded by api/conn_limits.ts (caps, header and body
+ * deadlines, a reserve of descriptors). Routes are exact paths (one per RPC), or prefixes when
+ * the key ends with "/" (the raw blob stream, api/blobstream.ts). TCP and vsock serve the host
+ * only: their peer guard (api/peer.ts) refuses every other peer (a container) before any route
+ * runs. Who keeps listeners up is not this file's business (PID 1: init/listeners.ts).
  */
 import { log } from "../util/log.ts";
 import type { PeerGuard } from "./peer.ts";
+import {
+  type ConnLimits,
+  DEFAULT_CONN_LIMITS,
+  DescriptorBudget,
+  serveListener,
+} from "./conn_limits.ts";
 
 export type Route = (req: Request) => Promise<Response>;
 
@@ -16,6 +23,39 @@ export interface Listener {
   readonly addr: string;
   shutdown(): Promise<void>;
   readonly finished: Promise<void>;
+}
+
+/** What every listener of one daemon shares: its limits and the process's descriptors. */
+export interface ServeConfig {
+  limits: ConnLimits;
+  budget: DescriptorBudget;
+}
+
+/** One daemon's serving configuration: the limits given over the defaults, this process's budget. */
+export function serveConfig(limits: Partial<ConnLimits> = {}): ServeConfig {
+  return { limits: { ...DEFAULT_CONN_LIMITS, ...limits }, budget: new DescriptorBudget() };
+}
+
+/** A listener serving `routes` within its limits; TCP and vsock ones behind their peer guard. */
+function served(
+  addr: string,
+  listener: Deno.Listener,
+  routes: Map<string, Route>,
+  c: ServeConfig,
+  o: { guard?: PeerGuard; onShutdown?: () => Promise<void> } = {},
+): Listener {
+  const handler = o.guard
+    ? guarded(handlerFor(routes), o.guard, () => listener.addr)
+    : handlerFor(routes);
+  const s = serveListener(listener, handler, onError, c.limits, c.budget, addr);
+  return {
+    addr,
+    finished: s.finished,
+    async shutdown() {
+      await s.shutdown();
+      await o.onShutdown?.();
+    },
+  };
 }
 
 /** The route of the longest "…/" key that `path` starts with (a handful: a scan is fine). */
@@ -97,7 +137,11 @@ function onError(e: unknown): Response {
  * over the target: no window in which the socket is reachable with looser permissions, and a stale
  * socket from a dead daemon is replaced atomically. A live one is refused.
  */
-export async function serveUnix(path: string, routes: Map<string, Route>): Promise<Listener> {
+export async function serveUnix(
+  path: string,
+  routes: Map<string, Route>,
+  config: ServeConfig,
+): Promise<Listener> {
   // Synchronous file steps: a handful of calls at start-up, each cheaper without the hand-off to
   // a helper thread (which costs under emulation).
   const dir = path.slice(0, path.lastIndexOf("/")) || "/";
@@ -119,19 +163,14 @@ export async function serveUnix(path: string, routes: Map<string, Route>): Promi
   const tmpDir = Deno.makeTempDirSync({ dir, prefix: ".acond-bind-" });
   Deno.chmodSync(tmpDir, 0o700);
   const tmpPath = `${tmpDir}/s`;
-  let server: Deno.HttpServer<Deno.UnixAddr>;
+  let listener: Deno.Listener;
   try {
-    server = Deno.serve({
-      transport: "unix",
-      path: tmpPath,
-      onListen: () => {},
-      onError,
-    }, handlerFor(routes));
+    listener = Deno.listen({ transport: "unix", path: tmpPath });
     try {
       Deno.chmodSync(tmpPath, 0o600);
       Deno.renameSync(tmpPath, path);
     } catch (e) {
-      await server.shutdown();
+      listener.close();
       throw e;
     }
   } finally {
@@ -140,14 +179,11 @@ export async function serveUnix(path: string, routes: Map<string, Route>): Promi
     } catch { /* already gone */ }
   }
   log.info(`serving on unix:${path}`);
-  return {
-    addr: `unix:${path}`,
-    finished: server.finished,
-    async shutdown() {
-      await server.shutdown();
+  return served(`unix:${path}`, listener, routes, config, {
+    onShutdown: async () => {
       await Deno.remove(path).catch(() => {});
     },
-  };
+  });
 }
 
 export function serveTcp(
@@ -155,29 +191,25 @@ export function serveTcp(
   port: number,
   routes: Map<string, Route>,
   guard: PeerGuard,
+  config: ServeConfig,
 ): Listener {
-  const server: Deno.HttpServer<Deno.NetAddr> = Deno.serve(
-    { hostname, port, onListen: () => {}, onError },
-    guarded(handlerFor(routes), guard, () => server.addr),
-  );
-  const a = server.addr as Deno.NetAddr;
+  const listener = Deno.listen({ hostname, port });
+  const a = listener.addr as Deno.NetAddr;
   log.info(`serving on tcp:${a.hostname}:${a.port}`);
-  return {
-    addr: `tcp:${a.hostname}:${a.port}`,
-    finished: server.finished,
-    shutdown: () => server.shutdown(),
-  };
+  return served(`tcp:${a.hostname}:${a.port}`, listener, routes, config, { guard });
 }
 
 /**
  * The API on vsock (any local CID), for hosts that reach the guest through virtio-vsock. Needs
  * Deno's `--unstable-vsock` (both launchers pass it) and a vsock transport in the kernel.
  */
-export function serveVsock(port: number, routes: Map<string, Route>, guard: PeerGuard): Listener {
-  const server: Deno.HttpServer<Deno.VsockAddr> = Deno.serve(
-    { transport: "vsock", cid: -1, port, onListen: () => {}, onError },
-    guarded(handlerFor(routes), guard, () => server.addr),
-  );
+export function serveVsock(
+  port: number,
+  routes: Map<string, Route>,
+  guard: PeerGuard,
+  config: ServeConfig,
+): Listener {
+  const listener = Deno.listen({ transport: "vsock", cid: -1, port });
   log.info(`serving on vsock:${port}`);
-  return { addr: `vsock:${port}`, finished: server.finished, shutdown: () => server.shutdown() };
+  return served(`vsock:${port}`, listener, routes, config, { guard });
 }

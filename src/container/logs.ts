@@ -37,8 +37,8 @@ export async function* logs(
     }
     if (!follow || signal.aborted || (ring.closed && c.state !== "running")) return;
     // No await between the empty check and subscribing: a push cannot slip in between. The
-    // exit can come after the pipes' EOF, so it wakes the reader too.
-    const changed = ring.changed(signal);
-    await (c.state === "running" ? Promise.race([changed, c.exited]) : changed);
+    // exit can come after the pipes' EOF, so it wakes the reader too (exit.ts). Nothing else
+    // is waited on: a reaction on `c.exited` per wait would pile up while the container runs.
+    await ring.changed(signal);
   }
 }

@@ -92,6 +92,16 @@ export class LogRing {
     return this.#chunks.filter((c) => c.seq >= from);
   }
 
+  /** Readers waiting for output now (tests check that a cut stream leaves none). */
+  get waiters(): number {
+    return this.#wakers.size;
+  }
+
+  /** Wakes the readers without new output: the container's state changed (it exited). */
+  stateChanged(): void {
+    this.#wake();
+  }
+
   /** Resolves at the next push or close, or when the signal aborts. */
   changed(signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {

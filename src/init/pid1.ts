@@ -59,7 +59,7 @@ export async function runInit(_args: string[]): Promise<void> {
   // Until the daemon is up there are no children; then its reaper owns waitpid.
   let daemon: Daemon | null = null;
   const power = new PowerDown({
-    stopListeners: () => supervisor.stop(),
+    stopListeners: () => (daemon?.endStreams(), supervisor.stop()),
     stopContainers: (ms) => daemon?.stopContainers(ms) ?? Promise.resolve(false),
     reapNow: () => daemon?.reaper.reapNow(),
   });
@@ -74,17 +74,25 @@ export async function runInit(_args: string[]): Promise<void> {
   const routes = daemon.routes;
   watchActivity(routes, config.timeout, power);
   await supervisor.add(
-    { name: "unix", start: () => serveUnix(SOCKET, routes) },
+    { name: "unix", start: () => serveUnix(SOCKET, routes, daemon.serveConfig) },
     daemon.listeners[0],
   );
   await supervisor.add({
     name: "tcp",
-    start: () => serveTcp("0.0.0.0", config.tcpPort, routes, daemon.peerGuards.tcp),
+    start: () =>
+      serveTcp("0.0.0.0", config.tcpPort, routes, daemon.peerGuards.tcp, daemon.serveConfig),
   });
   phases.mark("listeners");
   logReady(phases, { tcpPort: config.tcpPort, tee: daemon.ctx.tee.kind, timeout: config.timeout });
 
-  startVsock(config.vsockPort, routes, daemon.peerGuards.vsock, supervisor, modules);
+  startVsock(
+    config.vsockPort,
+    routes,
+    daemon.peerGuards.vsock,
+    daemon.serveConfig,
+    supervisor,
+    modules,
+  );
   injectFaults(config.testFaults, supervisor.listeners);
   // Keep the event loop alive forever: PID 1 must not return.
   setInterval(() => {}, 1 << 30);

@@ -3,7 +3,7 @@
  * Its transport driver is an `after` module (init/module_loader.ts), loaded on demand here; the
  * listener (api/server.ts's serveVsock) is then supervised like the others.
  */
-import { type Route, serveVsock } from "../api/server.ts";
+import { type Route, type ServeConfig, serveVsock } from "../api/server.ts";
 import type { PeerGuard } from "../api/peer.ts";
 import { log } from "../util/log.ts";
 import type { ListenerSupervisor } from "./listeners.ts";
@@ -31,6 +31,7 @@ export function startVsock(
   port: number,
   routes: Map<string, Route>,
   guard: PeerGuard,
+  serve: ServeConfig,
   supervisor: ListenerSupervisor,
   modules: ModuleLoader | null,
 ): void {
@@ -41,6 +42,6 @@ export function startVsock(
   void (async () => {
     await modules?.ensure("vmw_vsock_virtio_transport");
     if (!haveVsockDevice()) throw new Error("the virtio-vsock driver did not bind the device");
-    await supervisor.add({ name: "vsock", start: () => serveVsock(port, routes, guard) });
+    await supervisor.add({ name: "vsock", start: () => serveVsock(port, routes, guard, serve) });
   })().catch((e) => log.error(`vsock listener: ${(e as Error).message}`));
 }

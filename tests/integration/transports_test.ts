@@ -8,8 +8,8 @@
  * vsock is reached over loopback (CID 1) when the host kernel has a loopback transport
  * (vsock_loopback). Where it has none (a guest kernel with only virtio's transport: connecting to
  * CID 1 times out), the vsock listener cannot be called from here; the test then says so in its
- * step name and covers vsock by calling the handler that serveVsock hands to Deno.serve (caught
- * by a stand-in for Deno.serve), on the route table of a daemon run in this process
+ * step name and covers vsock by serving it through serveVsock over a loopback TCP socket (a
+ * stand-in for Deno.listen), on the route table of a daemon run in this process
  * (src/daemon.ts's startDaemon, dev platform, TEE sim: the code dist/acond runs).
  */
 import { createClient } from "@connectrpc/connect";
@@ -19,6 +19,7 @@ import { startDaemon } from "../helpers/daemon.ts";
 import { AconService } from "../../src/gen/acon_pb.ts";
 import { startDaemon as startInProcess } from "../../src/daemon.ts";
 import { serveVsock } from "../../src/api/server.ts";
+import type { PeerGuard } from "../../src/api/peer.ts";
 
 const API = "/acon.grpc.AconService";
 
@@ -67,8 +68,9 @@ async function vsockLoopback(port: number): Promise<Transport | null> {
 }
 
 /**
- * vsock without a kernel to carry it (see the header): serveVsock runs against a stand-in for
- * Deno.serve, which records the options and the handler it is given; requests go to that handler.
+ * vsock without a kernel to carry it (see the header): serveVsock runs with a stand-in for
+ * Deno.listen that records the options and listens on loopback TCP instead; requests go over
+ * that socket through serveVsock's accept loop and handler.
  */
 async function vsockHandler(port: number): Promise<Transport> {
   const dir = await Deno.makeTempDir({ prefix: "acond-test-" });
@@ -82,29 +84,33 @@ async function vsockHandler(port: number): Promise<Transport> {
     maxRequestBytes: 64 << 20,
     logLevel: "warn",
   });
-  const served: { options?: unknown; handler?: Deno.ServeHandler<Deno.VsockAddr> } = {};
-  const real = Deno.serve;
-  (Deno as { serve: unknown }).serve = (options: unknown, handler: Deno.ServeHandler) => {
-    Object.assign(served, { options, handler });
-    return { finished: new Promise(() => {}), shutdown: () => Promise.resolve() };
+  let options: unknown;
+  let tcp: Deno.Listener | undefined;
+  const real = Deno.listen;
+  (Deno as { listen: unknown }).listen = (o: unknown) => {
+    options = o;
+    return tcp = real({ hostname: "127.0.0.1", port: 0 });
   };
+  let listener;
   try {
-    serveVsock(port, daemon.routes, daemon.peerGuards.vsock);
+    // The stand-in's peers arrive over TCP; to the vsock guard they are the host (CID 2), which
+    // it lets through (a container's vsock peer is refused: tests/unit/api/peer_test.ts).
+    const guard: PeerGuard = (_remote, local) =>
+      daemon.peerGuards.vsock({ transport: "vsock", cid: 2, port: 1024 }, local);
+    listener = serveVsock(port, daemon.routes, guard, daemon.serveConfig);
   } finally {
-    (Deno as { serve: unknown }).serve = real;
+    (Deno as { listen: unknown }).listen = real;
   }
-  const { onListen: _l, onError: _e, ...options } = served.options as Record<string, unknown>;
   assertEquals(options, { transport: "vsock", cid: -1, port });
-  const handle = served.handler!;
-  // As from the host (CID 2): the peer guard (api/peer.ts) lets it through.
-  const info = {
-    remoteAddr: { transport: "vsock", cid: 2, port: 1024 },
-  } as Deno.ServeHandlerInfo<Deno.VsockAddr>;
+  const client = Deno.createHttpClient({});
+  const tcpPort = (tcp!.addr as Deno.NetAddr).port;
   return {
-    name: "vsock (no vsock loopback here: serveVsock's handler called directly)",
-    baseUrl: "http://localhost",
-    fetch: async (input, init) => await handle(new Request(input, init), info),
+    name: "vsock (no vsock loopback here: serveVsock's accept loop over a TCP stand-in)",
+    baseUrl: `http://127.0.0.1:${tcpPort}`,
+    fetch: (input, init) => fetch(input, { ...init, client }),
     async close() {
+      client.close();
+      await listener.shutdown();
       await daemon.shutdown();
       await Deno.remove(dir, { recursive: true });
     },

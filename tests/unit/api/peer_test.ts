@@ -15,7 +15,7 @@ import {
   uidPolicy,
   vsockPeerGuard,
 } from "../../../src/api/peer.ts";
-import { guarded, handlerFor, type Route, serveTcp } from "../../../src/api/server.ts";
+import { guarded, handlerFor, type Route, serveConfig, serveTcp } from "../../../src/api/server.ts";
 
 const HEAD =
   "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
@@ -198,9 +198,21 @@ Deno.test("serveTcp with the kernel's tables: this process's uid refused, anothe
     });
     return [r.status, await r.text()] as const;
   };
-  const refuseMe = serveTcp("127.0.0.1", 0, routes, tcpPeerGuard(uidPolicy((u) => u === me)));
+  const refuseMe = serveTcp(
+    "127.0.0.1",
+    0,
+    routes,
+    tcpPeerGuard(uidPolicy((u) => u === me)),
+    serveConfig(),
+  );
   const port = Number(refuseMe.addr.split(":").pop());
-  const allowAll = serveTcp("127.0.0.1", 0, routes, tcpPeerGuard(uidPolicy(() => false)));
+  const allowAll = serveTcp(
+    "127.0.0.1",
+    0,
+    routes,
+    tcpPeerGuard(uidPolicy(() => false)),
+    serveConfig(),
+  );
   const port2 = Number(allowAll.addr.split(":").pop());
   try {
     const [status, text] = await call(port, "127.0.0.1");

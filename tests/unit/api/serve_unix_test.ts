@@ -3,7 +3,9 @@
  * into place), a stale socket replaced, a live one or a non-socket refused and left alone.
  */
 import { assertEquals, assertOk, assertRejects } from "../../helpers/assert.ts";
-import { type Route, serveUnix } from "../../../src/api/server.ts";
+import { type Route, serveConfig, serveUnix } from "../../../src/api/server.ts";
+
+const serve = serveConfig();
 
 const routes = new Map<string, Route>([["/ping", () => Promise.resolve(new Response("pong"))]]);
 
@@ -31,7 +33,7 @@ const leftovers = (dir: string) =>
 
 Deno.test("serves on a 0600 socket; no bind directory is left behind", () =>
   withDir(async (dir) => {
-    const l = await serveUnix(`${dir}/a.sock`, routes);
+    const l = await serveUnix(`${dir}/a.sock`, routes, serve);
     try {
       assertEquals(Deno.statSync(`${dir}/a.sock`).mode! & 0o777, 0o600);
       assertEquals(await get(`${dir}/a.sock`), "pong");
@@ -54,7 +56,7 @@ Deno.test("a stale socket (nobody listening) is replaced", () =>
       const py = `import socket; s=socket.socket(socket.AF_UNIX); s.bind(${JSON.stringify(path)})`;
       assertOk((await new Deno.Command("python3", { args: ["-c", py] }).output()).success);
     }
-    const l = await serveUnix(path, routes);
+    const l = await serveUnix(path, routes, serve);
     try {
       assertEquals(await get(path), "pong");
     } finally {
@@ -65,16 +67,20 @@ Deno.test("a stale socket (nobody listening) is replaced", () =>
 Deno.test("a live socket or a non-socket at the path is refused and left as it was", () =>
   withDir(async (dir) => {
     const live = `${dir}/live.sock`;
-    const first = await serveUnix(live, routes);
+    const first = await serveUnix(live, routes, serve);
     try {
-      await assertRejects(() => serveUnix(live, routes), Error, "another server is listening");
+      await assertRejects(
+        () => serveUnix(live, routes, serve),
+        Error,
+        "another server is listening",
+      );
       assertEquals(await get(live), "pong"); // the first server still answers
     } finally {
       await first.shutdown();
     }
     const file = `${dir}/file`;
     Deno.writeTextFileSync(file, "keep");
-    await assertRejects(() => serveUnix(file, routes), Error, "is not a socket");
+    await assertRejects(() => serveUnix(file, routes, serve), Error, "is not a socket");
     assertEquals(Deno.readTextFileSync(file), "keep");
     assertEquals(leftovers(dir), []);
   }));

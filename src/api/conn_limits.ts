@@ -1,0 +1,368 @@
+/**
+ * The API's connections, accepted one by one (Deno.serve counts none and dies on EMFILE): each
+ * listener holds at most `maxConnections`, a connection must deliver a request's headers within
+ * `headerTimeoutMs` of its accept (or of the end of its last request), a request body may not
+ * pause longer than `bodyIdleTimeoutMs`, and a share of the process's descriptors is always kept
+ * free (`DescriptorBudget`) so that reaping, container starts, the container socket and the next
+ * accept still work when clients hold every connection they may. When a listener is full, the
+ * oldest connection with no request in flight makes room for the new one (a flood of half-open
+ * connections cannot lock out a client that talks); when none is idle, the new one is closed.
+ * An accept that fails (EMFILE, ENFILE, ENOBUFS) is logged and retried after a pause: the
+ * listener never ends on it. Each connection is served by Deno's own HTTP engine (HTTP/1.1 and
+ * h2c, `serveHttpOnConnection`, what Deno.serve runs per listener), through the same handler.
+ *
+ * `admit` is the one place a connection is let in: a check on the peer goes there (one line).
+ */
+import { log } from "../util/log.ts";
+
+export interface ConnLimits {
+  /** Most connections one listener holds at once. */
+  maxConnections: number;
+  /** From accept, or the end of the previous request, to the next request's complete headers. */
+  headerTimeoutMs: number;
+  /** Longest pause in a request body while the server waits for it. */
+  bodyIdleTimeoutMs: number;
+  /** How long shutdown lets requests in flight finish before their connections are cut. */
+  shutdownGraceMs: number;
+}
+
+export const DEFAULT_CONN_LIMITS: ConnLimits = {
+  maxConnections: 256,
+  headerTimeoutMs: 10_000,
+  bodyIdleTimeoutMs: 30_000,
+  shutdownGraceMs: 1000,
+};
+
+/** The soft RLIMIT_NOFILE from /proc/self/limits; null when unknown. */
+export function openFileLimit(limits = "/proc/self/limits"): number | null {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(Deno.readTextFileSync(limits));
+    if (!m || m[1] === "unlimited") return null;
+    return Number(m[1]);
+  } catch {
+    return null;
+  }
+}
+
+function openFds(): number {
+  let n = 0;
+  try {
+    for (const _ of Deno.readDirSync("/proc/self/fd")) n++;
+  } catch {
+    return 0; // no /proc: the limit cannot be watched, connection caps still apply
+  }
+  return n;
+}
+
+/**
+ * The process's descriptors: a connection is refused when fewer than `reserve` would be left
+ * (a quarter of the limit, between 16 and 256). Shared by every listener of a daemon. The limit
+ * is read again at most once a second (prlimit can change it under a running daemon).
+ */
+export class DescriptorBudget {
+  #limit: number | null = null;
+  #readAt = -Infinity;
+  constructor(private readonly readLimit: () => number | null = openFileLimit) {}
+
+  get limit(): number | null {
+    const now = performance.now();
+    if (now - this.#readAt > 1000) {
+      this.#limit = this.readLimit();
+      this.#readAt = now;
+    }
+    return this.#limit;
+  }
+
+  get reserve(): number {
+    const l = this.limit;
+    return l === null ? 0 : Math.min(256, Math.max(16, Math.floor(l / 4)));
+  }
+
+  /** Whether one more descriptor can be given to a connection. */
+  roomForOne(): boolean {
+    const l = this.limit;
+    if (l === null) return true;
+    return openFds() + 1 <= l - this.reserve;
+  }
+
+  /** The cap a listener gets at this limit: at most a third of what is above the reserve. */
+  capFor(wanted: number): number {
+    const l = this.limit;
+    if (l === null) return wanted;
+    return Math.max(4, Math.min(wanted, Math.floor((l - this.reserve) / 3)));
+  }
+}
+
+interface HttpConnServer {
+  finished: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+type ServeOnConnection = (
+  conn: Deno.Conn,
+  signal: AbortSignal,
+  handler: Deno.ServeHandler,
+  onError: (e: unknown) => Response,
+  onListen: () => void,
+) => HttpConnServer;
+
+/** Deno's per-connection HTTP server (HTTP/1.1 and h2c), as Deno.serve runs it per listener. */
+function serveOnConnection(): ServeOnConnection {
+  const internal = (Deno as unknown as Record<symbol, Record<string, unknown>>)[
+    (Deno as unknown as { internal: symbol }).internal
+  ];
+  const fn = internal?.serveHttpOnConnection;
+  if (typeof fn !== "function") {
+    throw new Error("this Deno has no serveHttpOnConnection; acond needs the pinned Deno");
+  }
+  return fn as ServeOnConnection;
+}
+
+/** One accepted connection and what bounds it. */
+class Conn {
+  inFlight = 0;
+  done = false;
+  cutting = false;
+  #abort = new AbortController();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  server: HttpConnServer | undefined;
+
+  constructor(readonly id: number, private readonly headerTimeoutMs: number) {
+    this.#arm();
+  }
+
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  #arm(): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      log.debug(`connection ${this.id}: no request headers within ${this.headerTimeoutMs} ms`);
+      this.cut();
+    }, this.headerTimeoutMs);
+  }
+
+  requestStarted(): void {
+    this.inFlight++;
+    clearTimeout(this.#timer);
+  }
+
+  requestEnded(): void {
+    if (--this.inFlight === 0 && !this.done) this.#arm();
+  }
+
+  /**
+   * Closes the connection now, whatever is in flight (its requests' signals abort). Called from
+   * a task of its own (a timer, the accept loop, shutdown after a timer): Deno's abort listener
+   * must not run after the connection's resource is gone, and by then `done` is set (every
+   * microtask of the close has run).
+   */
+  cut(): void {
+    this.cutting = true;
+    clearTimeout(this.#timer);
+    if (!this.done) this.#abort.abort();
+  }
+
+  ended(): void {
+    this.done = true;
+    clearTimeout(this.#timer);
+  }
+}
+
+/**
+ * A request body that may not pause longer than `idleMs` while it is being read; a stall errors
+ * the body (deadline_exceeded for the handler) and calls `onStall` (the connection is cut).
+ */
+export function guardBody(
+  body: ReadableStream<Uint8Array>,
+  idleMs: number,
+  onStall: () => void,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      let stalled = false;
+      timer = setTimeout(() => {
+        stalled = true;
+        reader.cancel("stalled").catch(() => {});
+        onStall();
+      }, idleMs);
+      try {
+        const r = await reader.read();
+        if (stalled) throw new Error("stalled");
+        if (r.done) c.close();
+        else c.enqueue(r.value);
+      } catch (e) {
+        c.error(
+          stalled ? new BodyStalledError(`request body stalled for more than ${idleMs} ms`) : e,
+        );
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    cancel(reason) {
+      clearTimeout(timer);
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+export class BodyStalledError extends Error {
+  override name = "BodyStalledError";
+}
+
+export interface ServedListener {
+  readonly finished: Promise<void>;
+  /** Connections open now (tests, Health). */
+  readonly connections: number;
+  /** Stops accepting; requests in flight get `shutdownGraceMs`, then connections are cut. */
+  shutdown(): Promise<void>;
+}
+
+let nextConnId = 1;
+
+/**
+ * Accepts on `listener` and serves each admitted connection with `handler`. `onError` answers
+ * what the handler throws (as Deno.serve's option).
+ */
+export function serveListener(
+  listener: Deno.Listener,
+  handler: Deno.ServeHandler,
+  onError: (e: unknown) => Response,
+  limits: ConnLimits,
+  budget: DescriptorBudget,
+  name: string,
+): ServedListener {
+  const serveConn = serveOnConnection();
+  const conns = new Set<Conn>(); // insertion order: oldest first
+  let stopping = false;
+  let refusedSince = 0;
+
+  /**
+   * Whether `conn` may be served. Too few free descriptors: no. A full listener makes room by
+   * cutting its oldest idle connection (which counts until Deno has closed it); none idle: no.
+   */
+  const admit = (_conn: Deno.Conn): boolean => {
+    if (!budget.roomForOne()) return false;
+    if (conns.size < budget.capFor(limits.maxConnections)) return true;
+    const idle = [...conns].find((c) => c.inFlight === 0 && !c.done && !c.cutting);
+    if (!idle) return false;
+    idle.cut();
+    conns.delete(idle); // its descriptor is closed within a task; roomForOne counts the real ones
+    return true;
+  };
+
+  const serve = (raw: Deno.Conn) => {
+    const c = new Conn(nextConnId++, limits.headerTimeoutMs);
+    conns.add(c);
+    const perConn: Deno.ServeHandler = async (req, info) => {
+      c.requestStarted();
+      // The request's own signal, which the handler (Connect's context.signal) sees: it aborts
+      // when the client goes (Deno rejects `completed`) and when the response is done, so a
+      // stream whose client left ends and frees what it holds even if it never writes again.
+      const ac = new AbortController();
+      let ended = false;
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        ac.abort();
+        c.requestEnded();
+      };
+      info.completed.then(end, end); // settles when the response is out or the client is gone
+      // A client gone before the response started (a Watch with no event yet: Connect answers
+      // with its first message) is seen only by the request's own signal.
+      if (req.signal.aborted) ac.abort();
+      else req.signal.addEventListener("abort", () => ac.abort(), { once: true });
+      try {
+        const body = req.body ? guardBody(req.body, limits.bodyIdleTimeoutMs, () => c.cut()) : null;
+        const init: RequestInit & { duplex?: string } = { signal: ac.signal };
+        if (body) Object.assign(init, { body, duplex: "half" });
+        return await handler(new Request(req, init), info);
+      } catch (e) {
+        end();
+        throw e;
+      }
+    };
+    let server: HttpConnServer;
+    try {
+      server = serveConn(raw, c.signal, perConn, onError, () => {});
+    } catch (e) {
+      log.warn(`${name}: cannot serve a connection: ${(e as Error).message}`);
+      conns.delete(c);
+      c.ended();
+      try {
+        raw.close();
+      } catch { /* taken or gone */ }
+      return;
+    }
+    c.server = server;
+    server.finished.catch((e) => log.debug(`${name}: connection ${c.id}: ${e}`)).finally(() => {
+      c.ended();
+      conns.delete(c);
+    });
+  };
+
+  const finished = (async () => {
+    for (;;) {
+      let raw: Deno.Conn;
+      try {
+        raw = await listener.accept();
+      } catch (e) {
+        if (stopping || e instanceof Deno.errors.BadResource) return;
+        // EMFILE/ENFILE and the like: nothing to accept with; wait for descriptors to free up.
+        const now = Date.now();
+        if (now - refusedSince > 10_000) {
+          log.warn(`${name}: accept: ${(e as Error).message}; retrying`);
+          refusedSince = now;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      if (stopping || !admit(raw)) {
+        const now = Date.now();
+        if (!stopping && now - refusedSince > 10_000) {
+          log.warn(
+            `${name}: ${conns.size} connections (cap ${
+              budget.capFor(limits.maxConnections)
+            }) or too few free descriptors; refusing new ones`,
+          );
+          refusedSince = now;
+        }
+        try {
+          raw.close();
+        } catch { /* gone */ }
+        continue;
+      }
+      serve(raw);
+    }
+  })();
+
+  return {
+    finished,
+    get connections() {
+      return conns.size;
+    },
+    async shutdown() {
+      stopping = true;
+      try {
+        listener.close();
+      } catch { /* already closed */ }
+      const open = [...conns];
+      // Graceful: idle connections close now, the others when their request ends...
+      const graceful = Promise.all(open.map((c) => c.server?.shutdown().catch(() => {})));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        graceful,
+        new Promise((r) => (timer = setTimeout(r, limits.shutdownGraceMs))),
+      ]);
+      clearTimeout(timer);
+      // ...or are cut when the grace is over (from a task of its own: see Conn.cut).
+      await new Promise((r) => setTimeout(r, 0));
+      for (const c of open) c.cut();
+      await Promise.all(open.map((c) => c.server?.finished.catch(() => {})));
+      await finished;
+    },
+  };
+}

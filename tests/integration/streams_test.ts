@@ -1,0 +1,281 @@
+/**
+ * Cut streams free what they held, against the real dist/acond --dev: KernelLog (follow), Watch,
+ * Logs (follow, of a real busybox container that keeps writing) and the raw layer PUT are each
+ * opened and cut by the client many times (connect-es aborts, curl killed by its timeout, a raw
+ * connection closed half-way through a body); the daemon's descriptors (/proc/<pid>/fd) return
+ * to what they were, and no /dev/kmsg descriptor is left. The subscriber and waiter counts behind
+ * Watch and Logs are checked where they live (tests/unit/events_test.ts, container/ring_test.ts).
+ */
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
+import { assertEquals } from "../helpers/assert.ts";
+import { type DevDaemon, startDaemon } from "../helpers/daemon.ts";
+import { makeSigner } from "../helpers/pki.ts";
+import { baseManifest, signedManifest } from "../helpers/image.ts";
+import { buildRootfs, sha384hex, tarOf } from "../helpers/busybox.ts";
+import { AconService } from "../../src/gen/acon_pb.ts";
+
+const CUTS = 9;
+
+function fds(pid: number): string[] {
+  const out: string[] = [];
+  for (const e of Deno.readDirSync(`/proc/${pid}/fd`)) {
+    try {
+      out.push(Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`));
+    } catch { /* closed meanwhile */ }
+  }
+  return out;
+}
+
+/** Waits (bounded) for the daemon's descriptors to come back to `n`; returns what it has. */
+async function settleTo(pid: number, n: number): Promise<string[]> {
+  let now = fds(pid);
+  // Up to 30 s: an idle keep-alive connection a client left open is closed after 10 s.
+  for (let i = 0; i < 300 && now.length !== n; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    now = fds(pid);
+  }
+  return now;
+}
+
+/** The daemon's descriptors once they stop changing (what the warm-up left has settled). */
+async function steady(pid: number): Promise<string[]> {
+  let last = fds(pid);
+  for (let i = 0; i < 20; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    const now = fds(pid);
+    if (now.length === last.length) return now;
+    last = now;
+  }
+  return last;
+}
+
+/** A container that writes a line a second (a Logs follower gets output, then waits). */
+async function ticker(d: DevDaemon, mark = "tick"): Promise<number> {
+  const src = await Deno.makeTempDir({ prefix: "bb-rootfs-" });
+  await buildRootfs(src, {});
+  const tar = await tarOf(src);
+  await Deno.remove(src, { recursive: true });
+  const layer = `sha384/${await sha384hex(tar)}`;
+  const m = baseManifest({
+    layers: [layer],
+    entrypoint: ["/bin/sh", "-c", `while true; do echo ${mark}; sleep 1; done`],
+    env: ["PATH=/bin"],
+    signals: [9, 15],
+    maxInstances: 0,
+    workingDir: "/",
+    uids: [],
+    logFDs: [1, 2],
+  });
+  const c = d.client();
+  const r = await c.addManifest(await signedManifest(await makeSigner("ec-p384"), m));
+  await c.addBlob({ alg: 2, data: tar });
+  return (await c.start({ imageId: r.imageId, envs: [] })).containerId;
+}
+
+/** A tar of one 1 MiB file (never sent whole). */
+async function bigLayer(d: DevDaemon): Promise<Uint8Array> {
+  await Deno.mkdir(`${d.dir}/big`);
+  await Deno.writeFile(`${d.dir}/big/f`, new Uint8Array(1 << 20).fill(7));
+  await new Deno.Command("tar", { args: ["-C", `${d.dir}/big`, "-cf", `${d.dir}/big.tar`, "f"] })
+    .output();
+  return await Deno.readFile(`${d.dir}/big.tar`);
+}
+
+/** A layer digest some loaded manifest references but nobody uploads (the PUTs' target). */
+async function pendingLayer(d: DevDaemon, digest: string): Promise<string> {
+  const m = baseManifest({ layers: [digest] });
+  await d.client().addManifest(await signedManifest(await makeSigner("ec-p384"), m));
+  return digest;
+}
+
+/** Runs `open` (a stream the client reads a little of, then cuts) CUTS times, each kind of client. */
+async function cutMany(
+  d: DevDaemon,
+  what: string,
+  rpc: (c: ReturnType<typeof createClient<typeof AconService>>, s: AbortSignal) => AsyncIterable<
+    unknown
+  >,
+  curlBody: string | null,
+): Promise<void> {
+  const http = Deno.createHttpClient({ proxy: { transport: "unix", path: d.socket } });
+  const f: typeof fetch = (i, init) => fetch(i, { ...init, client: http });
+  const clients = [
+    createClient(AconService, createConnectTransport({ baseUrl: "http://x", fetch: f })),
+    createClient(
+      AconService,
+      createConnectTransport({ baseUrl: "http://x", fetch: f, useBinaryFormat: true }),
+    ),
+    createClient(AconService, createGrpcWebTransport({ baseUrl: "http://x", fetch: f })),
+  ];
+  try {
+    for (let i = 0; i < CUTS; i++) {
+      const ac = new AbortController();
+      const it = rpc(clients[i % clients.length], ac.signal);
+      // Cut after a few messages (the daemon has more to send: KernelLog's backlog), or after
+      // a moment for a stream that has nothing yet.
+      const timer = setTimeout(() => ac.abort(), 300);
+      let n = 0;
+      try {
+        for await (const _ of it) {
+          if (++n === 4) ac.abort();
+        }
+      } catch { /* aborted */ }
+      clearTimeout(timer);
+    }
+  } finally {
+    http.close();
+  }
+  if (curlBody === null) return;
+  for (let i = 0; i < 4; i++) {
+    // Connect's streaming framing by hand: one envelope with the JSON request.
+    const body = new TextEncoder().encode(curlBody);
+    const env = new Uint8Array(5 + body.length);
+    new DataView(env.buffer).setUint32(1, body.length);
+    env.set(body, 5);
+    await Deno.writeFile(`${d.dir}/req`, env);
+    await new Deno.Command("curl", {
+      args: [
+        "-sN",
+        "--max-time",
+        "0.5",
+        "--unix-socket",
+        d.socket,
+        "-H",
+        "content-type: application/connect+json",
+        "--data-binary",
+        `@${d.dir}/req`,
+        `http://localhost/acon.grpc.AconService/${what}`,
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+  }
+}
+
+Deno.test("streams cut by the client free their descriptors: KernelLog, Watch, Logs, raw PUT", async () => {
+  const d = await startDaemon();
+  try {
+    const id = await ticker(d);
+    const layer = await bigLayer(d);
+    const pending = await pendingLayer(d, `sha384/${await sha384hex(layer)}`);
+    const { uploadId } = await d.client().beginBlob({
+      digest: pending,
+      size: BigInt(layer.length),
+    });
+    const pid = d.proc.pid;
+    const rounds = async () => {
+      await cutMany(
+        d,
+        "KernelLog",
+        (c, signal) => c.kernelLog({ follow: true }, { signal }),
+        '{"follow":true}',
+      );
+      await cutMany(d, "Watch", (c, signal) => c.watch({}, { signal }), "{}");
+      await cutMany(
+        d,
+        "Logs",
+        (c, signal) => c.logs({ containerId: id, fromStart: false, follow: true }, { signal }),
+        `{"containerId":${id},"follow":true}`,
+      );
+      // The raw PUT: a body announced, part of it sent, the connection closed; the next PUT
+      // resumes where the daemon got to (one upload: an upload in progress holds its file).
+      const c = d.client();
+      for (let i = 0; i < 4; i++) {
+        let received = (await c.blobStatus({ uploadId })).received;
+        const conn = await Deno.connect({ transport: "unix", path: d.socket });
+        const w = conn.writable.getWriter();
+        const at = Number(received);
+        await w.write(
+          new TextEncoder().encode(
+            `PUT /acon.grpc.AconService/blobs/${uploadId}?offset=${at} HTTP/1.1\r\n` +
+              `Host: x\r\nContent-Length: ${layer.length - at}\r\n\r\n`,
+          ),
+        );
+        await w.write(layer.subarray(at, at + 700));
+        await new Promise((r) => setTimeout(r, 100));
+        await w.close();
+        for (let j = 0; j < 50; j++) {
+          const now = await c.blobStatus({ uploadId }).catch(() => null);
+          if (now && now.received !== received) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        received = (await c.blobStatus({ uploadId })).received;
+      }
+    };
+    await rounds(); // warm-up: every module and lazily made handler is loaded
+    const base = await steady(pid);
+    await rounds();
+    await rounds();
+    const after = await settleTo(pid, base.length);
+    assertEquals(after.filter((l) => l === "/dev/kmsg"), [], "no /dev/kmsg left open");
+    assertEquals(after.length, base.length, `descriptors: ${base.length} before, now ${after}`);
+    // The daemon still serves streams after all that.
+    const ac = new AbortController();
+    for await (
+      const m of d.client().logs({ containerId: id, follow: true }, { signal: ac.signal })
+    ) {
+      assertEquals(new TextDecoder().decode(m.data).includes("tick"), true);
+      ac.abort();
+      break;
+    }
+  } finally {
+    await d.stop();
+  }
+});
+
+/** Processes whose command line contains `mark`. */
+function processesWith(mark: string): number[] {
+  const out: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`);
+      if (cmd.includes(mark)) out.push(Number(e.name));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+Deno.test("SIGTERM with Watch, Logs and KernelLog streams open: the daemon ends them, stops its containers and exits", async () => {
+  const d = await startDaemon();
+  const mark = `streams-shutdown-${crypto.randomUUID()}`;
+  let stopped = false;
+  try {
+    const id = await ticker(d, mark);
+    const c = d.client();
+    const ended: string[] = [];
+    const drain = async (name: string, it: AsyncIterable<unknown>) => {
+      try {
+        for await (const _ of it) { /* keep reading */ }
+        ended.push(`${name}: ended`);
+      } catch (e) {
+        ended.push(`${name}: ${(e as Error).message}`);
+      }
+    };
+    const streams = [
+      drain("Watch", c.watch({})),
+      drain("Logs", c.logs({ containerId: id, fromStart: true, follow: true })),
+      drain("KernelLog", c.kernelLog({ follow: true })),
+    ];
+    assertEquals(processesWith(mark).length > 0, true, "the container runs");
+    await new Promise((r) => setTimeout(r, 500)); // the streams are open and waiting
+    d.proc.kill("SIGTERM");
+    // The helper's bound: SIGKILL after 15 s. A daemon that exits by itself exits with 0.
+    const timer = setTimeout(() => d.proc.kill("SIGKILL"), 15000);
+    const status = await d.proc.status;
+    clearTimeout(timer);
+    assertEquals({ code: status.code, signal: status.signal }, { code: 0, signal: null });
+    await Promise.all(streams);
+    assertEquals(ended.length, 3);
+    assertEquals(processesWith(mark), [], "no container process left");
+    const mounts = Deno.readTextFileSync("/proc/mounts").split("\n").filter((l) =>
+      l.includes(d.root)
+    );
+    assertEquals(mounts, [], "no mount under the daemon's root left");
+    stopped = true;
+  } finally {
+    await d.stop(); // kills what is left (and the SIGKILL timer) if the test failed early
+    if (!stopped) { for (const pid of processesWith(mark)) Deno.kill(pid, "SIGKILL"); }
+  }
+});
