@@ -37,12 +37,17 @@ procsTest(
     const other = w.c.start({ imageId: img }, BOUND);
     await Promise.allSettled([report, other]);
     const results = await settled;
-    assertEquals(results.map((r) => r.status).sort(), ["fulfilled", "rejected"]);
-    const failed = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
-    assertEquals(await code(Promise.reject(failed.reason)), [
-      Code.FailedPrecondition,
-      "Container already restarted",
-    ]);
+    // Both Restarts read the exited run; the one that gets the lock second is refused. (On a busy
+    // machine the second may arrive only after the first has relaunched: then it is an ordinary
+    // Restart of a running container, and succeeds. Either way nothing waits under the lock.)
+    assert(results.some((r) => r.status === "fulfilled"), "one Restart relaunched it");
+    for (const r of results) {
+      if (r.status === "fulfilled") continue;
+      assertEquals(await code(Promise.reject(r.reason)), [
+        Code.FailedPrecondition,
+        "Container already restarted",
+      ]);
+    }
     assert((await report).data.length > 0);
     const second = (await other).containerId;
     assertEquals((await info(w, id)).running, true);
