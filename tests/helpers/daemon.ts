@@ -5,6 +5,9 @@
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { AconService } from "../../src/gen/acon_pb.ts";
+import { recoverRoot } from "../../src/container/recover.ts";
+import { linuxSys } from "../../src/sys/linux.ts";
+import { Layout } from "../../src/layout.ts";
 
 export const TOP = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 export const ACOND = `${TOP}/dist/acond`;
@@ -115,7 +118,9 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<DevDaemon> {
       } catch { /* already gone */ }
       // Generous: stopping containers whose init ignores SIGTERM takes the 2 s grace period and
       // more on a loaded machine; the tests assert what shutdown leaves, not how fast it is.
+      let killed = false;
       const timer = setTimeout(() => {
+        killed = true;
         try {
           proc.kill("SIGKILL");
         } catch { /* gone */ }
@@ -124,6 +129,15 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<DevDaemon> {
       clearTimeout(timer);
       await pump;
       httpClient.close();
+      // A daemon killed before its shutdown ended leaves its containers running and their roots
+      // mounted: clean up as a restarted daemon would, so no test leaves them on the machine.
+      if (killed) {
+        console.error(`acond did not stop within 15 s of SIGTERM; killed\n${log.slice(-3000)}`);
+        await recoverRoot(linuxSys, new Layout(root), {
+          procRoot: "/proc",
+          sharedDir: `${root}/shared`,
+        }).catch((e) => console.error(`clean-up of ${root}: ${e}`));
+      }
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
