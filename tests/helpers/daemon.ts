@@ -28,10 +28,15 @@ export interface DevDaemon {
 export interface DaemonOptions {
   args?: string[];
   env?: Record<string, string>;
+  /**
+   * Runs on this directory (root/ and acond.sock inside) instead of a new one, and leaves it in
+   * place on stop(): for restarting a daemon on the same root.
+   */
+  dir?: string;
 }
 
 export async function startDaemon(o: DaemonOptions = {}): Promise<DevDaemon> {
-  const dir = await Deno.makeTempDir({ prefix: "acond-test-" });
+  const dir = o.dir ?? await Deno.makeTempDir({ prefix: "acond-test-" });
   const root = `${dir}/root`;
   const socket = `${dir}/acond.sock`;
   const proc = new Deno.Command(ACOND, {
@@ -112,7 +117,7 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<DevDaemon> {
       clearTimeout(timer);
       await pump;
       httpClient.close();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      if (!o.dir) await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
   // Wait until Health answers (the daemon binds its socket only when ready).
