@@ -274,7 +274,7 @@ export class World {
 
   /** The plain image, loaded on first use after each boot. */
   async plainImage(): Promise<string> {
-    if (!this.plain) this.plain = await this.addImage();
+    if (!this.plain) this.plain = await this.addImage({ logFDs: [1, 2] });
     return this.plain;
   }
 
