@@ -133,8 +133,11 @@ function kill9(verb: Verb): Fault {
   };
 }
 
+/** The filler lives in the state root (the oracle watches the directory around it). */
+const filler = (dir: string) => `${dir}/root/stress-filler`;
+
 async function fill(dir: string, free: number): Promise<void> {
-  const path = `${dir}/filler`;
+  const path = filler(dir);
   await Deno.remove(path).catch(() => {});
   const st = await new Deno.Command("stat", { args: ["-f", "-c", "%a %S", dir], stdout: "piped" })
     .output();
@@ -183,7 +186,7 @@ function enospc(kind: "manifest" | "layer"): Fault {
             const m = await signedManifest(w, {});
             a = await call((signal) => w!.c.addManifest(m, { signal }));
           } else {
-            await Deno.remove(`${dir}/filler`).catch(() => {});
+            await Deno.remove(filler(dir)).catch(() => {});
             await w.c.addManifest(await signedManifest(w, { layers: [digest] }));
             await fill(dir, free);
             a = free & 1024
@@ -208,7 +211,7 @@ function enospc(kind: "manifest" | "layer"): Fault {
             t.fail(name, "consistency", `${free} B free: ${problems.join("; ")}`);
           }
           // Space back: the request goes through (or measurements are refused, fail closed).
-          await Deno.remove(`${dir}/filler`).catch(() => {});
+          await Deno.remove(filler(dir)).catch(() => {});
           const again = await call(async (signal) =>
             await w!.c.addManifest(await signedManifest(w!, {}), { signal })
           );

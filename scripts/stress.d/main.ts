@@ -13,6 +13,7 @@ import { LOAD_CHECKS, runLoad } from "./load.ts";
 import { FAULTS, runFaults } from "./faults.ts";
 import { HOSTILE, runHostile } from "./hostile.ts";
 import { Tally } from "./tally.ts";
+import { abandonAll } from "./world.ts";
 
 /**
  * The reduced run inside ./scripts/test (about a minute): only checks that pass on today's code.
@@ -121,6 +122,14 @@ if (import.meta.main) {
   if (Deno.uid() !== 0) {
     console.error("scripts/stress runs the dev daemon's containers: run it as root");
     Deno.exit(2);
+  }
+  // Interrupted: no daemon, container, mount or cgroup may outlive the suite.
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(sig, async () => {
+      console.error(`stress: ${sig}: killing the daemons it started and removing their roots`);
+      await abandonAll();
+      Deno.exit(130);
+    });
   }
   const p = paramsFrom(Deno.args);
   const t = await runStress(p);

@@ -123,7 +123,10 @@ export function busyboxLayer(): Promise<{ tar: Uint8Array; digest: string }> {
     try {
       await buildRootfs(src, {
         "lib/acon/entrypoint.d/Flood": [0o755, "#!/bin/sh\nyes floodfloodfloodflood\n"],
-        "lib/acon/entrypoint.d/StopAll": [0o755, "#!/bin/sh\nkill -STOP -1\necho stopped\n"],
+        "lib/acon/entrypoint.d/StopAll": [
+          0o755,
+          "#!/bin/sh\n(while :; do kill -STOP -1; usleep 2000; done) >/dev/null 2>&1 &\necho stopping\n",
+        ],
         "lib/acon/entrypoint.d/Bomb": [0o755, "#!/bin/sh\nb() { b | b & }; b\n"],
         "lib/acon/entrypoint.d/Mark": [0o755, '#!/bin/sh\necho "$1" > /marker; cat /marker\n'],
         "lib/acon/entrypoint.d/Look": [0o755, "#!/bin/sh\ncat /marker 2>/dev/null; ls /\n"],
@@ -140,6 +143,20 @@ export interface WorldOptions {
   /** Daemon directory to reuse (faults on a tmpfs); a new temporary one if absent. */
   dir?: string;
   args?: string[];
+}
+
+/** Every world whose daemon may be running (for the suite's SIGINT/SIGTERM clean-up). */
+export const LIVE = new Set<World>();
+
+/** Kills every live daemon (kill -9, by its pid) and removes what they left: on SIGINT/SIGTERM. */
+export async function abandonAll(): Promise<void> {
+  for (const w of LIVE) {
+    try {
+      Deno.kill(w.pid, "SIGKILL");
+    } catch { /* gone */ }
+  }
+  for (const w of LIVE) await cleanupDir(w.dir, w.keepDir);
+  LIVE.clear();
 }
 
 export class World {
@@ -169,9 +186,14 @@ export class World {
     this.#args = args;
   }
 
+  /** The directory was given (a tmpfs mount point): cleaned, not removed. */
+  keepDir = false;
+
   static async create(o: WorldOptions = {}): Promise<World> {
     const dir = o.dir ?? await Deno.makeTempDir({ prefix: "acond-stress-" });
     const w = new World(dir, o.args ?? []);
+    w.keepDir = o.dir !== undefined;
+    LIVE.add(w);
     w.signers = [
       await fastSigner(await makeSigner("ed25519")),
       await fastSigner(await makeSigner("ec-p384", "sha384")),
@@ -213,7 +235,7 @@ export class World {
   }
 
   async stop(): Promise<void> {
-    await this.d.stop();
+    await this.d?.stop();
     this.#http?.close();
     this.#http = null;
   }
