@@ -761,7 +761,8 @@ export const uploadRanges: Property<{ size: number; ops: UploadOp[]; declare: bo
                   "bytes 99999999999999999-*/1",
                   "lines 0-1/2",
                 ),
-                hostileString(ctx),
+                // What an HTTP header can carry (fetch refuses the rest before sending).
+                hostileString(ctx).map((x) => x.replace(/[^\x20-\x7e]/g, "?")),
               ),
             }),
           },
@@ -790,111 +791,126 @@ export const uploadRanges: Property<{ size: number; ops: UploadOp[]; declare: bo
     let received = 0;
     const chunks: [number, number][] = [];
     let gone = false; // committed, or cancelled by the daemon
-    for (const op of x.ops) {
-      if (op.op === "foreign") {
-        const r = await call((signal) => w.c.blobStatus({ uploadId: op.id }, { signal }));
-        if (r.ok && op.id !== id) {
-          return { wrong: `BlobStatus of unknown id ${show(op.id)} answered` };
-        }
-        const v = earnedOnly(r, "BlobStatus foreign");
-        if (v.hang || v.unearned) return v;
-        continue;
-      }
-      if (op.op === "status") {
-        const r = await call((signal) => w.c.blobStatus({ uploadId: id }, { signal }));
-        if (r.ok && Number(r.value.received) !== received) {
-          return { wrong: `BlobStatus says ${r.value.received}, ${received} appended` };
-        }
-        if (!r.ok) {
-          const v = earnedOnly(r, "BlobStatus");
+    const ops = async (): Promise<Verdict | null> => {
+      for (const op of x.ops) {
+        if (op.op === "foreign") {
+          const r = await call((signal) => w.c.blobStatus({ uploadId: op.id }, { signal }));
+          if (r.ok && op.id !== id) {
+            return { wrong: `BlobStatus of unknown id ${show(op.id)} answered` };
+          }
+          const v = earnedOnly(r, "BlobStatus foreign");
           if (v.hang || v.unearned) return v;
-          if (!gone) return { unearned: `BlobStatus of a live upload: ${describe(r)}` };
+          continue;
         }
-        continue;
-      }
-      if (op.op === "commit") {
-        const r = await call((signal) => w.c.commitBlob({ uploadId: id }, { signal }));
-        const complete = !gone && received === tar.length;
-        if (complete && !r.ok) {
-          return { unearned: `CommitBlob of a complete upload: ${describe(r)}` };
-        }
-        if (r.ok && received !== tar.length) {
-          return { wrong: `CommitBlob of ${received}/${tar.length} bytes succeeded` };
-        }
-        const v = earnedOnly(r, "CommitBlob");
-        if (v.hang || v.unearned) return v;
-        if (r.ok) gone = true;
-        if (!r.ok && received !== tar.length) {
-          // A failed commit may or may not keep the upload; re-read it.
-          const s = await call((signal) => w.c.blobStatus({ uploadId: id }, { signal }));
-          if (!s.ok) gone = true;
-        }
-        continue;
-      }
-      const start = op.at === "next"
-        ? received
-        : op.at === "retry"
-        ? (chunks.length ? chunks[op.n % chunks.length][0] : 0)
-        : op.at === "gap"
-        ? received + 1 + (op.n % 100)
-        : op.op === "write"
-        ? Number(op.any % BigInt(Number.MAX_SAFE_INTEGER))
-        : op.n * 7919;
-      // A retry resends an earlier chunk exactly (same offset, same length: a no-op).
-      const len = op.at === "retry" && chunks.length ? chunks[op.n % chunks.length][1] : op.n;
-      const data = tar.slice(Math.min(start, tar.length), Math.min(start + len, tar.length));
-      const extends_ = start <= received && start + data.length > received;
-      if (op.op === "write") {
-        const offset = op.at === "any" ? op.any : BigInt(start);
-        const r = await call((signal) => w.c.writeBlob({ uploadId: id, offset, data }, { signal }));
-        if (r.ok) {
-          const want = extends_ ? start + data.length : received;
-          if (Number(r.value.received) !== want && !(start > received && data.length === 0)) {
-            return {
-              wrong:
-                `WriteBlob at ${start} (+${data.length}) says ${r.value.received}, want ${want}`,
-            };
+        if (op.op === "status") {
+          const r = await call((signal) => w.c.blobStatus({ uploadId: id }, { signal }));
+          if (r.ok && Number(r.value.received) !== received) {
+            return { wrong: `BlobStatus says ${r.value.received}, ${received} appended` };
           }
-          if (start === received && data.length) chunks.push([start, data.length]);
-          received = Number(r.value.received);
-        } else {
-          const v = earnedOnly(r, `WriteBlob at ${offset}`);
+          if (!r.ok) {
+            const v = earnedOnly(r, "BlobStatus");
+            if (v.hang || v.unearned) return v;
+            if (!gone) return { unearned: `BlobStatus of a live upload: ${describe(r)}` };
+          }
+          continue;
+        }
+        if (op.op === "commit") {
+          const r = await call((signal) => w.c.commitBlob({ uploadId: id }, { signal }));
+          const complete = !gone && received === tar.length;
+          if (complete && !r.ok) {
+            return { unearned: `CommitBlob of a complete upload: ${describe(r)}` };
+          }
+          if (r.ok && received !== tar.length) {
+            return { wrong: `CommitBlob of ${received}/${tar.length} bytes succeeded` };
+          }
+          const v = earnedOnly(r, "CommitBlob");
           if (v.hang || v.unearned) return v;
-          if (
-            !gone && (op.at === "next" || op.at === "retry") && start + data.length <= tar.length
-          ) {
-            // Within the declared size, at or before the end: a write the upload must take.
-            return { unearned: `WriteBlob ${op.at} at ${start}: ${describe(r)}` };
+          if (r.ok) gone = true;
+          if (!r.ok && received !== tar.length) {
+            // A failed commit may or may not keep the upload; re-read it.
+            const s = await call((signal) => w.c.blobStatus({ uploadId: id }, { signal }));
+            if (!s.ok) gone = true;
           }
+          continue;
         }
-      } else {
-        const headers: Record<string, string> = {};
-        let path = `/acon.grpc.AconService/blobs/${id}`;
-        if (op.header === "range") headers["content-range"] = `bytes ${start}-*/${tar.length}`;
-        else if (op.header === "query") path += `?offset=${start}`;
-        else headers["content-range"] = op.bad;
-        const r = await w.raw(path, { method: "PUT", headers, body: data });
-        const u = unearnedRaw(r);
-        if (u) {
-          return u === "hang" ? { hang: true } : { unearned: `PUT ${op.header} at ${start}: ${u}` };
-        }
-        if ("status" in r && r.status === 200) {
-          const got = Number(JSON.parse(r.text).received);
-          if (op.header === "bad" || start !== received) {
-            return {
-              wrong: `PUT (${op.header}, start ${start}, received ${received}) answered 200`,
-            };
+        const start = op.at === "next"
+          ? received
+          : op.at === "retry"
+          ? (chunks.length ? chunks[op.n % chunks.length][0] : received) // nothing to retry: next
+          : op.at === "gap"
+          ? received + 1 + (op.n % 100)
+          : op.op === "write"
+          ? Number(op.any % BigInt(Number.MAX_SAFE_INTEGER))
+          : op.n * 7919;
+        // A retry resends an earlier chunk exactly (same offset, same length: a no-op).
+        const len = op.at === "retry" && chunks.length ? chunks[op.n % chunks.length][1] : op.n;
+        const data = tar.slice(Math.min(start, tar.length), Math.min(start + len, tar.length));
+        const extends_ = start <= received && start + data.length > received;
+        if (op.op === "write") {
+          const offset = op.at === "any" ? op.any : BigInt(start);
+          const r = await call((signal) =>
+            w.c.writeBlob({ uploadId: id, offset, data }, { signal })
+          );
+          if (r.ok) {
+            const want = extends_ ? start + data.length : received;
+            if (Number(r.value.received) !== want && !(start > received && data.length === 0)) {
+              return {
+                wrong:
+                  `WriteBlob at ${start} (+${data.length}) says ${r.value.received}, want ${want}`,
+              };
+            }
+            if (start === received && data.length) chunks.push([start, data.length]);
+            received = Number(r.value.received);
+          } else {
+            const v = earnedOnly(r, `WriteBlob at ${offset}`);
+            if (v.hang || v.unearned) return v;
+            if (
+              !gone && (op.at === "next" || op.at === "retry") && start + data.length <= tar.length
+            ) {
+              // Within the declared size, at or before the end: a write the upload must take.
+              return { unearned: `WriteBlob ${op.at} at ${start}: ${describe(r)}` };
+            }
           }
-          if (got !== received + data.length) {
-            return { wrong: `PUT says ${got}, want ${received + data.length}` };
-          }
-          received = got;
         } else {
-          if (!gone && op.header !== "bad" && start === received) {
-            return { unearned: `PUT at the right offset ${start}: ${"status" in r ? r.text : ""}` };
+          const headers: Record<string, string> = {};
+          let path = `/acon.grpc.AconService/blobs/${id}`;
+          if (op.header === "range") headers["content-range"] = `bytes ${start}-*/${tar.length}`;
+          else if (op.header === "query") path += `?offset=${start}`;
+          else headers["content-range"] = op.bad;
+          const r = await w.raw(path, { method: "PUT", headers, body: data });
+          const u = unearnedRaw(r);
+          if (u) {
+            return u === "hang"
+              ? { hang: true }
+              : { unearned: `PUT ${op.header} at ${start}: ${u}` };
+          }
+          if ("status" in r && r.status === 200) {
+            const got = Number(JSON.parse(r.text).received);
+            if (op.header === "bad" || start !== received) {
+              return {
+                wrong: `PUT (${op.header}, start ${start}, received ${received}) answered 200`,
+              };
+            }
+            if (got !== received + data.length) {
+              return { wrong: `PUT says ${got}, want ${received + data.length}` };
+            }
+            received = got;
+          } else {
+            if (!gone && op.header !== "bad" && start === received) {
+              return {
+                unearned: `PUT at the right offset ${start}: ${"status" in r ? r.text : ""}`,
+              };
+            }
           }
         }
       }
+      return null;
+    };
+    const early = await ops();
+    if (early) {
+      // Release the upload (best effort) so that it does not hold a slot and a staging directory.
+      if (!gone) await finishUpload(w, id, tar);
+      return early;
     }
     // Whatever was refused on the way, the upload still takes the rest and commits.
     if (gone) return {};
@@ -915,6 +931,20 @@ export const uploadRanges: Property<{ size: number; ops: UploadOp[]; declare: bo
     return {};
   },
 };
+
+async function finishUpload(w: World, id: string, tar: Uint8Array): Promise<void> {
+  const s = await call((signal) => w.c.blobStatus({ uploadId: id }, { signal }));
+  if (!s.ok) return;
+  for (let off = Number(s.value.received); off < tar.length; off += 4096) {
+    const r = await call((signal) =>
+      w.c.writeBlob({ uploadId: id, offset: BigInt(off), data: tar.slice(off, off + 4096) }, {
+        signal,
+      })
+    );
+    if (!r.ok) return;
+  }
+  await call((signal) => w.c.commitBlob({ uploadId: id }, { signal }));
+}
 
 /**
  * Exec with hostile commands, arguments, envs, stdin, capture sizes and short timeouts (timeout

@@ -4,7 +4,9 @@
  * (resource_exhausted from the upload cap, already_exists for a layer already there; a stream we
  * cut ends as we cut it), nothing hangs, and the daemon's descriptors and RSS after the run are
  * within 10 % of what they were after the warm-up (the first tenth of every client's RPCs).
- *   load-unary:   Inspect, Exec, Report, Health, GetEventLog, uploads (AddBlob, chunks, PUT)
+ *   load-unary:   Inspect, Exec, Report, Health, GetEventLog, uploads (AddBlob, chunks)
+ *   load-fds:     the load-unary mix judged on errors, hangs and descriptors only: RSS is printed
+ *                 and judged by load-unary (it grows today; see the README)
  *   load-streams: the same mix plus Logs and Watch streams cut at random moments
  *   load-kmsg:    the same mix plus KernelLog streams cut at random moments (issue 10, item 1)
  */
@@ -19,7 +21,7 @@ import { Oracle } from "./oracle.ts";
 import type { Tally } from "./tally.ts";
 import { cleanupDir, dec, HANG_MS, type ProcFigures, procFigures, sleep, World } from "./world.ts";
 
-export const LOAD_CHECKS = ["load-unary", "load-streams", "load-kmsg"];
+export const LOAD_CHECKS = ["load-unary", "load-fds", "load-streams", "load-kmsg"];
 
 export interface LoadParams {
   seed: number;
@@ -232,7 +234,7 @@ async function loadOnce(t: Tally, p: LoadParams, check: string): Promise<void> {
     if (after.fds > base.fds * 1.1) {
       t.fail(check, "leaks", `descriptors ${base.fds} after warm-up, ${after.fds} after the run`);
     }
-    if (after.rssKiB > base.rssKiB * 1.1) {
+    if (check !== "load-fds" && after.rssKiB > base.rssKiB * 1.1) {
       t.fail(
         check,
         "leaks",
