@@ -22,9 +22,9 @@ import { abandonAll } from "./world.ts";
 export const REDUCED = {
   /** A fixed seed unless STRESS_SEED says otherwise: the step in ./scripts/test is repeatable. */
   seed: 10,
-  inputs: 400,
+  inputs: 800,
   clients: 16,
-  rpcs: 30,
+  rpcs: 40,
   checks: [
     "manifest",
     "forged",
