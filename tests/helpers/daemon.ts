@@ -33,7 +33,10 @@ export interface DevDaemon {
 export interface DaemonOptions {
   args?: string[];
   env?: Record<string, string>;
-  /** A directory of an earlier daemon (its root, `dir`/root, is used again; made if absent). */
+  /**
+   * Runs on this directory (root/ and acond.sock inside; an earlier daemon's, or made if absent)
+   * instead of a new one, and leaves it in place on stop(): for restarting on the same root.
+   */
   dir?: string;
 }
 
@@ -138,7 +141,7 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<DevDaemon> {
           sharedDir: `${root}/shared`,
         }).catch((e) => console.error(`clean-up of ${root}: ${e}`));
       }
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      if (!o.dir) await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
   // Wait until Health answers (the daemon binds its socket only when ready).

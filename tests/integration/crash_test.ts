@@ -49,7 +49,10 @@ Deno.test("kill -9, restart on the same root: a new container sees nothing of an
     await w2.c.kill({ containerId: id, signalNum: 9 });
   } finally {
     if (oldPid && alive(oldPid)) Deno.kill(oldPid, "SIGKILL");
-    if (d2) await d2.stop();
+    if (d2) {
+      await d2.stop();
+      await Deno.remove(d2.dir, { recursive: true }).catch(() => {});
+    }
     else await w.d.stop().catch(() => {});
   }
 });
