@@ -8,8 +8,12 @@
  *    to go;
  * 2. unmounts (detached) every mount under `<root>/containers/`;
  * 3. removes every entry of `<root>/containers/` (container trees with their `upper/`, and
- *    `top`, which is rebuilt), of `<root>/tmp/` (staging) and, in dev mode, of `<root>/shared/`
- *    (files of the old containers' uids, which new containers would get again).
+ *    `top`, which is rebuilt), of `<root>/tmp/` (staging), of `<root>/images/` and
+ *    `<root>/contents/signer/` (an earlier daemon's images and their aliases: this boot's event
+ *    log starts at INIT and measures none of them, so none may count as loaded or block a new
+ *    AddManifest of the same image; extracted layers stay, named by their verified digest) and,
+ *    in dev mode, of `<root>/shared/` (files of the old containers' uids, which new containers
+ *    would get again).
  * Container state lives in memory only (a new daemon knows no earlier container), so whatever an
  * earlier daemon left there is garbage, also after a clean shutdown (exited restartable
  * containers keep their trees until the daemon goes). See docs/containers.md "After a crash".
@@ -101,8 +105,8 @@ export async function recoverRoot(
       log.warn(`recovery: umount ${mp}: ${(e as Error).message}`);
     }
   }
-  // 3. Old trees, staging, and (dev mode) /shared.
-  const dirs = [containers, layout.tmp];
+  // 3. Old trees, staging, unmeasured images and their aliases, and (dev mode) /shared.
+  const dirs = [containers, layout.tmp, `${layout.root}/images`, `${layout.contents}/signer`];
   if (opts.sharedDir) dirs.push(opts.sharedDir);
   for (const dir of dirs) {
     const names: string[] = [];

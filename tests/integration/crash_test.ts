@@ -52,7 +52,6 @@ Deno.test("kill -9, restart on the same root: a new container sees nothing of an
     if (d2) {
       await d2.stop();
       await Deno.remove(d2.dir, { recursive: true }).catch(() => {});
-    }
-    else await w.d.stop().catch(() => {});
+    } else await w.d.stop().catch(() => {});
   }
 });
