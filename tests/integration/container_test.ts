@@ -4,6 +4,7 @@
  * openssl, loaded with AddBlob + AddManifest, then Start/Exec/Kill/Inspect/Restart/Logs/Watch.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
+import { code, dec, info, sh, sleep, waitExited } from "../helpers/containers.ts";
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { type AconClient, type DevDaemon, startDaemon } from "../helpers/daemon.ts";
 import { makeSigner, type Signer } from "../helpers/pki.ts";
@@ -11,9 +12,7 @@ import { baseManifest, signedManifest } from "../helpers/image.ts";
 import { buildRootfs, buildUsock, sha384hex, tarOf } from "../helpers/busybox.ts";
 import { Event_Kind } from "../../src/gen/acon_pb.ts";
 
-const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 const enc = (s: string) => new TextEncoder().encode(s);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface World {
   d: DevDaemon;
@@ -67,42 +66,6 @@ async function image(w: World, over: Record<string, unknown>): Promise<string> {
     w.tar = null;
   } else assertEquals(r.missingLayers, []);
   return r.imageId;
-}
-
-async function code(p: Promise<unknown>): Promise<[Code, string]> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof ConnectError) return [e.code, e.rawMessage];
-    throw e;
-  }
-  throw new Error("expected an error");
-}
-
-async function sh(w: World, id: number, script: string, timeout = 10) {
-  const r = await w.c.exec({
-    containerId: id,
-    command: "Sh",
-    arguments: [script],
-    envs: ["PATH=/bin"],
-    timeout: BigInt(timeout),
-  });
-  return { out: dec(r.stdout), err: dec(r.stderr) };
-}
-
-async function info(w: World, id: number) {
-  const r = await w.c.inspect({ containerId: id });
-  return r.info[0];
-}
-
-async function waitExited(w: World, id: number, ms = 10000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const i = await info(w, id);
-    if (!i.running) return i;
-    if (Date.now() > end) throw new Error(`container ${id} still running`);
-    await sleep(20);
-  }
 }
 
 /** Zombie children of the daemon (its pid and all of its descendants' states). */
