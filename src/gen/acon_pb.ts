@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file acon.proto.
  */
 export const file_acon: GenFile = /*@__PURE__*/
-  fileDesc("CgphY29uLnByb3RvEglhY29uLmdycGMiTgoSQWRkTWFuaWZlc3RSZXF1ZXN0EhAKCG1hbmlmZXN0GAEgASgJEhEKCXNpZ25hdHVyZRgCIAEoDBITCgtjZXJ0aWZpY2F0ZRgDIAEoDCI/ChNBZGRNYW5pZmVzdFJlc3BvbnNlEhAKCGltYWdlX2lkGAEgASgJEhYKDm1pc3NpbmdfbGF5ZXJzGAIgAygJIisKDkFkZEJsb2JSZXF1ZXN0EgsKA2FsZxgBIAEoDRIMCgRkYXRhGAIgASgMIi4KDFN0YXJ0UmVxdWVzdBIQCghpbWFnZV9pZBgBIAEoCRIMCgRlbnZzGAIgAygJIiUKDVN0YXJ0UmVzcG9uc2USFAoMY29udGFpbmVyX2lkGAEgASgNIjcKDlJlc3RhcnRSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoDRIPCgd0aW1lb3V0GAIgASgEIosBCgtFeGVjUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKA0SDwoHY29tbWFuZBgCIAEoCRIPCgd0aW1lb3V0GAMgASgEEhEKCWFyZ3VtZW50cxgEIAMoCRIMCgRlbnZzGAUgAygJEg0KBXN0ZGluGAYgASgMEhQKDGNhcHR1cmVfc2l6ZRgHIAEoBCIuCgxFeGVjUmVzcG9uc2USDgoGc3Rkb3V0GAEgASgMEg4KBnN0ZGVychgCIAEoDCI3CgtLaWxsUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKA0SEgoKc2lnbmFsX251bRgCIAEoBSImCg5JbnNwZWN0UmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKA0iOQoPSW5zcGVjdFJlc3BvbnNlEiYKBGluZm8YASADKAsyGC5hY29uLmdycGMuQ29udGFpbmVySW5mbyKcAgoNQ29udGFpbmVySW5mbxIUCgxjb250YWluZXJfaWQYASABKA0SDQoFc3RhdGUYAiABKA0SDwoHd3N0YXR1cxgDIAEoBRIQCghpbWFnZV9pZBgEIAEoCRIQCghleGVfcGF0aBgFIAEoCRIPCgdydW5uaW5nGAYgASgIEhMKC2V4aXRfc2lnbmFsGAcgASgIEgsKA3BpZBgIIAEoDRIoCghzZXNzaW9ucxgJIAMoCzIWLmFjb24uZ3JwYy5FeGVjU2Vzc2lvbhIUCgxtZW1vcnlfbGltaXQYCiABKAQSEgoKcGlkc19saW1pdBgLIAEoBBIRCglvb21fa2lsbHMYDCABKAQSFwoPcGlkc19saW1pdF9oaXRzGA0gASgEIjgKC0V4ZWNTZXNzaW9uEgsKA3BpZBgBIAEoDRILCgNwdHkYAiABKAkSDwoHY29tbWFuZBgDIAEoCSJJCg1SZXBvcnRSZXF1ZXN0EhAKCG5vbmNlX2xvGAEgASgEEhAKCG5vbmNlX2hpGAIgASgEEhQKDHJlcXVlc3RfdHlwZRgDIAEoDSIVCgVNckxvZxIMCgRsb2dzGAEgAygJIvkBCg5SZXBvcnRSZXNwb25zZRIMCgRkYXRhGAEgASgMEjMKBW1ybG9nGAIgAygLMiQuYWNvbi5ncnBjLlJlcG9ydFJlc3BvbnNlLk1ybG9nRW50cnkSGAoQYXR0ZXN0YXRpb25fZGF0YRgDIAEoCRILCgN0ZWUYBCABKAkSFgoOc2ltX3B1YmxpY19rZXkYBSABKAwSEwoLY2FuX21lYXN1cmUYBiABKAgSEAoIdGVlX25vdGUYByABKAkaPgoKTXJsb2dFbnRyeRILCgNrZXkYASABKA0SHwoFdmFsdWUYAiABKAsyEC5hY29uLmdycGMuTXJMb2c6AjgBIiYKEkdldE1hbmlmZXN0UmVxdWVzdBIQCghpbWFnZV9pZBgBIAEoCSI8ChNHZXRNYW5pZmVzdFJlc3BvbnNlEhAKCG1hbmlmZXN0GAEgASgJEhMKC2NlcnRpZmljYXRlGAIgASgMItQBCg5IZWFsdGhSZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgJEhMKC2FwaV92ZXJzaW9uGAIgASgJEgsKA3RlZRgDIAEoCRIRCglmaW5hbGl6ZWQYBCABKAgSDgoGaW1hZ2VzGAUgASgNEhIKCmNvbnRhaW5lcnMYBiABKA0SEQoJdXB0aW1lX21zGAcgASgEEhAKCG1pbl9oYXNoGAggASgJEgwKBHBpZDEYCSABKAgSEwoLY2FuX21lYXN1cmUYCiABKAgSEAoIdGVlX25vdGUYCyABKAkiPQoQQmVnaW5CbG9iUmVxdWVzdBIOCgZkaWdlc3QYASABKAkSDAoEc2l6ZRgCIAEoBBILCgNhbGcYAyABKA0iNwoQQmxvYlVwbG9hZFN0YXR1cxIRCgl1cGxvYWRfaWQYASABKAkSEAoIcmVjZWl2ZWQYAiABKAQiQwoQV3JpdGVCbG9iUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkSDgoGb2Zmc2V0GAIgASgEEgwKBGRhdGEYAyABKAwiJgoRQmxvYlN0YXR1c1JlcXVlc3QSEQoJdXBsb2FkX2lkGAEgASgJIjMKEUNvbW1pdEJsb2JSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCRILCgNhbGcYAiABKA0iRwoLTG9nc1JlcXVlc3QSFAoMY29udGFpbmVyX2lkGAEgASgNEg4KBmZvbGxvdxgCIAEoCBISCgpmcm9tX3N0YXJ0GAMgASgIIjUKCExvZ0NodW5rEgoKAmZkGAEgASgFEgwKBGRhdGEYAiABKAwSDwoHdGltZV9tcxgDIAEoBCIOCgxXYXRjaFJlcXVlc3QizAIKBUV2ZW50EiMKBGtpbmQYASABKA4yFS5hY29uLmdycGMuRXZlbnQuS2luZBIUCgxjb250YWluZXJfaWQYAiABKA0SEAoIaW1hZ2VfaWQYAyABKAkSDwoHd3N0YXR1cxgEIAEoBRITCgtleGl0X3NpZ25hbBgFIAEoCBIPCgd0aW1lX21zGAYgASgEEg0KBWNvdW50GAcgASgEIq8BCgRLaW5kEhQKEEtJTkRfVU5TUEVDSUZJRUQQABIPCgtJTUFHRV9BRERFRBABEhUKEUNPTlRBSU5FUl9TVEFSVEVEEAISFAoQQ09OVEFJTkVSX0VYSVRFRBADEhcKE0NPTlRBSU5FUl9SRVNUQVJURUQQBBINCglGSU5BTElaRUQQBRIRCg1DT05UQUlORVJfT09NEAYSGAoUQ09OVEFJTkVSX1BJRFNfTElNSVQQByIlCgxQb3dlclJlcXVlc3QSFQoNZ3JhY2Vfc2Vjb25kcxgBIAEoBCIiChBLZXJuZWxMb2dSZXF1ZXN0Eg4KBmZvbGxvdxgBIAEoCCIdCg1LZXJuZWxMb2dMaW5lEgwKBGxpbmUYASABKAkiPQoQRXZlbnRMb2dSZXNwb25zZRINCgVsaW5lcxgBIAMoCRINCgVydG1yMxgCIAEoDBILCgN0ZWUYAyABKAky2woKC0Fjb25TZXJ2aWNlEkwKC0FkZE1hbmlmZXN0Eh0uYWNvbi5ncnBjLkFkZE1hbmlmZXN0UmVxdWVzdBoeLmFjb24uZ3JwYy5BZGRNYW5pZmVzdFJlc3BvbnNlEjoKCEZpbmFsaXplEhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5EjwKB0FkZEJsb2ISGS5hY29uLmdycGMuQWRkQmxvYlJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkSOgoFU3RhcnQSFy5hY29uLmdycGMuU3RhcnRSZXF1ZXN0GhguYWNvbi5ncnBjLlN0YXJ0UmVzcG9uc2USPAoHUmVzdGFydBIZLmFjb24uZ3JwYy5SZXN0YXJ0UmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRI3CgRFeGVjEhYuYWNvbi5ncnBjLkV4ZWNSZXF1ZXN0GhcuYWNvbi5ncnBjLkV4ZWNSZXNwb25zZRI2CgRLaWxsEhYuYWNvbi5ncnBjLktpbGxSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5EkAKB0luc3BlY3QSGS5hY29uLmdycGMuSW5zcGVjdFJlcXVlc3QaGi5hY29uLmdycGMuSW5zcGVjdFJlc3BvbnNlEj0KBlJlcG9ydBIYLmFjb24uZ3JwYy5SZXBvcnRSZXF1ZXN0GhkuYWNvbi5ncnBjLlJlcG9ydFJlc3BvbnNlEkwKC0dldE1hbmlmZXN0Eh0uYWNvbi5ncnBjLkdldE1hbmlmZXN0UmVxdWVzdBoeLmFjb24uZ3JwYy5HZXRNYW5pZmVzdFJlc3BvbnNlEkAKBkhlYWx0aBIWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRoZLmFjb24uZ3JwYy5IZWFsdGhSZXNwb25zZSIDkAIBEkUKCUJlZ2luQmxvYhIbLmFjb24uZ3JwYy5CZWdpbkJsb2JSZXF1ZXN0GhsuYWNvbi5ncnBjLkJsb2JVcGxvYWRTdGF0dXMSRQoJV3JpdGVCbG9iEhsuYWNvbi5ncnBjLldyaXRlQmxvYlJlcXVlc3QaGy5hY29uLmdycGMuQmxvYlVwbG9hZFN0YXR1cxJHCgpCbG9iU3RhdHVzEhwuYWNvbi5ncnBjLkJsb2JTdGF0dXNSZXF1ZXN0GhsuYWNvbi5ncnBjLkJsb2JVcGxvYWRTdGF0dXMSQgoKQ29tbWl0QmxvYhIcLmFjb24uZ3JwYy5Db21taXRCbG9iUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRJCCgtHZXRFdmVudExvZxIWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRobLmFjb24uZ3JwYy5FdmVudExvZ1Jlc3BvbnNlEjUKBExvZ3MSFi5hY29uLmdycGMuTG9nc1JlcXVlc3QaEy5hY29uLmdycGMuTG9nQ2h1bmswARI0CgVXYXRjaBIXLmFjb24uZ3JwYy5XYXRjaFJlcXVlc3QaEC5hY29uLmdycGMuRXZlbnQwARI7CghTaHV0ZG93bhIXLmFjb24uZ3JwYy5Qb3dlclJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkSOQoGUmVib290EhcuYWNvbi5ncnBjLlBvd2VyUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRJECglLZXJuZWxMb2cSGy5hY29uLmdycGMuS2VybmVsTG9nUmVxdWVzdBoYLmFjb24uZ3JwYy5LZXJuZWxMb2dMaW5lMAFiBnByb3RvMw", [file_google_protobuf_empty]);
+  fileDesc("CgphY29uLnByb3RvEglhY29uLmdycGMiTgoSQWRkTWFuaWZlc3RSZXF1ZXN0EhAKCG1hbmlmZXN0GAEgASgJEhEKCXNpZ25hdHVyZRgCIAEoDBITCgtjZXJ0aWZpY2F0ZRgDIAEoDCI/ChNBZGRNYW5pZmVzdFJlc3BvbnNlEhAKCGltYWdlX2lkGAEgASgJEhYKDm1pc3NpbmdfbGF5ZXJzGAIgAygJIisKDkFkZEJsb2JSZXF1ZXN0EgsKA2FsZxgBIAEoDRIMCgRkYXRhGAIgASgMIi4KDFN0YXJ0UmVxdWVzdBIQCghpbWFnZV9pZBgBIAEoCRIMCgRlbnZzGAIgAygJIiUKDVN0YXJ0UmVzcG9uc2USFAoMY29udGFpbmVyX2lkGAEgASgNIjcKDlJlc3RhcnRSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoDRIPCgd0aW1lb3V0GAIgASgEIosBCgtFeGVjUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKA0SDwoHY29tbWFuZBgCIAEoCRIPCgd0aW1lb3V0GAMgASgEEhEKCWFyZ3VtZW50cxgEIAMoCRIMCgRlbnZzGAUgAygJEg0KBXN0ZGluGAYgASgMEhQKDGNhcHR1cmVfc2l6ZRgHIAEoBCI/CgxFeGVjUmVzcG9uc2USDgoGc3Rkb3V0GAEgASgMEg4KBnN0ZGVychgCIAEoDBIPCgdzZXNzaW9uGAMgASgNIjcKC0tpbGxSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoDRISCgpzaWduYWxfbnVtGAIgASgFIiYKDkluc3BlY3RSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoDSI5Cg9JbnNwZWN0UmVzcG9uc2USJgoEaW5mbxgBIAMoCzIYLmFjb24uZ3JwYy5Db250YWluZXJJbmZvIpwCCg1Db250YWluZXJJbmZvEhQKDGNvbnRhaW5lcl9pZBgBIAEoDRINCgVzdGF0ZRgCIAEoDRIPCgd3c3RhdHVzGAMgASgFEhAKCGltYWdlX2lkGAQgASgJEhAKCGV4ZV9wYXRoGAUgASgJEg8KB3J1bm5pbmcYBiABKAgSEwoLZXhpdF9zaWduYWwYByABKAgSCwoDcGlkGAggASgNEigKCHNlc3Npb25zGAkgAygLMhYuYWNvbi5ncnBjLkV4ZWNTZXNzaW9uEhQKDG1lbW9yeV9saW1pdBgKIAEoBBISCgpwaWRzX2xpbWl0GAsgASgEEhEKCW9vbV9raWxscxgMIAEoBBIXCg9waWRzX2xpbWl0X2hpdHMYDSABKAQiSQoLRXhlY1Nlc3Npb24SCwoDcGlkGAEgASgNEgsKA3B0eRgCIAEoCRIPCgdjb21tYW5kGAMgASgJEg8KB3Nlc3Npb24YBCABKA0iNAoLVGVybWluYWxSZWYSFAoMY29udGFpbmVyX2lkGAEgASgNEg8KB3Nlc3Npb24YAiABKA0iUAoNQXR0YWNoUmVxdWVzdBIoCgh0ZXJtaW5hbBgBIAEoCzIWLmFjb24uZ3JwYy5UZXJtaW5hbFJlZhIVCg1ub19zY3JvbGxiYWNrGAIgASgIImUKDlRlcm1pbmFsT3V0cHV0EgwKBGRhdGEYASABKAwSDwoHZHJvcHBlZBgCIAEoBBIOCgZleGl0ZWQYAyABKAgSDwoHd3N0YXR1cxgEIAEoBRITCgtleGl0X3NpZ25hbBgFIAEoCCJOChRXcml0ZVRlcm1pbmFsUmVxdWVzdBIoCgh0ZXJtaW5hbBgBIAEoCzIWLmFjb24uZ3JwYy5UZXJtaW5hbFJlZhIMCgRkYXRhGAIgASgMIl0KFVJlc2l6ZVRlcm1pbmFsUmVxdWVzdBIoCgh0ZXJtaW5hbBgBIAEoCzIWLmFjb24uZ3JwYy5UZXJtaW5hbFJlZhIMCgRyb3dzGAIgASgNEgwKBGNvbHMYAyABKA0iQwoVTGlzdFRlcm1pbmFsc1Jlc3BvbnNlEioKCXRlcm1pbmFscxgBIAMoCzIXLmFjb24uZ3JwYy5UZXJtaW5hbEluZm8ipgEKDFRlcm1pbmFsSW5mbxIoCgh0ZXJtaW5hbBgBIAEoCzIWLmFjb24uZ3JwYy5UZXJtaW5hbFJlZhIQCghpbWFnZV9pZBgCIAEoCRIPCgdjb21tYW5kGAMgASgJEgsKA3BpZBgEIAEoDRIOCgZleGl0ZWQYBSABKAgSEAoIYXR0YWNoZWQYBiABKA0SDAoEcm93cxgHIAEoDRIMCgRjb2xzGAggASgNIkkKDVJlcG9ydFJlcXVlc3QSEAoIbm9uY2VfbG8YASABKAQSEAoIbm9uY2VfaGkYAiABKAQSFAoMcmVxdWVzdF90eXBlGAMgASgNIhUKBU1yTG9nEgwKBGxvZ3MYASADKAki+QEKDlJlcG9ydFJlc3BvbnNlEgwKBGRhdGEYASABKAwSMwoFbXJsb2cYAiADKAsyJC5hY29uLmdycGMuUmVwb3J0UmVzcG9uc2UuTXJsb2dFbnRyeRIYChBhdHRlc3RhdGlvbl9kYXRhGAMgASgJEgsKA3RlZRgEIAEoCRIWCg5zaW1fcHVibGljX2tleRgFIAEoDBITCgtjYW5fbWVhc3VyZRgGIAEoCBIQCgh0ZWVfbm90ZRgHIAEoCRo+CgpNcmxvZ0VudHJ5EgsKA2tleRgBIAEoDRIfCgV2YWx1ZRgCIAEoCzIQLmFjb24uZ3JwYy5NckxvZzoCOAEiJgoSR2V0TWFuaWZlc3RSZXF1ZXN0EhAKCGltYWdlX2lkGAEgASgJIjwKE0dldE1hbmlmZXN0UmVzcG9uc2USEAoIbWFuaWZlc3QYASABKAkSEwoLY2VydGlmaWNhdGUYAiABKAwi1AEKDkhlYWx0aFJlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSEwoLYXBpX3ZlcnNpb24YAiABKAkSCwoDdGVlGAMgASgJEhEKCWZpbmFsaXplZBgEIAEoCBIOCgZpbWFnZXMYBSABKA0SEgoKY29udGFpbmVycxgGIAEoDRIRCgl1cHRpbWVfbXMYByABKAQSEAoIbWluX2hhc2gYCCABKAkSDAoEcGlkMRgJIAEoCBITCgtjYW5fbWVhc3VyZRgKIAEoCBIQCgh0ZWVfbm90ZRgLIAEoCSI9ChBCZWdpbkJsb2JSZXF1ZXN0Eg4KBmRpZ2VzdBgBIAEoCRIMCgRzaXplGAIgASgEEgsKA2FsZxgDIAEoDSI3ChBCbG9iVXBsb2FkU3RhdHVzEhEKCXVwbG9hZF9pZBgBIAEoCRIQCghyZWNlaXZlZBgCIAEoBCJDChBXcml0ZUJsb2JSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCRIOCgZvZmZzZXQYAiABKAQSDAoEZGF0YRgDIAEoDCImChFCbG9iU3RhdHVzUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkiMwoRQ29tbWl0QmxvYlJlcXVlc3QSEQoJdXBsb2FkX2lkGAEgASgJEgsKA2FsZxgCIAEoDSJHCgtMb2dzUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKA0SDgoGZm9sbG93GAIgASgIEhIKCmZyb21fc3RhcnQYAyABKAgiNQoITG9nQ2h1bmsSCgoCZmQYASABKAUSDAoEZGF0YRgCIAEoDBIPCgd0aW1lX21zGAMgASgEIg4KDFdhdGNoUmVxdWVzdCLMAgoFRXZlbnQSIwoEa2luZBgBIAEoDjIVLmFjb24uZ3JwYy5FdmVudC5LaW5kEhQKDGNvbnRhaW5lcl9pZBgCIAEoDRIQCghpbWFnZV9pZBgDIAEoCRIPCgd3c3RhdHVzGAQgASgFEhMKC2V4aXRfc2lnbmFsGAUgASgIEg8KB3RpbWVfbXMYBiABKAQSDQoFY291bnQYByABKAQirwEKBEtpbmQSFAoQS0lORF9VTlNQRUNJRklFRBAAEg8KC0lNQUdFX0FEREVEEAESFQoRQ09OVEFJTkVSX1NUQVJURUQQAhIUChBDT05UQUlORVJfRVhJVEVEEAMSFwoTQ09OVEFJTkVSX1JFU1RBUlRFRBAEEg0KCUZJTkFMSVpFRBAFEhEKDUNPTlRBSU5FUl9PT00QBhIYChRDT05UQUlORVJfUElEU19MSU1JVBAHIiUKDFBvd2VyUmVxdWVzdBIVCg1ncmFjZV9zZWNvbmRzGAEgASgEIiIKEEtlcm5lbExvZ1JlcXVlc3QSDgoGZm9sbG93GAEgASgIIh0KDUtlcm5lbExvZ0xpbmUSDAoEbGluZRgBIAEoCSI9ChBFdmVudExvZ1Jlc3BvbnNlEg0KBWxpbmVzGAEgAygJEg0KBXJ0bXIzGAIgASgMEgsKA3RlZRgDIAEoCTL9DAoLQWNvblNlcnZpY2USTAoLQWRkTWFuaWZlc3QSHS5hY29uLmdycGMuQWRkTWFuaWZlc3RSZXF1ZXN0Gh4uYWNvbi5ncnBjLkFkZE1hbmlmZXN0UmVzcG9uc2USOgoIRmluYWxpemUSFi5nb29nbGUucHJvdG9idWYuRW1wdHkaFi5nb29nbGUucHJvdG9idWYuRW1wdHkSPAoHQWRkQmxvYhIZLmFjb24uZ3JwYy5BZGRCbG9iUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRI6CgVTdGFydBIXLmFjb24uZ3JwYy5TdGFydFJlcXVlc3QaGC5hY29uLmdycGMuU3RhcnRSZXNwb25zZRI8CgdSZXN0YXJ0EhkuYWNvbi5ncnBjLlJlc3RhcnRSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5EjcKBEV4ZWMSFi5hY29uLmdycGMuRXhlY1JlcXVlc3QaFy5hY29uLmdycGMuRXhlY1Jlc3BvbnNlEjYKBEtpbGwSFi5hY29uLmdycGMuS2lsbFJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkSQAoHSW5zcGVjdBIZLmFjb24uZ3JwYy5JbnNwZWN0UmVxdWVzdBoaLmFjb24uZ3JwYy5JbnNwZWN0UmVzcG9uc2USPQoGUmVwb3J0EhguYWNvbi5ncnBjLlJlcG9ydFJlcXVlc3QaGS5hY29uLmdycGMuUmVwb3J0UmVzcG9uc2USTAoLR2V0TWFuaWZlc3QSHS5hY29uLmdycGMuR2V0TWFuaWZlc3RSZXF1ZXN0Gh4uYWNvbi5ncnBjLkdldE1hbmlmZXN0UmVzcG9uc2USQAoGSGVhbHRoEhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5GhkuYWNvbi5ncnBjLkhlYWx0aFJlc3BvbnNlIgOQAgESRQoJQmVnaW5CbG9iEhsuYWNvbi5ncnBjLkJlZ2luQmxvYlJlcXVlc3QaGy5hY29uLmdycGMuQmxvYlVwbG9hZFN0YXR1cxJFCglXcml0ZUJsb2ISGy5hY29uLmdycGMuV3JpdGVCbG9iUmVxdWVzdBobLmFjb24uZ3JwYy5CbG9iVXBsb2FkU3RhdHVzEkcKCkJsb2JTdGF0dXMSHC5hY29uLmdycGMuQmxvYlN0YXR1c1JlcXVlc3QaGy5hY29uLmdycGMuQmxvYlVwbG9hZFN0YXR1cxJCCgpDb21taXRCbG9iEhwuYWNvbi5ncnBjLkNvbW1pdEJsb2JSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5EkIKC0dldEV2ZW50TG9nEhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5GhsuYWNvbi5ncnBjLkV2ZW50TG9nUmVzcG9uc2USNQoETG9ncxIWLmFjb24uZ3JwYy5Mb2dzUmVxdWVzdBoTLmFjb24uZ3JwYy5Mb2dDaHVuazABEjQKBVdhdGNoEhcuYWNvbi5ncnBjLldhdGNoUmVxdWVzdBoQLmFjb24uZ3JwYy5FdmVudDABEjsKCFNodXRkb3duEhcuYWNvbi5ncnBjLlBvd2VyUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRI5CgZSZWJvb3QSFy5hY29uLmdycGMuUG93ZXJSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5EkQKCUtlcm5lbExvZxIbLmFjb24uZ3JwYy5LZXJuZWxMb2dSZXF1ZXN0GhguYWNvbi5ncnBjLktlcm5lbExvZ0xpbmUwARJJCg1MaXN0VGVybWluYWxzEhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5GiAuYWNvbi5ncnBjLkxpc3RUZXJtaW5hbHNSZXNwb25zZRI/CgZBdHRhY2gSGC5hY29uLmdycGMuQXR0YWNoUmVxdWVzdBoZLmFjb24uZ3JwYy5UZXJtaW5hbE91dHB1dDABEkgKDVdyaXRlVGVybWluYWwSHy5hY29uLmdycGMuV3JpdGVUZXJtaW5hbFJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkSSgoOUmVzaXplVGVybWluYWwSIC5hY29uLmdycGMuUmVzaXplVGVybWluYWxSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5YgZwcm90bzM", [file_google_protobuf_empty]);
 
 /**
  * @generated from message acon.grpc.AddManifestRequest
@@ -232,6 +232,13 @@ export type ExecResponse = Message<"acon.grpc.ExecResponse"> & {
    * @generated from field: bytes stderr = 2;
    */
   stderr: Uint8Array;
+
+  /**
+   * interactive Exec (timeout 0): its terminal's session id (Attach)
+   *
+   * @generated from field: uint32 session = 3;
+   */
+  session: number;
 };
 
 /**
@@ -422,6 +429,13 @@ export type ExecSession = Message<"acon.grpc.ExecSession"> & {
    * @generated from field: string command = 3;
    */
   command: string;
+
+  /**
+   * the id Attach, WriteTerminal and ResizeTerminal take
+   *
+   * @generated from field: uint32 session = 4;
+   */
+  session: number;
 };
 
 /**
@@ -430,6 +444,223 @@ export type ExecSession = Message<"acon.grpc.ExecSession"> & {
  */
 export const ExecSessionSchema: GenMessage<ExecSession> = /*@__PURE__*/
   messageDesc(file_acon, 12);
+
+/**
+ * ---- Terminals (interactive mode; docs/console.md) ----
+ * A terminal is named by its container plus a session: 0 is the container's own terminal (its
+ * entry point on a pty), any other value an interactive Exec's (ExecResponse.session).
+ *
+ * @generated from message acon.grpc.TerminalRef
+ */
+export type TerminalRef = Message<"acon.grpc.TerminalRef"> & {
+  /**
+   * @generated from field: uint32 container_id = 1;
+   */
+  containerId: number;
+
+  /**
+   * @generated from field: uint32 session = 2;
+   */
+  session: number;
+};
+
+/**
+ * Describes the message acon.grpc.TerminalRef.
+ * Use `create(TerminalRefSchema)` to create a new message.
+ */
+export const TerminalRefSchema: GenMessage<TerminalRef> = /*@__PURE__*/
+  messageDesc(file_acon, 13);
+
+/**
+ * @generated from message acon.grpc.AttachRequest
+ */
+export type AttachRequest = Message<"acon.grpc.AttachRequest"> & {
+  /**
+   * @generated from field: acon.grpc.TerminalRef terminal = 1;
+   */
+  terminal?: TerminalRef | undefined;
+
+  /**
+   * skip the kept output; only what is written from now on
+   *
+   * @generated from field: bool no_scrollback = 2;
+   */
+  noScrollback: boolean;
+};
+
+/**
+ * Describes the message acon.grpc.AttachRequest.
+ * Use `create(AttachRequestSchema)` to create a new message.
+ */
+export const AttachRequestSchema: GenMessage<AttachRequest> = /*@__PURE__*/
+  messageDesc(file_acon, 14);
+
+/**
+ * @generated from message acon.grpc.TerminalOutput
+ */
+export type TerminalOutput = Message<"acon.grpc.TerminalOutput"> & {
+  /**
+   * @generated from field: bytes data = 1;
+   */
+  data: Uint8Array;
+
+  /**
+   * bytes this client missed since its last message (it read too slowly)
+   *
+   * @generated from field: uint64 dropped = 2;
+   */
+  dropped: bigint;
+
+  /**
+   * the terminal's process has exited; the last message of the stream
+   *
+   * @generated from field: bool exited = 3;
+   */
+  exited: boolean;
+
+  /**
+   * with exited: exit code, or the signal number if exit_signal
+   *
+   * @generated from field: int32 wstatus = 4;
+   */
+  wstatus: number;
+
+  /**
+   * @generated from field: bool exit_signal = 5;
+   */
+  exitSignal: boolean;
+};
+
+/**
+ * Describes the message acon.grpc.TerminalOutput.
+ * Use `create(TerminalOutputSchema)` to create a new message.
+ */
+export const TerminalOutputSchema: GenMessage<TerminalOutput> = /*@__PURE__*/
+  messageDesc(file_acon, 15);
+
+/**
+ * @generated from message acon.grpc.WriteTerminalRequest
+ */
+export type WriteTerminalRequest = Message<"acon.grpc.WriteTerminalRequest"> & {
+  /**
+   * @generated from field: acon.grpc.TerminalRef terminal = 1;
+   */
+  terminal?: TerminalRef | undefined;
+
+  /**
+   * at most 64 KiB per call
+   *
+   * @generated from field: bytes data = 2;
+   */
+  data: Uint8Array;
+};
+
+/**
+ * Describes the message acon.grpc.WriteTerminalRequest.
+ * Use `create(WriteTerminalRequestSchema)` to create a new message.
+ */
+export const WriteTerminalRequestSchema: GenMessage<WriteTerminalRequest> = /*@__PURE__*/
+  messageDesc(file_acon, 16);
+
+/**
+ * @generated from message acon.grpc.ResizeTerminalRequest
+ */
+export type ResizeTerminalRequest = Message<"acon.grpc.ResizeTerminalRequest"> & {
+  /**
+   * @generated from field: acon.grpc.TerminalRef terminal = 1;
+   */
+  terminal?: TerminalRef | undefined;
+
+  /**
+   * @generated from field: uint32 rows = 2;
+   */
+  rows: number;
+
+  /**
+   * @generated from field: uint32 cols = 3;
+   */
+  cols: number;
+};
+
+/**
+ * Describes the message acon.grpc.ResizeTerminalRequest.
+ * Use `create(ResizeTerminalRequestSchema)` to create a new message.
+ */
+export const ResizeTerminalRequestSchema: GenMessage<ResizeTerminalRequest> = /*@__PURE__*/
+  messageDesc(file_acon, 17);
+
+/**
+ * @generated from message acon.grpc.ListTerminalsResponse
+ */
+export type ListTerminalsResponse = Message<"acon.grpc.ListTerminalsResponse"> & {
+  /**
+   * @generated from field: repeated acon.grpc.TerminalInfo terminals = 1;
+   */
+  terminals: TerminalInfo[];
+};
+
+/**
+ * Describes the message acon.grpc.ListTerminalsResponse.
+ * Use `create(ListTerminalsResponseSchema)` to create a new message.
+ */
+export const ListTerminalsResponseSchema: GenMessage<ListTerminalsResponse> = /*@__PURE__*/
+  messageDesc(file_acon, 18);
+
+/**
+ * @generated from message acon.grpc.TerminalInfo
+ */
+export type TerminalInfo = Message<"acon.grpc.TerminalInfo"> & {
+  /**
+   * @generated from field: acon.grpc.TerminalRef terminal = 1;
+   */
+  terminal?: TerminalRef | undefined;
+
+  /**
+   * @generated from field: string image_id = 2;
+   */
+  imageId: string;
+
+  /**
+   * @generated from field: string command = 3;
+   */
+  command: string;
+
+  /**
+   * host pid of the terminal's process
+   *
+   * @generated from field: uint32 pid = 4;
+   */
+  pid: number;
+
+  /**
+   * @generated from field: bool exited = 5;
+   */
+  exited: boolean;
+
+  /**
+   * clients attached now (API and console)
+   *
+   * @generated from field: uint32 attached = 6;
+   */
+  attached: number;
+
+  /**
+   * @generated from field: uint32 rows = 7;
+   */
+  rows: number;
+
+  /**
+   * @generated from field: uint32 cols = 8;
+   */
+  cols: number;
+};
+
+/**
+ * Describes the message acon.grpc.TerminalInfo.
+ * Use `create(TerminalInfoSchema)` to create a new message.
+ */
+export const TerminalInfoSchema: GenMessage<TerminalInfo> = /*@__PURE__*/
+  messageDesc(file_acon, 19);
 
 /**
  * @generated from message acon.grpc.ReportRequest
@@ -458,7 +689,7 @@ export type ReportRequest = Message<"acon.grpc.ReportRequest"> & {
  * Use `create(ReportRequestSchema)` to create a new message.
  */
 export const ReportRequestSchema: GenMessage<ReportRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 13);
+  messageDesc(file_acon, 20);
 
 /**
  * @generated from message acon.grpc.MrLog
@@ -475,7 +706,7 @@ export type MrLog = Message<"acon.grpc.MrLog"> & {
  * Use `create(MrLogSchema)` to create a new message.
  */
 export const MrLogSchema: GenMessage<MrLog> = /*@__PURE__*/
-  messageDesc(file_acon, 14);
+  messageDesc(file_acon, 21);
 
 /**
  * @generated from message acon.grpc.ReportResponse
@@ -538,7 +769,7 @@ export type ReportResponse = Message<"acon.grpc.ReportResponse"> & {
  * Use `create(ReportResponseSchema)` to create a new message.
  */
 export const ReportResponseSchema: GenMessage<ReportResponse> = /*@__PURE__*/
-  messageDesc(file_acon, 15);
+  messageDesc(file_acon, 22);
 
 /**
  * @generated from message acon.grpc.GetManifestRequest
@@ -555,7 +786,7 @@ export type GetManifestRequest = Message<"acon.grpc.GetManifestRequest"> & {
  * Use `create(GetManifestRequestSchema)` to create a new message.
  */
 export const GetManifestRequestSchema: GenMessage<GetManifestRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 16);
+  messageDesc(file_acon, 23);
 
 /**
  * @generated from message acon.grpc.GetManifestResponse
@@ -577,7 +808,7 @@ export type GetManifestResponse = Message<"acon.grpc.GetManifestResponse"> & {
  * Use `create(GetManifestResponseSchema)` to create a new message.
  */
 export const GetManifestResponseSchema: GenMessage<GetManifestResponse> = /*@__PURE__*/
-  messageDesc(file_acon, 17);
+  messageDesc(file_acon, 24);
 
 /**
  * @generated from message acon.grpc.HealthResponse
@@ -658,7 +889,7 @@ export type HealthResponse = Message<"acon.grpc.HealthResponse"> & {
  * Use `create(HealthResponseSchema)` to create a new message.
  */
 export const HealthResponseSchema: GenMessage<HealthResponse> = /*@__PURE__*/
-  messageDesc(file_acon, 18);
+  messageDesc(file_acon, 25);
 
 /**
  * Chunked, resumable blob upload: BeginBlob names an upload by the layer digest the client
@@ -697,7 +928,7 @@ export type BeginBlobRequest = Message<"acon.grpc.BeginBlobRequest"> & {
  * Use `create(BeginBlobRequestSchema)` to create a new message.
  */
 export const BeginBlobRequestSchema: GenMessage<BeginBlobRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 19);
+  messageDesc(file_acon, 26);
 
 /**
  * @generated from message acon.grpc.BlobUploadStatus
@@ -719,7 +950,7 @@ export type BlobUploadStatus = Message<"acon.grpc.BlobUploadStatus"> & {
  * Use `create(BlobUploadStatusSchema)` to create a new message.
  */
 export const BlobUploadStatusSchema: GenMessage<BlobUploadStatus> = /*@__PURE__*/
-  messageDesc(file_acon, 20);
+  messageDesc(file_acon, 27);
 
 /**
  * @generated from message acon.grpc.WriteBlobRequest
@@ -746,7 +977,7 @@ export type WriteBlobRequest = Message<"acon.grpc.WriteBlobRequest"> & {
  * Use `create(WriteBlobRequestSchema)` to create a new message.
  */
 export const WriteBlobRequestSchema: GenMessage<WriteBlobRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 21);
+  messageDesc(file_acon, 28);
 
 /**
  * @generated from message acon.grpc.BlobStatusRequest
@@ -763,7 +994,7 @@ export type BlobStatusRequest = Message<"acon.grpc.BlobStatusRequest"> & {
  * Use `create(BlobStatusRequestSchema)` to create a new message.
  */
 export const BlobStatusRequestSchema: GenMessage<BlobStatusRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 22);
+  messageDesc(file_acon, 29);
 
 /**
  * @generated from message acon.grpc.CommitBlobRequest
@@ -787,7 +1018,7 @@ export type CommitBlobRequest = Message<"acon.grpc.CommitBlobRequest"> & {
  * Use `create(CommitBlobRequestSchema)` to create a new message.
  */
 export const CommitBlobRequestSchema: GenMessage<CommitBlobRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 23);
+  messageDesc(file_acon, 30);
 
 /**
  * @generated from message acon.grpc.LogsRequest
@@ -818,7 +1049,7 @@ export type LogsRequest = Message<"acon.grpc.LogsRequest"> & {
  * Use `create(LogsRequestSchema)` to create a new message.
  */
 export const LogsRequestSchema: GenMessage<LogsRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 24);
+  messageDesc(file_acon, 31);
 
 /**
  * @generated from message acon.grpc.LogChunk
@@ -847,7 +1078,7 @@ export type LogChunk = Message<"acon.grpc.LogChunk"> & {
  * Use `create(LogChunkSchema)` to create a new message.
  */
 export const LogChunkSchema: GenMessage<LogChunk> = /*@__PURE__*/
-  messageDesc(file_acon, 25);
+  messageDesc(file_acon, 32);
 
 /**
  * @generated from message acon.grpc.WatchRequest
@@ -860,7 +1091,7 @@ export type WatchRequest = Message<"acon.grpc.WatchRequest"> & {
  * Use `create(WatchRequestSchema)` to create a new message.
  */
 export const WatchRequestSchema: GenMessage<WatchRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 26);
+  messageDesc(file_acon, 33);
 
 /**
  * @generated from message acon.grpc.Event
@@ -909,7 +1140,7 @@ export type Event = Message<"acon.grpc.Event"> & {
  * Use `create(EventSchema)` to create a new message.
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
-  messageDesc(file_acon, 27);
+  messageDesc(file_acon, 34);
 
 /**
  * @generated from enum acon.grpc.Event.Kind
@@ -966,7 +1197,7 @@ export enum Event_Kind {
  * Describes the enum acon.grpc.Event.Kind.
  */
 export const Event_KindSchema: GenEnum<Event_Kind> = /*@__PURE__*/
-  enumDesc(file_acon, 27, 0);
+  enumDesc(file_acon, 34, 0);
 
 /**
  * @generated from message acon.grpc.PowerRequest
@@ -985,7 +1216,7 @@ export type PowerRequest = Message<"acon.grpc.PowerRequest"> & {
  * Use `create(PowerRequestSchema)` to create a new message.
  */
 export const PowerRequestSchema: GenMessage<PowerRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 28);
+  messageDesc(file_acon, 35);
 
 /**
  * @generated from message acon.grpc.KernelLogRequest
@@ -1002,7 +1233,7 @@ export type KernelLogRequest = Message<"acon.grpc.KernelLogRequest"> & {
  * Use `create(KernelLogRequestSchema)` to create a new message.
  */
 export const KernelLogRequestSchema: GenMessage<KernelLogRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 29);
+  messageDesc(file_acon, 36);
 
 /**
  * @generated from message acon.grpc.KernelLogLine
@@ -1019,7 +1250,7 @@ export type KernelLogLine = Message<"acon.grpc.KernelLogLine"> & {
  * Use `create(KernelLogLineSchema)` to create a new message.
  */
 export const KernelLogLineSchema: GenMessage<KernelLogLine> = /*@__PURE__*/
-  messageDesc(file_acon, 30);
+  messageDesc(file_acon, 37);
 
 /**
  * @generated from message acon.grpc.EventLogResponse
@@ -1050,7 +1281,7 @@ export type EventLogResponse = Message<"acon.grpc.EventLogResponse"> & {
  * Use `create(EventLogResponseSchema)` to create a new message.
  */
 export const EventLogResponseSchema: GenMessage<EventLogResponse> = /*@__PURE__*/
-  messageDesc(file_acon, 31);
+  messageDesc(file_acon, 38);
 
 /**
  * @generated from service acon.grpc.AconService
@@ -1234,6 +1465,40 @@ export const AconService: GenService<{
     methodKind: "server_streaming";
     input: typeof KernelLogRequestSchema;
     output: typeof KernelLogLineSchema;
+  },
+  /**
+   * Terminals (interactive mode only; refused with failed_precondition otherwise).
+   *
+   * @generated from rpc acon.grpc.AconService.ListTerminals
+   */
+  listTerminals: {
+    methodKind: "unary";
+    input: typeof EmptySchema;
+    output: typeof ListTerminalsResponseSchema;
+  },
+  /**
+   * @generated from rpc acon.grpc.AconService.Attach
+   */
+  attach: {
+    methodKind: "server_streaming";
+    input: typeof AttachRequestSchema;
+    output: typeof TerminalOutputSchema;
+  },
+  /**
+   * @generated from rpc acon.grpc.AconService.WriteTerminal
+   */
+  writeTerminal: {
+    methodKind: "unary";
+    input: typeof WriteTerminalRequestSchema;
+    output: typeof EmptySchema;
+  },
+  /**
+   * @generated from rpc acon.grpc.AconService.ResizeTerminal
+   */
+  resizeTerminal: {
+    methodKind: "unary";
+    input: typeof ResizeTerminalRequestSchema;
+    output: typeof EmptySchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_acon, 0);
