@@ -32,11 +32,21 @@ export interface BootConfig {
   onFatal: FatalAction;
   /** Containers' cgroup limits (acond.memory_max, pids_max, reserve_memory, reserve_pids). */
   limits: CgroupLimits;
-  /** Test hook: faults to inject after boot (`acond.test_fault=throw,reject,sigterm,listener`); see docs/boot.md. */
+  /** The API's connection limits (acond.max_connections, header_timeout, body_timeout). */
+  conn: ConnSettings;
+  /** Test hook: faults to inject after boot (`acond.test_fault=throw,reject,...`); see docs/boot.md. */
   testFaults: TestFault[];
 }
 
-export type TestFault = "throw" | "reject" | "sigterm" | "listener";
+/** Set keys override DEFAULT_CONN_LIMITS (src/api/conn_limits.ts). */
+export interface ConnSettings {
+  maxConnections?: number;
+  headerTimeoutMs?: number;
+  bodyIdleTimeoutMs?: number;
+}
+
+export const TEST_FAULTS = ["throw", "reject", "sigterm", "listener", "fds"] as const;
+export type TestFault = typeof TEST_FAULTS[number];
 
 export const BOOT_DEFAULTS: Readonly<BootConfig> = Object.freeze({
   tcpPort: 1025,
@@ -49,8 +59,16 @@ export const BOOT_DEFAULTS: Readonly<BootConfig> = Object.freeze({
   minHash: "sha384",
   onFatal: "poweroff",
   limits: DEFAULT_LIMITS,
+  conn: {},
   testFaults: [],
 });
+
+/** The connection keys: [field, unit (ms per unit or 1), largest value]. */
+const CONN_KEYS: Readonly<Record<string, [keyof ConnSettings, number, number]>> = {
+  "acond.max_connections": ["maxConnections", 1, 65536],
+  "acond.header_timeout": ["headerTimeoutMs", 1000, 3600],
+  "acond.body_timeout": ["bodyIdleTimeoutMs", 1000, 3600],
+};
 
 /** The limit keys: [field, unit (bytes per unit), largest value in that unit]. */
 export const LIMIT_KEYS: Readonly<Record<string, [keyof CgroupLimits, number, number]>> = {
@@ -148,7 +166,12 @@ const IGNORED: Record<string, string> = {
 };
 
 export function parseCmdline(text: string): ParsedCmdline {
-  const config: BootConfig = { ...BOOT_DEFAULTS, limits: { ...DEFAULT_LIMITS }, testFaults: [] };
+  const config: BootConfig = {
+    ...BOOT_DEFAULTS,
+    limits: { ...DEFAULT_LIMITS },
+    conn: {},
+    testFaults: [],
+  };
   const problems: string[] = [];
   const bad = (key: string, value: string | undefined, want: string, def: unknown) =>
     problems.push(
@@ -219,11 +242,21 @@ export function parseCmdline(text: string): ParsedCmdline {
         else config.limits[field] = n * unit;
         break;
       }
+      case "acond.max_connections":
+      case "acond.header_timeout":
+      case "acond.body_timeout": {
+        const [field, unit, max] = CONN_KEYS[key];
+        const n = parseUint(value, max);
+        const what = unit === 1 ? "a count" : "seconds";
+        if (n === null || n === 0) bad(key, value, `${what} 1..${max}`, "the built-in default");
+        else config.conn[field] = n * unit;
+        break;
+      }
       case "acond.test_fault": {
         const faults = (value ?? "").split(",");
-        if (faults.every((f) => ["throw", "reject", "sigterm", "listener"].includes(f))) {
+        if (faults.every((f) => (TEST_FAULTS as readonly string[]).includes(f))) {
           config.testFaults = faults as TestFault[];
-        } else bad(key, value, "a list of throw|reject|sigterm|listener", []);
+        } else bad(key, value, `a list of ${TEST_FAULTS.join("|")}`, []);
         break;
       }
       default:

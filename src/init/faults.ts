@@ -1,9 +1,42 @@
 /**
  * `acond.test_fault` (tests only): faults injected after boot, to show that PID 1 survives them
- * (an uncaught exception, an unhandled rejection, SIGTERM to itself, a listener that ends).
+ * (an uncaught exception, an unhandled rejection, SIGTERM to itself, a listener that ends, its
+ * descriptors nearly all in use).
  */
+import { DescriptorBudget } from "../api/conn_limits.ts";
 import type { Listener } from "../api/server.ts";
 import { log } from "../util/log.ts";
+
+/** Descriptors the `fds` fault leaves for connections above the budget's reserve. */
+export const FDS_FAULT_SPARE = 8;
+
+/** Kept for the life of PID 1: the `fds` fault's descriptors. */
+const held: Deno.FsFile[] = [];
+
+/**
+ * Opens /dev/null until only the reserve plus `spare` descriptors are left, as if clients and
+ * containers had taken the rest: a flood of connections then meets the descriptor budget.
+ */
+function holdDescriptors(spare: number): void {
+  const budget = new DescriptorBudget();
+  const limit = budget.limit;
+  if (limit === null) {
+    log.warn("test fault fds: no RLIMIT_NOFILE to read; nothing held");
+    return;
+  }
+  let open = 0;
+  for (const _ of Deno.readDirSync("/proc/self/fd")) open++;
+  const target = limit - budget.reserve - spare;
+  try {
+    while (open + held.length < target) held.push(Deno.openSync("/dev/null"));
+  } catch (e) {
+    log.warn(`test fault fds: stopped opening: ${(e as Error).message}`);
+  }
+  log.warn(
+    `test fault fds: holding ${held.length} descriptors of ${limit}; ` +
+      `${limit - open - held.length} left (reserve ${budget.reserve})`,
+  );
+}
 
 export function injectFaults(faults: string[], listeners: Listener[]): void {
   for (const f of faults) {
@@ -23,6 +56,7 @@ export function injectFaults(faults: string[], listeners: Listener[]): void {
       const tcp = listeners.find((l) => l.addr.startsWith("tcp:"));
       setTimeout(() => void tcp?.shutdown(), 30);
     }
+    if (f === "fds") holdDescriptors(FDS_FAULT_SPARE);
     if (f === "reject") {
       setTimeout(() => {
         Promise.reject(new Error("injected unhandled rejection (acond.test_fault=reject)"));

@@ -182,6 +182,7 @@ async function startPid1Daemon(
       logLevel: config.logLevel,
       interactive: config.interactive,
       limits: config.limits,
+      conn: config.conn,
     }, {
       power: (kind, graceMs, reason) => void power.run(kind, graceMs, reason),
       ensureModule: (name) => modules?.ensure(name) ?? Promise.resolve(),

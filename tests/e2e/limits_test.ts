@@ -2,7 +2,8 @@
  * Resource limits under the real PID-1 boot (QEMU): cgroup2 mounted by acond with the pids and
  * memory controllers, limits from the kernel command line. A container whose entry point is a
  * fork bomb hits its pids limit while another container still Starts and Execs; a memory hog is
- * OOM-killed; Inspect and Watch show both; the boot event records the limits as enforced.
+ * OOM-killed; Inspect and Watch show both; the boot event records the limits as enforced. With
+ * its descriptors nearly all in use, a flood of connections neither ends PID 1 nor stops reaping.
  */
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { boot, ensureImage } from "./qemu.ts";
@@ -119,6 +120,54 @@ Deno.test("PID 1: a fork bomb hits its pids limit, others still Start and Exec; 
     throw e;
   } finally {
     watch.abort();
+    await vm.kill();
+  }
+});
+
+Deno.test("PID 1: descriptors run short (acond.test_fault=fds): 300 silent connections are refused, reaping goes on, the API comes back", async () => {
+  await ensureImage();
+  const vm = await boot(["acond.test_fault=fds", "acond.header_timeout=3"]);
+  const flood: Deno.Conn[] = [];
+  try {
+    await vm.waitReady();
+    await vm.waitSerial(/test fault fds: holding \d+ descriptors of \d+; \d+ left/);
+    console.log(vm.serial().match(/test fault fds: .*/)?.[0]);
+    const src = await Deno.makeTempDir();
+    await buildRootfs(src);
+    const tar = await tarOf(src);
+    await Deno.remove(src, { recursive: true });
+    const m = baseManifest({
+      layers: [`sha384/${await sha384hex(tar)}`],
+      entrypoint: ["/bin/sleep", "4"],
+      env: ["PATH=/bin"],
+      maxInstances: 0,
+    });
+    const r = await vm.client.addManifest(await signedManifest(await makeSigner("ec-p384"), m));
+    if (r.missingLayers.length) await vm.client.addBlob({ alg: 2, data: tar });
+    // A container that exits while the flood holds every descriptor the budget gives out.
+    const id = (await vm.client.start({ imageId: r.imageId })).containerId;
+
+    for (let i = 0; i < 300; i++) {
+      flood.push(await Deno.connect({ hostname: "127.0.0.1", port: vm.port }));
+    }
+    await vm.waitSerial(/too few free descriptors; refusing new ones/, 60_000);
+    // The flood is still open on this side; the connections acond took are cut after
+    // acond.header_timeout, the others were closed at accept: the API answers again.
+    await vm.waitReady(60_000);
+    const info = (await vm.client.inspect({ containerId: id })).info[0];
+    assertEquals([info.running, info.exitSignal, info.wstatus], [false, false, 0]);
+    assertEquals((await vm.client.health({})).pid1, true);
+    await vm.client.shutdown({ graceSeconds: 2n });
+    assertEquals(await vm.waitExit(), 0);
+  } catch (e) {
+    console.error(vm.serial().split("\n").slice(-60).join("\n"));
+    throw e;
+  } finally {
+    for (const c of flood) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
     await vm.kill();
   }
 });

@@ -13,7 +13,8 @@ Deno.test("a typical QEMU cmdline", () => {
     "console=ttyS0 panic=-1 quiet acond.tcp_port=2000 acond.timeout=0 acond.tee=sim " +
       "acond.ip=eth0:10.0.2.15/24:10.0.2.2 acond.log=debug acond.vsock_port=5000 " +
       "acond.min_hash=sha256 acond.interactive acond.on_fatal=reboot acond.memory_max=256 " +
-      "acond.pids_max=100 acond.reserve_memory=64 acond.reserve_pids=0\n",
+      "acond.pids_max=100 acond.reserve_memory=64 acond.reserve_pids=0 " +
+      "acond.max_connections=32 acond.header_timeout=3 acond.body_timeout=7\n",
   );
   assertEquals(r.problems, []);
   assertEquals(r.config, {
@@ -27,12 +28,31 @@ Deno.test("a typical QEMU cmdline", () => {
     minHash: "sha256",
     onFatal: "reboot",
     limits: { memoryMax: 256 << 20, pidsMax: 100, reserveMemory: 64 << 20, reservePids: 0 },
+    conn: { maxConnections: 32, headerTimeoutMs: 3000, bodyIdleTimeoutMs: 7000 },
     testFaults: [],
   });
-  assertEquals(parseCmdline("acond.test_fault=throw,reject").config.testFaults, [
+  assertEquals(parseCmdline("acond.test_fault=throw,reject,fds").config.testFaults, [
     "throw",
     "reject",
+    "fds",
   ]);
+});
+
+Deno.test("connection keys: 0, junk and out-of-range values are reported and leave the default", () => {
+  for (
+    const arg of [
+      "acond.max_connections=0",
+      "acond.max_connections=65537",
+      "acond.header_timeout=x",
+      "acond.body_timeout=3601",
+      "acond.header_timeout",
+    ]
+  ) {
+    const r = parseCmdline(arg);
+    assertEquals(r.config.conn, {}, arg);
+    assertEquals(r.problems.length, 1, arg);
+    assertMatch(r.problems[0], /invalid kernel cmdline parameter acond\.\w+.*expected/);
+  }
 });
 
 Deno.test("ACON's invalid vectors are reported and fall back to the default (no panic)", () => {
