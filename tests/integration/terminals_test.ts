@@ -491,3 +491,36 @@ termTest("a client that vanishes mid-stream: its attachment is freed", async (w)
   await w.c.kill({ containerId: id, signalNum: 9 }, BOUND);
   await waitExited(w, id);
 }, interactive);
+
+termTest("a Restart gives the container's new run a fresh terminal", async (w) => {
+  const img = await image(w, { entrypoint: ["/bin/sh"], signals: [9, 15] });
+  const id = (await w.c.start({ imageId: img }, BOUND)).containerId;
+  const first = new Reader(w, id);
+  try {
+    await first.waitFor(/\/ # /);
+    await write(w, id, "echo run-one\n");
+    await first.waitFor(/\r\nrun-one\r\n/);
+    await w.c.restart({ containerId: id, timeout: 10n }, BOUND);
+    const e = await first.waitExit();
+    assertEquals([e.wstatus, e.exitSignal], [9, true]);
+  } finally {
+    await first.close();
+  }
+  const list = (await w.c.listTerminals({}, BOUND)).terminals;
+  assertEquals(list.map((t) => [t.terminal?.session ?? 0, t.exited, t.pid]), [[
+    0,
+    false,
+    (await info(w, id)).pid,
+  ]]);
+  const second = new Reader(w, id);
+  try {
+    await second.waitFor(/\/ # /);
+    assert(!second.text.includes("run-one"), "the new run's terminal has no old scrollback");
+    await write(w, id, "echo run-two\n");
+    await second.waitFor(/\r\nrun-two\r\n/);
+  } finally {
+    await second.close();
+  }
+  await w.c.kill({ containerId: id, signalNum: 9 }, BOUND);
+  await waitExited(w, id);
+}, interactive);
