@@ -21,7 +21,7 @@
  * tests/unit/sys/abi_test.ts compares the two through acond_abi_constant() (abi.c), which lists
  * every constant below by name; the lists are X-macros so that the enums and that table cannot
  * differ. A change here means the same change in src/sys/abi.ts and a new ACOND_ABI_VERSION. */
-#define ACOND_ABI_VERSION 2
+#define ACOND_ABI_VERSION 3
 
 /* Steps of a container child (spawn_child.c), reported in its {step, errno} record; src/sys/
  * proc.ts has their names for error messages. Step 0 means no step (a failure of the parent). */
@@ -199,5 +199,7 @@ ACOND_EXPORT int32_t shim_epoll_wait(int32_t epfd, int32_t *out, int32_t max, in
 ACOND_EXPORT int32_t shim_eventfd(void);
 ACOND_EXPORT int32_t shim_open_ns(int32_t pid, const char *name);
 ACOND_EXPORT int32_t shim_openpty(int32_t *fds, char *name, uint64_t namelen);
+/* TIOCSWINSZ on a pty master: rows and cols 1..65535, else -EINVAL. */
+ACOND_EXPORT int32_t shim_pty_resize(int32_t master, uint32_t rows, uint32_t cols);
 
 #endif

@@ -7,7 +7,7 @@
  */
 
 /** ACOND_ABI_VERSION: the library the codec was written for. */
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 /** Steps of a container child (its {step, errno} failure record); 0 is no step. */
 export const STEP = {

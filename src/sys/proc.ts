@@ -305,3 +305,8 @@ export function openPty(): { master: number; slave: number; name: string } {
   const end = name.indexOf(0);
   return { master: fds[0], slave: fds[1], name: new TextDecoder().decode(name.subarray(0, end)) };
 }
+
+/** Sets a pty's window size through its master (TIOCSWINSZ; the foreground group gets SIGWINCH). */
+export function resizePty(master: number, rows: number, cols: number): void {
+  check(shim().shim_pty_resize(master, rows, cols), "ioctl", `TIOCSWINSZ ${master}`);
+}
