@@ -2,7 +2,8 @@
  * Verifier: checks a Report response (TDREPORT or quote, RTMR3 log, attestation JSON) the way a
  * relying party should: RTMR3 replayed from our log only, REPORTDATA = sha384(JSON) ‖ 0×16, the
  * requestor nonce, the images measured vs. the images in the JSON, Finalize when required, and
- * the boot event (refusing debug TDs unless allowed). Simulated quotes are checked against the simulator's public
+ * the boot event (refusing debug TDs unless allowed), and the relying party's reference values
+ * (images, MRTD, RTMRs, MRCONFIGID). Simulated quotes are checked against the simulator's public
  * key; a real DCAP quote's chain is checked by the caller (src/attest/dcap/verify.ts, which needs
  * Intel collateral) and its verdict passed in as `dcap`. Pure: no I/O.
  */
@@ -14,6 +15,16 @@ import { ATTESTATION_API_VERSION, nonceBytes, reportDataFor } from "./attestatio
 import { toHex } from "../digest_boot.ts";
 import { SIM_VALUES } from "./sim_values.ts";
 import type { DcapVerdict } from "./dcap/verify.ts";
+
+/** What a relying party expects (aconctl verify --expect-* / --policy); hex is lower case. */
+export interface Expectations {
+  /** The images measured must be exactly these (any order). */
+  images?: readonly string[];
+  mrTd?: string;
+  /** RTMR index (0..3) → value. */
+  rtmr?: Readonly<Record<number, string>>;
+  mrConfigId?: string;
+}
 
 /** How a real DCAP quote is to be told to give its collateral. */
 export const DCAP_NEEDS_COLLATERAL =
@@ -40,6 +51,8 @@ export interface VerifyInput {
   dcap?: DcapVerdict;
   /** Accept a bare TDREPORT from a real TEE (its MAC cannot be checked off the platform). */
   allowUnsigned?: boolean;
+  /** Reference values; each mismatch is an error of its own. */
+  expect?: Expectations;
 }
 
 export type EvidenceOrigin = "tdreport" | "sim-tdreport" | QuoteOrigin;
@@ -220,6 +233,26 @@ export function verifyReport(input: VerifyInput): VerifyResult {
     }
   } catch (e) {
     errors.push(`attestation JSON: ${(e as Error).message}`);
+  }
+  // 5. The relying party's reference values.
+  const ex = input.expect;
+  if (ex && body) {
+    const cmp = (name: string, got: string, want: string) => {
+      if (got !== want.toLowerCase()) errors.push(`${name} is ${got}, expected ${want}`);
+    };
+    if (ex.mrTd !== undefined) cmp("MRTD", res.mrtd, ex.mrTd);
+    if (ex.mrConfigId !== undefined) cmp("MRCONFIGID", res.mrConfigId, ex.mrConfigId);
+    for (const [i, want] of Object.entries(ex.rtmr ?? {})) cmp(`RTMR${i}`, res.rtmrs[+i], want);
+  }
+  if (ex?.images) {
+    const measured = new Set(res.images);
+    const want = new Set(ex.images);
+    for (const id of want) {
+      if (!measured.has(id)) errors.push(`expected image ${id} was not measured`);
+    }
+    for (const id of measured) {
+      if (!want.has(id)) errors.push(`image ${id} was measured but is not expected`);
+    }
   }
   res.ok = errors.length === 0;
   return res;

@@ -3,7 +3,7 @@
  * "Evidence bundle"), the verification flags and policy file, and the DCAP step for real quotes.
  */
 import { type Command, UsageError } from "./command.ts";
-import type { VerifyResult } from "../attest/verify.ts";
+import type { Expectations, VerifyResult } from "../attest/verify.ts";
 import { parseQuote } from "../attest/quote.ts";
 import { TDREPORT_SIZE } from "../attest/tdreport.ts";
 import { type Collateral, parseCollateral } from "../attest/dcap/collateral.ts";
@@ -44,11 +44,17 @@ export const VERIFY_OPTIONS = {
   pccs: { type: "string" },
   at: { type: "string" },
   "accept-status": { type: "string" },
+  "expect-image": { type: "string", multiple: true },
+  "expect-mrtd": { type: "string" },
+  "expect-rtmr": { type: "string", multiple: true },
+  "expect-mrconfigid": { type: "string" },
+  policy: { type: "string" },
 } as const;
 
 export const VERIFY_USAGE =
   "[--nonce HEX] [--require-finalize] [--allow-sim] [--allow-debug] [--allow-unsigned] " +
-  "[--collateral FILE | --pccs URL] [--at TIME] [--accept-status S,...]";
+  "[--collateral FILE | --pccs URL] [--at TIME] [--accept-status S,...] [--expect-image ID]... " +
+  "[--expect-mrtd HEX] [--expect-rtmr N=HEX]... [--expect-mrconfigid HEX] [--policy FILE]";
 
 export const VERIFY_HELP = `Verification (docs/attestation.md, "A verifier's guide"):
   --nonce HEX              the requestor nonce (up to 32 hex digits; default: random for report,
@@ -60,7 +66,15 @@ export const VERIFY_HELP = `Verification (docs/attestation.md, "A verifier's gui
   --collateral FILE        DCAP collateral for a real quote (intel-pcs-v4 or dcap-qvl JSON)
   --pccs URL               fetch it from a PCCS / Intel PCS (report: saved into --out's bundle)
   --at TIME                check DCAP validity at TIME (ISO 8601 or epoch seconds; default now)
-  --accept-status S,...    TCB statuses accepted (default UpToDate)`;
+  --accept-status S,...    TCB statuses accepted (default UpToDate)
+  --expect-image ID        the images measured must be exactly these (repeat; any order)
+  --expect-mrtd HEX        MRTD (96 hex digits)
+  --expect-rtmr N=HEX      RTMR N (0..3) (repeat)
+  --expect-mrconfigid HEX  MRCONFIGID (up to 96 hex digits, zero-padded on the right)
+  --policy FILE            JSON with the same: {"images":[…],"mrtd":"…","rtmr":{"2":"…"},
+                           "mrConfigId":"…","requireFinalize":true,"allowDebug":false,
+                           "allowSim":false,"allowUnsigned":false,"acceptStatus":["UpToDate"]};
+                           a flag given on the command line replaces the policy's value`;
 
 export interface VerifySettings {
   nonceHex?: string;
@@ -72,11 +86,122 @@ export interface VerifySettings {
   pccs?: string;
   at: Date;
   acceptStatus: string[];
+  expect: Expectations;
+}
+
+function hex48(v: unknown, what: string, padRight = false): string {
+  if (typeof v !== "string") throw new UsageError(`${what} must be a hex string`);
+  let h = v.replace(/^0x/i, "").toLowerCase();
+  if (!/^[0-9a-f]*$/.test(h) || h.length % 2 !== 0) {
+    throw new UsageError(`${what}: "${v}" is not hex bytes`);
+  }
+  if (padRight && h.length > 0 && h.length < 96) h = h.padEnd(96, "0");
+  if (h.length !== 96) throw new UsageError(`${what} must be 48 bytes (96 hex digits)`);
+  return h;
+}
+
+function rtmrArg(s: string): [number, string] {
+  const m = /^([0-3])=(.*)$/.exec(s);
+  if (!m) throw new UsageError(`--expect-rtmr takes N=HEX with N in 0..3, got "${s}"`);
+  return [Number(m[1]), hex48(m[2], `--expect-rtmr ${m[1]}`)];
+}
+
+const POLICY_KEYS = [
+  "images",
+  "mrtd",
+  "rtmr",
+  "mrConfigId",
+  "requireFinalize",
+  "allowDebug",
+  "allowSim",
+  "allowUnsigned",
+  "acceptStatus",
+];
+
+/** Reads a policy file; unknown keys are refused (a typo must not weaken a policy). */
+export function readPolicy(path: string): Partial<VerifySettings> {
+  let p: Record<string, unknown>;
+  try {
+    p = JSON.parse(Deno.readTextFileSync(path));
+  } catch (e) {
+    throw new UsageError(`--policy ${path}: ${(e as Error).message}`);
+  }
+  if (p === null || typeof p !== "object" || Array.isArray(p)) {
+    throw new UsageError(`--policy ${path}: must be a JSON object`);
+  }
+  for (const k of Object.keys(p)) {
+    if (!POLICY_KEYS.includes(k)) {
+      throw new UsageError(
+        `--policy ${path}: unknown key "${k}" (known: ${POLICY_KEYS.join(", ")})`,
+      );
+    }
+  }
+  const out: Partial<VerifySettings> = { expect: {} };
+  const bool = (k: string) => {
+    if (p[k] === undefined) return undefined;
+    if (typeof p[k] !== "boolean") throw new UsageError(`--policy ${path}: ${k} must be a boolean`);
+    return p[k] as boolean;
+  };
+  if (p.images !== undefined) {
+    if (!Array.isArray(p.images) || !p.images.every((x) => typeof x === "string")) {
+      throw new UsageError(`--policy ${path}: images must be a list of image IDs`);
+    }
+    out.expect!.images = p.images as string[];
+  }
+  if (p.mrtd !== undefined) out.expect!.mrTd = hex48(p.mrtd, `--policy ${path}: mrtd`);
+  if (p.mrConfigId !== undefined) {
+    out.expect!.mrConfigId = hex48(p.mrConfigId, `--policy ${path}: mrConfigId`, true);
+  }
+  if (p.rtmr !== undefined) {
+    if (p.rtmr === null || typeof p.rtmr !== "object" || Array.isArray(p.rtmr)) {
+      throw new UsageError(`--policy ${path}: rtmr must be an object {"N": "hex"}`);
+    }
+    const r: Record<number, string> = {};
+    for (const [k, v] of Object.entries(p.rtmr)) {
+      if (!/^[0-3]$/.test(k)) throw new UsageError(`--policy ${path}: rtmr index "${k}" not 0..3`);
+      r[Number(k)] = hex48(v, `--policy ${path}: rtmr ${k}`);
+    }
+    out.expect!.rtmr = r;
+  }
+  if (p.acceptStatus !== undefined) {
+    if (!Array.isArray(p.acceptStatus)) {
+      throw new UsageError(`--policy ${path}: acceptStatus must be a list`);
+    }
+    try {
+      out.acceptStatus = parseAcceptStatus(p.acceptStatus.join(","));
+    } catch (e) {
+      throw new UsageError(`--policy ${path}: ${(e as Error).message}`);
+    }
+  }
+  for (
+    const [k, key] of [
+      ["requireFinalize", "requireFinalize"],
+      ["allowDebug", "allowDebug"],
+      ["allowSim", "allowSim"],
+      ["allowUnsigned", "allowUnsigned"],
+    ] as const
+  ) {
+    const b = bool(k);
+    if (b !== undefined) out[key] = b;
+  }
+  return out;
 }
 
 // deno-lint-ignore no-explicit-any
 export function verifySettings(values: Record<string, any>): VerifySettings {
-  let acceptStatus = DEFAULT_ACCEPT;
+  const pol = values.policy ? readPolicy(values.policy) : { expect: {} };
+  const expect: Expectations = { ...pol.expect };
+  if (values["expect-image"]) expect.images = values["expect-image"];
+  if (values["expect-mrtd"] !== undefined) {
+    expect.mrTd = hex48(values["expect-mrtd"], "--expect-mrtd");
+  }
+  if (values["expect-mrconfigid"] !== undefined) {
+    expect.mrConfigId = hex48(values["expect-mrconfigid"], "--expect-mrconfigid", true);
+  }
+  if (values["expect-rtmr"]) {
+    expect.rtmr = Object.fromEntries((values["expect-rtmr"] as string[]).map(rtmrArg));
+  }
+  let acceptStatus = pol.acceptStatus ?? DEFAULT_ACCEPT;
   if (values["accept-status"] !== undefined) {
     try {
       acceptStatus = parseAcceptStatus(values["accept-status"]);
@@ -84,17 +209,18 @@ export function verifySettings(values: Record<string, any>): VerifySettings {
       throw new UsageError((e as Error).message);
     }
   }
-  const flag = (k: string) => values[k] === true;
+  const flag = (k: string, p: boolean | undefined) => values[k] === true || (p ?? false);
   return {
     nonceHex: values.nonce,
-    requireFinalize: flag("require-finalize"),
-    allowSim: flag("allow-sim"),
-    allowDebug: flag("allow-debug"),
-    allowUnsigned: flag("allow-unsigned"),
+    requireFinalize: flag("require-finalize", pol.requireFinalize),
+    allowSim: flag("allow-sim", pol.allowSim),
+    allowDebug: flag("allow-debug", pol.allowDebug),
+    allowUnsigned: flag("allow-unsigned", pol.allowUnsigned),
     collateral: values.collateral,
     pccs: values.pccs,
     at: parseAt(values.at),
     acceptStatus,
+    expect,
   };
 }
 

@@ -104,6 +104,7 @@ const report: Command = withVerifyHelp(
           allowUnsigned: s.allowUnsigned,
           simPublicKey: r.simPublicKey,
           dcap,
+          expect: s.expect,
         });
       }
       if (c.json) {
@@ -205,6 +206,7 @@ const verifyFile: Command = withVerifyHelp(
         allowUnsigned: s.allowUnsigned,
         simPublicKey: saved.simPublicKey ? hex(saved.simPublicKey, "simPublicKey") : undefined,
         dcap,
+        expect: s.expect,
       });
       if (c.json) printJson(v);
       else printVerdict(v);

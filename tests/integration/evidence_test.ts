@@ -1,6 +1,7 @@
 /**
  * The evidence bundle end to end against dist/acond --dev (sim TEE) and dist/aconctl:
- * report --out → verify FILE offline, DEBUG refused, and a real DCAP quote's bundle needing its collateral.
+ * report --out → verify FILE offline, reference values (each mismatch named), --policy, DEBUG
+ * refused, and a real DCAP quote's bundle needing its collateral.
  */
 import { assertEquals, assertMatch, assertOk } from "../helpers/assert.ts";
 import { startDaemon, TOP } from "../helpers/daemon.ts";
@@ -22,7 +23,7 @@ async function aconctl(...args: string[]) {
   return { code: o.code, out: dec.decode(o.stdout) + dec.decode(o.stderr) };
 }
 
-Deno.test("bundle: report --out, then verify FILE offline", async () => {
+Deno.test("bundle: report --out, verify FILE with reference values and a policy; mismatches named", async () => {
   const d = await startDaemon();
   try {
     const c = d.client();
@@ -51,12 +52,88 @@ Deno.test("bundle: report --out, then verify FILE offline", async () => {
     ]);
     assertOk(b.rtmr3Log.includes(`github.com/intel/ACON AddManifest ${id}`));
 
-    // Offline.
+    // Offline, with every reference value right.
     const mrtd = toHex(SIM_VALUES.mrTd);
     const rtmr3 = toHex(replay(b.rtmr3Log));
-    const good = await aconctl("verify", file, "--allow-sim", "--require-finalize");
+    const zero = "0".repeat(96);
+    const good = await aconctl(
+      "verify",
+      file,
+      "--allow-sim",
+      "--require-finalize",
+      "--expect-image",
+      id,
+      "--expect-mrtd",
+      mrtd,
+      "--expect-rtmr",
+      `3=${rtmr3}`,
+      "--expect-rtmr",
+      `0=${zero}`,
+      "--expect-mrconfigid",
+      "00",
+    );
     assertEquals(good.code, 0, good.out);
     assertMatch(good.out, /verification: OK/);
+
+    // Each mismatch is named.
+    const other = "ab".repeat(48);
+    const otherId = id.slice(0, -1) + (id.endsWith("0") ? "1" : "0");
+    const bad = await aconctl(
+      "verify",
+      file,
+      "--allow-sim",
+      "--expect-image",
+      otherId,
+      "--expect-mrtd",
+      other,
+      "--expect-rtmr",
+      `3=${other}`,
+      "--expect-mrconfigid",
+      other,
+    );
+    assertEquals(bad.code, 1);
+    for (
+      const re of [
+        `ERROR: MRTD is ${mrtd}, expected ${other}`,
+        `ERROR: MRCONFIGID is ${zero}, expected ${other}`,
+        `ERROR: RTMR3 is ${rtmr3}, expected ${other}`,
+        `ERROR: expected image ${otherId} was not measured`,
+        `ERROR: image ${id} was measured but is not expected`,
+      ]
+    ) assertOk(bad.out.includes(re), `${re} in\n${bad.out}`);
+    // Two images expected, one measured.
+    const two = await aconctl(
+      "verify",
+      file,
+      "--allow-sim",
+      "--expect-image",
+      id,
+      "--expect-image",
+      otherId,
+    );
+    assertEquals(two.code, 1);
+    assertOk(two.out.includes(`expected image ${otherId} was not measured`));
+
+    // The same as a policy file; a flag replaces the policy's value; unknown keys are refused.
+    const policy = `${d.dir}/policy.json`;
+    await Deno.writeTextFile(
+      policy,
+      JSON.stringify({
+        images: [id],
+        mrtd,
+        rtmr: { "3": rtmr3 },
+        requireFinalize: true,
+        allowSim: true,
+      }),
+    );
+    assertEquals((await aconctl("verify", file, "--policy", policy)).code, 0);
+    const over = await aconctl("verify", file, "--policy", policy, "--expect-mrtd", other);
+    assertEquals(over.code, 1);
+    assertOk(over.out.includes(`MRTD is ${mrtd}, expected ${other}`));
+    await Deno.writeTextFile(policy, JSON.stringify({ image: [id], allowSim: true }));
+    const typo = await aconctl("verify", file, "--policy", policy);
+    assertEquals(typo.code, 2);
+    assertMatch(typo.out, /unknown key "image"/);
     // Without --allow-sim (as a relying party would run it) sim evidence is refused.
     const strict = await aconctl("verify", file);
     assertEquals(strict.code, 1);
@@ -90,7 +167,7 @@ Deno.test("bundle: a debug TD is refused unless --allow-debug; --help lists the 
     const h = await aconctl("verify", "--help");
     assertEquals(h.code, 0);
     for (
-      const f of ["--allow-unsigned", "--collateral FILE"]
+      const f of ["--expect-image", "--expect-rtmr N=HEX", "--policy FILE", "--allow-unsigned"]
     ) {
       assertOk(h.out.includes(f), f);
     }

@@ -216,3 +216,32 @@ Deno.test("a bare TDREPORT from a real TEE verifies only with allowUnsigned, lou
   assertEquals(u.errors, []);
   assertOk(u.warnings.some((w) => /^UNSIGNED EVIDENCE ACCEPTED/.test(w)));
 });
+
+Deno.test("reference values: each mismatch is named; the images must be exactly the expected", async () => {
+  const s = await scenario();
+  const q = dcapQuote(s.tdreport, 4);
+  const p = parseQuote(q).body;
+  const right = {
+    images: [IMAGE],
+    mrTd: toHex(p.mrTd),
+    rtmr: { 0: toHex(p.rtmr[0]), 3: toHex(p.rtmr[3]) },
+    mrConfigId: toHex(p.mrConfigId),
+  };
+  assertEquals(run(s, q, { expect: right }).errors, []);
+  const other = "ab".repeat(48);
+  const other2 = "sha384/" + "c".repeat(96) + "/" + "d".repeat(96);
+  const v = run(s, q, {
+    expect: { images: [other2], mrTd: other, rtmr: { 2: other }, mrConfigId: other },
+  });
+  assertEquals(v.errors, [
+    `MRTD is ${toHex(p.mrTd)}, expected ${other}`,
+    `MRCONFIGID is ${toHex(p.mrConfigId)}, expected ${other}`,
+    `RTMR2 is ${toHex(p.rtmr[2])}, expected ${other}`,
+    `expected image ${other2} was not measured`,
+    `image ${IMAGE} was measured but is not expected`,
+  ]);
+  // An empty expected list means: no image may be measured.
+  assertEquals(run(s, q, { expect: { images: [] } }).errors, [
+    `image ${IMAGE} was measured but is not expected`,
+  ]);
+});
