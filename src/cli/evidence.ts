@@ -52,9 +52,8 @@ export const VERIFY_OPTIONS = {
 } as const;
 
 export const VERIFY_USAGE =
-  "[--nonce HEX] [--require-finalize] [--allow-sim] [--allow-debug] [--allow-unsigned] " +
-  "[--collateral FILE | --pccs URL] [--at TIME] [--accept-status S,...] [--expect-image ID]... " +
-  "[--expect-mrtd HEX] [--expect-rtmr N=HEX]... [--expect-mrconfigid HEX] [--policy FILE]";
+  "[--nonce HEX] [--collateral FILE | --pccs URL] [--expect-image ID]... [--policy FILE] " +
+  "[other verification flags: --help]";
 
 export const VERIFY_HELP = `Verification (docs/attestation.md, "A verifier's guide"):
   --nonce HEX              the requestor nonce (up to 32 hex digits; default: random for report,

@@ -21,6 +21,7 @@ import {
   withVerifyHelp,
 } from "./evidence.ts";
 import { fetchCollateral } from "../attest/dcap/collateral.ts";
+import { readCollateralFile } from "./dcap.ts";
 
 function parseNonce(hex: string | undefined): Uint8Array {
   if (hex === undefined) return crypto.getRandomValues(new Uint8Array(16));
@@ -68,7 +69,10 @@ const report: Command = withVerifyHelp(
             } catch (e) {
               throw new Error(`fetching collateral from ${s.pccs}: ${(e as Error).message}`);
             }
-          } else collateral = JSON.parse(Deno.readTextFileSync(s.collateral!));
+          } else {
+            const col = readCollateralFile(s.collateral!);
+            collateral = col.pcs ?? col.qvl;
+          }
         }
       }
       const bundle: Bundle = {
