@@ -103,15 +103,27 @@ export function checkChain(
   return certs[0];
 }
 
-/** Both CRLs of a collateral; returns their validity windows. */
+/**
+ * Both CRLs of a collateral; returns their validity windows. `pckIssuer` (the PCK certificate's
+ * issuer name) must be the PCK CRL's issuer: a CRL of the other PCK CA (processor vs platform)
+ * would never list the certificate.
+ */
 export function checkCrls(
   c: { root_ca_crl: string; pck_crl: string; pck_crl_issuer_chain: string },
   rootDer: Uint8Array,
   at: Date,
+  pckIssuer?: string,
 ): { rootCaCrl: CrlInfo; pckCrl: CrlInfo } {
   const root = new X509Certificate(Buffer.from(rootDer));
   const rootCaCrl = checkCrl(Buffer.from(c.root_ca_crl, "hex"), root, at, "root CA CRL");
   const pckCa = checkChain(c.pck_crl_issuer_chain, root, at, "PCK CRL issuer chain");
+  if (pckIssuer !== undefined && pckCa.subject !== pckIssuer) {
+    throw new Error(
+      `PCK CRL is issued by ${issuerName(pckCa)}, but the PCK certificate by ${
+        /CN=([^\n,]+)/.exec(pckIssuer)?.[1] ?? pckIssuer
+      }`,
+    );
+  }
   const pckCrl = checkCrl(Buffer.from(c.pck_crl, "hex"), pckCa, at, "PCK CRL");
   return { rootCaCrl, pckCrl };
 }

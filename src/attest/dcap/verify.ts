@@ -7,9 +7,9 @@
  * accepts (UpToDate by default). Pure apart from the clock passed in: no I/O.
  */
 import { Buffer } from "node:buffer";
-import { createHash } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import { QuoteVerifier } from "@phala/dcap-qvl";
-import type { QvlCollateral } from "./collateral.ts";
+import { pckChainOfQuote, pemCerts, type QvlCollateral } from "./collateral.ts";
 import { checkCrls } from "./crl.ts";
 import { INTEL_SGX_ROOT_CA_DER } from "./root_ca.ts";
 import type { Quote } from "../quote.ts";
@@ -110,7 +110,10 @@ export function verifyDcap(q: Quote, col: QvlCollateral, opts: DcapOptions): Dca
     v.errors.push(`DCAP: ${causeChain(e)}`);
   }
   try {
-    const crls = checkCrls(col, root, opts.at);
+    const chain = col.pck_certificate_chain ?? pckChainOfQuote(q);
+    const leaf = pemCerts(chain)[0];
+    if (!leaf) throw new Error("no PCK certificate");
+    const crls = checkCrls(col, root, opts.at, new X509Certificate(Buffer.from(leaf)).issuer);
     const w = (c: { thisUpdate: Date; nextUpdate?: Date }) => ({
       thisUpdate: c.thisUpdate.toISOString(),
       ...(c.nextUpdate ? { nextUpdate: c.nextUpdate.toISOString() } : {}),

@@ -37,6 +37,8 @@ import {
   INTEL_SGX_ROOT_CA_SHA256,
 } from "../../../../src/attest/dcap/root_ca.ts";
 import { parseQuote } from "../../../../src/attest/quote.ts";
+import { checkCrls } from "../../../../src/attest/dcap/crl.ts";
+import { X509Certificate } from "node:crypto";
 
 const v4Bytes = Deno.readFileSync(V4_QUOTE);
 const v5Bytes = Deno.readFileSync(V5_QUOTE);
@@ -290,4 +292,17 @@ Deno.test("rawMember: the signed member's exact text, not a re-serialisation", (
   assertThrows(() => rawMember('{"tcbInfo":{},"tcbInfo":{}}', "tcbInfo"), /duplicate/);
   assertThrows(() => rawMember('{"x":1}', "tcbInfo"), /missing/);
   assertThrows(() => rawMember('{"tcbInfo":{"a":1}', "tcbInfo"), /not a JSON object/);
+});
+
+Deno.test("CRLs: the PCK CRL must come from the CA that issued the PCK certificate", () => {
+  const q = readQuote(v4Bytes);
+  const leaf = new X509Certificate(Buffer.from(pemCerts(pckChainOfQuote(q))[0]));
+  assertMatch(leaf.issuer, /CN=Intel SGX PCK Platform CA/);
+  const ok = checkCrls(v4Col, INTEL_SGX_ROOT_CA_DER, V4_AT, leaf.issuer);
+  assertEquals(ok.pckCrl.issuer, "Intel SGX PCK Platform CA");
+  assertThrows(
+    () =>
+      checkCrls(v4Col, INTEL_SGX_ROOT_CA_DER, V4_AT, leaf.issuer.replace("Platform", "Processor")),
+    /PCK CRL is issued by Intel SGX PCK Platform CA, but the PCK certificate by Intel SGX PCK Processor CA/,
+  );
 });
