@@ -34,10 +34,20 @@ export interface Quote {
   version: 4 | 5;
   attKeyType: number;
   teeType: number;
+  qeSvn: number;
+  pceSvn: number;
   qeVendorId: Uint8Array;
+  userData: Uint8Array;
   /** v5 body type: 2 = TD 1.0, 3 = TD 1.5 (v4 is always TD 1.0). */
   bodyType: number;
   body: TdReportBody;
+  /** TD 1.5 bodies only: TEE_TCB_SVN2 (16 bytes) and MRSERVICETD (48 bytes). */
+  teeTcbSvn2?: Uint8Array;
+  mrServiceTd?: Uint8Array;
+  /** The quote without the zero padding that followed it (QGS and configfs buffers carry some). */
+  bytes: Uint8Array;
+  /** How many trailing zero bytes were dropped. */
+  padding: number;
   /** Bytes covered by the quote signature (header and body, without the signature data). */
   signed: Uint8Array;
   signatureData: Uint8Array;
@@ -107,8 +117,10 @@ export function parseQuote(q: Uint8Array): Quote {
   const sigLenOff = bodyOff + bodySize;
   if (q.length < sigLenOff + 4) throw new Error("quote truncated before the signature data");
   const sigLen = dv.getUint32(sigLenOff, true);
-  if (q.length !== sigLenOff + 4 + sigLen) {
-    throw new Error(`quote is ${q.length} bytes, its header says ${sigLenOff + 4 + sigLen}`);
+  const total = sigLenOff + 4 + sigLen;
+  // Hardware buffers may be longer than the quote: what follows it must be zeros.
+  if (q.length < total || q.subarray(total).some((x) => x !== 0)) {
+    throw new Error(`quote is ${q.length} bytes, its header says ${total}`);
   }
   const qeVendorId = q.slice(12, 28);
   const origin: QuoteOrigin = eq(qeVendorId, SIM_VENDOR_ID)
@@ -116,15 +128,27 @@ export function parseQuote(q: Uint8Array): Quote {
     : eq(qeVendorId, MOCK_VENDOR_ID)
     ? "mock"
     : "dcap";
+  const td15 = bodyType === 3
+    ? {
+      teeTcbSvn2: q.slice(bodyOff + TD10_BODY_SIZE, bodyOff + TD10_BODY_SIZE + 16),
+      mrServiceTd: q.slice(bodyOff + TD10_BODY_SIZE + 16, bodyOff + TD15_BODY_SIZE),
+    }
+    : {};
   return {
     version,
     attKeyType,
     teeType,
+    qeSvn: dv.getUint16(8, true),
+    pceSvn: dv.getUint16(10, true),
     qeVendorId,
+    userData: q.slice(28, 48),
     bodyType,
     body: parseBody(q.subarray(bodyOff, bodyOff + bodySize)),
+    ...td15,
+    bytes: q.slice(0, total),
+    padding: q.length - total,
     signed: q.slice(0, sigLenOff),
-    signatureData: q.slice(sigLenOff + 4),
+    signatureData: q.slice(sigLenOff + 4, total),
     origin,
   };
 }

@@ -2,9 +2,10 @@
  * Verifier: checks a Report response (TDREPORT or quote, RTMR3 log, attestation JSON) the way a
  * relying party should: RTMR3 replayed from our log only, REPORTDATA = sha384(JSON) ‖ 0×16, the
  * requestor nonce, the images measured vs. the images in the JSON, Finalize when required, and
- * the boot event (refusing debug TDs unless allowed). Simulated quotes are checked against the
- * simulator's public key; DCAP signature chains are not checked here (that needs Intel
- * collateral). Pure: no I/O.
+ * the boot event (refusing debug TDs unless allowed), and the relying party's reference values
+ * (images, MRTD, RTMRs, MRCONFIGID). Simulated quotes are checked against the simulator's public
+ * key; a real DCAP quote's chain is checked by the caller (src/attest/dcap/verify.ts, which needs
+ * Intel collateral) and its verdict passed in as `dcap`. Pure: no I/O.
  */
 import { parseTdReport, TD_ATTR_DEBUG, TDREPORT_SIZE, type TdReportBody } from "./tdreport.ts";
 import { parseQuote, type QuoteOrigin, verifySimQuote } from "./quote.ts";
@@ -13,6 +14,22 @@ import { type BootFacts, parseBootEvent } from "./bootevent.ts";
 import { ATTESTATION_API_VERSION, nonceBytes, reportDataFor } from "./attestation.ts";
 import { toHex } from "../digest_boot.ts";
 import { SIM_VALUES } from "./sim_values.ts";
+import type { DcapVerdict } from "./dcap/verify.ts";
+
+/** What a relying party expects (aconctl verify --expect-* / --policy); hex is lower case. */
+export interface Expectations {
+  /** The images measured must be exactly these (any order). */
+  images?: readonly string[];
+  mrTd?: string;
+  /** RTMR index (0..3) → value. */
+  rtmr?: Readonly<Record<number, string>>;
+  mrConfigId?: string;
+}
+
+/** How a real DCAP quote is to be told to give its collateral. */
+export const DCAP_NEEDS_COLLATERAL =
+  "real DCAP quote, but its signature chain could not be checked: no collateral (give " +
+  '--collateral FILE or --pccs URL; docs/attestation.md, "Collateral")';
 
 export interface VerifyInput {
   /** The TDREPORT (1024 bytes) or the quote from the response. */
@@ -35,6 +52,12 @@ export interface VerifyInput {
   allowSim?: boolean;
   /** ReportResponse.sim_public_key: needed to check a simulated quote. */
   simPublicKey?: Uint8Array;
+  /** The DCAP verdict on the quote (src/attest/dcap/verify.ts); required for a real quote. */
+  dcap?: DcapVerdict;
+  /** Accept a bare TDREPORT from a real TEE (its MAC cannot be checked off the platform). */
+  allowUnsigned?: boolean;
+  /** Reference values; each mismatch is an error of its own. */
+  expect?: Expectations;
 }
 
 export type EvidenceOrigin = "tdreport" | "sim-tdreport" | QuoteOrigin;
@@ -52,6 +75,11 @@ export interface VerifyResult {
   finalized: boolean;
   boot: BootFacts | null;
   attestation: unknown;
+  /** The DCAP verdict, when the evidence was a real quote and one was given. */
+  dcap: DcapVerdict | null;
+  /** MRCONFIGID and RTMR0..3 of the evidence (hex). */
+  mrConfigId: string;
+  rtmrs: string[];
 }
 
 function isByteArray(v: unknown): v is number[] {
@@ -79,6 +107,9 @@ export function verifyReport(input: VerifyInput): VerifyResult {
     finalized: false,
     boot: null,
     attestation: null,
+    dcap: null,
+    mrConfigId: "",
+    rtmrs: [],
   };
 
   // 1. The evidence.
@@ -88,7 +119,17 @@ export function verifyReport(input: VerifyInput): VerifyResult {
       body = parseTdReport(input.data);
       const sim = eqBytes(body.mrSeam, SIM_VALUES.mrSeam);
       res.origin = sim ? "sim-tdreport" : "tdreport";
-      if (!sim) warnings.push("a TDREPORT's MAC can only be checked on the same platform");
+      if (!sim && !input.allowUnsigned) {
+        errors.push(
+          "a bare TDREPORT is not signed (its MAC can only be checked on the same platform, so " +
+            "anyone can forge one): ask for a quote (--quote), or accept it with --allow-unsigned",
+        );
+      } else if (!sim) {
+        warnings.push(
+          "UNSIGNED EVIDENCE ACCEPTED (--allow-unsigned): this TDREPORT's MAC was not checked; " +
+            "nothing proves it came from a TDX module",
+        );
+      }
     } else {
       const q = parseQuote(input.data);
       res.origin = q.origin;
@@ -101,10 +142,12 @@ export function verifyReport(input: VerifyInput): VerifyResult {
         }
       } else if (q.origin === "mock") {
         warnings.push("quote from the mock TDX kernel module: test evidence only");
+      } else if (!input.dcap) {
+        errors.push(DCAP_NEEDS_COLLATERAL);
       } else {
-        warnings.push(
-          `DCAP quote v${q.version}: its signature chain is not checked here (use a DCAP verifier)`,
-        );
+        res.dcap = input.dcap;
+        errors.push(...input.dcap.errors);
+        if (!input.dcap.ok && input.dcap.errors.length === 0) errors.push("DCAP: not verified");
       }
     }
   } catch (e) {
@@ -123,6 +166,8 @@ export function verifyReport(input: VerifyInput): VerifyResult {
     res.rtmr3 = toHex(body.rtmr[3]);
     res.mrtd = toHex(body.mrTd);
     res.tdAttributes = body.tdAttributes.toString(16).padStart(16, "0");
+    res.mrConfigId = toHex(body.mrConfigId);
+    res.rtmrs = body.rtmr.map(toHex);
     if (replayed !== res.rtmr3) {
       errors.push(`RTMR3 ${res.rtmr3} does not match the replayed event log ${replayed}`);
     }
@@ -201,6 +246,26 @@ export function verifyReport(input: VerifyInput): VerifyResult {
     }
   } catch (e) {
     errors.push(`attestation JSON: ${(e as Error).message}`);
+  }
+  // 5. The relying party's reference values.
+  const ex = input.expect;
+  if (ex && body) {
+    const cmp = (name: string, got: string, want: string) => {
+      if (got !== want.toLowerCase()) errors.push(`${name} is ${got}, expected ${want}`);
+    };
+    if (ex.mrTd !== undefined) cmp("MRTD", res.mrtd, ex.mrTd);
+    if (ex.mrConfigId !== undefined) cmp("MRCONFIGID", res.mrConfigId, ex.mrConfigId);
+    for (const [i, want] of Object.entries(ex.rtmr ?? {})) cmp(`RTMR${i}`, res.rtmrs[+i], want);
+  }
+  if (ex?.images) {
+    const measured = new Set(res.images);
+    const want = new Set(ex.images);
+    for (const id of want) {
+      if (!measured.has(id)) errors.push(`expected image ${id} was not measured`);
+    }
+    for (const id of measured) {
+      if (!want.has(id)) errors.push(`image ${id} was measured but is not expected`);
+    }
   }
   res.ok = errors.length === 0;
   return res;

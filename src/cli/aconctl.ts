@@ -6,6 +6,7 @@ import { type Command, printJson, UsageError } from "./command.ts";
 import { imageCommands } from "./images.ts";
 import { containerCommands } from "./containers.ts";
 import { reportCommands } from "./report.ts";
+import { dcapCommands } from "./dcap.ts";
 import { HealthResponseSchema } from "../gen/acon_pb.ts";
 
 const health: Command = {
@@ -18,7 +19,13 @@ const health: Command = {
   },
 };
 
-const COMMANDS: Command[] = [health, ...imageCommands, ...containerCommands, ...reportCommands];
+const COMMANDS: Command[] = [
+  health,
+  ...imageCommands,
+  ...containerCommands,
+  ...reportCommands,
+  ...dcapCommands,
+];
 
 function help(): string {
   return `aconctl: the client of acond
@@ -72,6 +79,12 @@ export async function main(argv: string[]): Promise<number> {
   if (!cmd) {
     console.error(`aconctl: unknown command "${name}"\n\n${help()}`);
     return 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    console.log(
+      `usage: aconctl ${cmd.usage}\n\n${cmd.summary}${cmd.help ? `\n\n${cmd.help}` : ""}`,
+    );
+    return 0;
   }
   const addr = resolveAddr(g.socket, g.tcp, Deno.env.get("ACON_ADDR"));
   let client: ReturnType<typeof connect> | undefined;

@@ -12,6 +12,8 @@ export interface Command {
   name: string;
   usage: string;
   summary: string;
+  /** Longer help for `aconctl COMMAND --help` (flags, exit status). */
+  help?: string;
   run(c: CommandContext): Promise<number>;
 }
 

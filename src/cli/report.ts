@@ -1,10 +1,27 @@
-/** aconctl report / event-log: get a TDREPORT or quote, optionally verify it (src/attest/verify.ts). */
+/**
+ * aconctl report / event-log / verify: get a TDREPORT or quote, save it as an evidence bundle,
+ * verify it (src/attest/verify.ts; real quotes through src/attest/dcap/).
+ */
 import { parseArgs } from "node:util";
 import { type Command, printJson, UsageError } from "./command.ts";
-import { verifyReport, type VerifyResult } from "../attest/verify.ts";
+import { verifyReport } from "../attest/verify.ts";
 import { nonceFromBytes } from "../attest/attestation.ts";
 import { fromHex, toHex } from "../digest_boot.ts";
 import { replay } from "../attest/replay.ts";
+import { TDREPORT_SIZE } from "../attest/tdreport.ts";
+import { parseQuote } from "../attest/quote.ts";
+import {
+  type Bundle,
+  BUNDLE_FORMAT,
+  dcapStep,
+  printVerdict,
+  VERIFY_OPTIONS,
+  VERIFY_USAGE,
+  verifySettings,
+  withVerifyHelp,
+} from "./evidence.ts";
+import { fetchCollateral } from "../attest/dcap/collateral.ts";
+import { readCollateralFile } from "./dcap.ts";
 
 function parseNonce(hex: string | undefined): Uint8Array {
   if (hex === undefined) return crypto.getRandomValues(new Uint8Array(16));
@@ -15,92 +32,103 @@ function parseNonce(hex: string | undefined): Uint8Array {
   return fromHex(h.padStart(32, "0"));
 }
 
-function printVerdict(v: VerifyResult): void {
-  console.log(`verification: ${v.ok ? "OK" : "FAILED"}`);
-  console.log(`  evidence:  ${v.evidence} (${v.origin})`);
-  console.log(`  RTMR3:     ${v.rtmr3}`);
-  console.log(`  MRTD:      ${v.mrtd}`);
-  console.log(`  TD attrs:  ${v.tdAttributes}`);
-  if (v.boot) {
-    const b = v.boot;
-    console.log(
-      `  boot:      acond ${b.version}, tee ${b.tee}, pid1 ${b.pid1}, interactive ${b.interactive}, ` +
-        `debug console ${b.debugConsole}, min hash ${b.minHash}`,
-    );
-  }
-  console.log(`  images:    ${v.images.length === 0 ? "(none)" : ""}`);
-  for (const id of v.images) console.log(`    ${id}`);
-  console.log(`  finalized: ${v.finalized}`);
-  for (const w of v.warnings) console.log(`  warning: ${w}`);
-  for (const e of v.errors) console.log(`  ERROR: ${e}`);
-}
-
-const report: Command = {
-  name: "report",
-  usage:
-    "report [--nonce HEX] [--quote] [--verify] [--require-finalize] [--allow-sim] [--allow-debug] [--allow-interactive] [--out FILE]",
-  summary: "get a TDREPORT (or --quote) over a nonce; --verify checks it and the event log",
-  async run(c) {
-    const { values } = parseArgs({
-      args: c.args,
-      options: {
-        nonce: { type: "string" },
-        quote: { type: "boolean" },
-        verify: { type: "boolean" },
-        "require-finalize": { type: "boolean" },
-        "allow-sim": { type: "boolean" },
-        "allow-debug": { type: "boolean" },
-        "allow-interactive": { type: "boolean" },
-        out: { type: "string" },
-      },
-      strict: true,
-    });
-    const nonceBytes = parseNonce(values.nonce);
-    const nonce = nonceFromBytes(nonceBytes);
-    const r = await c.client().report({
-      nonceLo: nonce.lo,
-      nonceHi: nonce.hi,
-      requestType: values.quote ? 1 : 0,
-    });
-    if (values.out) await Deno.writeFile(values.out, r.data);
-    const log3 = r.mrlog[3]?.logs ?? [];
-    const verdict = values.verify
-      ? verifyReport({
-        data: r.data,
-        rtmr3Log: log3,
-        attestationData: r.attestationData,
-        nonce,
-        requireFinalize: values["require-finalize"],
-        allowSim: values["allow-sim"],
-        allowDebug: values["allow-debug"],
-        allowInteractive: values["allow-interactive"],
-        simPublicKey: r.simPublicKey,
-      })
-      : null;
-    if (c.json) {
-      printJson({
+const report: Command = withVerifyHelp(
+  {
+    name: "report",
+    usage: `report [--quote] [--verify] [--out FILE] ${VERIFY_USAGE}`,
+    summary:
+      "get a TDREPORT (or --quote) over a nonce; --out saves the evidence bundle; --verify checks it",
+    async run(c) {
+      const { values } = parseArgs({
+        args: c.args,
+        options: {
+          ...VERIFY_OPTIONS,
+          quote: { type: "boolean" },
+          verify: { type: "boolean" },
+          out: { type: "string" },
+        },
+        strict: true,
+      });
+      const s = verifySettings(values);
+      const nonceBytes = parseNonce(s.nonceHex);
+      const nonce = nonceFromBytes(nonceBytes);
+      const r = await c.client().report({
+        nonceLo: nonce.lo,
+        nonceHi: nonce.hi,
+        requestType: values.quote ? 1 : 0,
+      });
+      const log3 = r.mrlog[3]?.logs ?? [];
+      // A real quote: its collateral (--collateral or fetched with --pccs) travels in the bundle.
+      let collateral: unknown;
+      if (r.data.length !== TDREPORT_SIZE && (s.collateral || s.pccs)) {
+        const q = parseQuote(r.data);
+        if (q.origin === "dcap") {
+          if (s.pccs) {
+            try {
+              collateral = await fetchCollateral(s.pccs, q);
+            } catch (e) {
+              throw new Error(`fetching collateral from ${s.pccs}: ${(e as Error).message}`);
+            }
+          } else {
+            const col = readCollateralFile(s.collateral!);
+            collateral = col.pcs ?? col.qvl;
+          }
+        }
+      }
+      const bundle: Bundle = {
+        format: BUNDLE_FORMAT,
+        createdAt: new Date().toISOString(),
         tee: r.tee,
         canMeasure: r.canMeasure,
         teeNote: r.teeNote,
+        evidence: r.data.length === TDREPORT_SIZE ? "tdreport" : "quote",
         nonce: toHex(nonceBytes),
         data: toHex(r.data),
         rtmr3Log: log3,
         attestationData: r.attestationData,
-        simPublicKey: toHex(r.simPublicKey),
-        verification: verdict,
-      });
-    } else {
-      console.log(`tee: ${r.tee}${r.canMeasure ? "" : " (CANNOT MEASURE)"}: ${r.teeNote}`);
-      console.log(`nonce: ${toHex(nonceBytes)}`);
-      console.log(`${values.quote ? "quote" : "TDREPORT"}: ${r.data.length} bytes`);
-      console.log(`attestation data: ${r.attestationData}`);
-      console.log("RTMR3 log:");
-      for (const l of log3) console.log(`  ${l}`);
-      if (verdict) printVerdict(verdict);
-    }
-    return verdict && !verdict.ok ? 1 : 0;
+        ...(r.simPublicKey?.length ? { simPublicKey: toHex(r.simPublicKey) } : {}),
+        ...(collateral !== undefined ? { collateral } : {}),
+      };
+      if (values.out) await Deno.writeTextFile(values.out, JSON.stringify(bundle, null, 2) + "\n");
+      let verdict = null;
+      if (values.verify) {
+        const { verdict: dcap } = await dcapStep(r.data, {
+          ...s,
+          collateral: undefined,
+          pccs: undefined,
+        }, collateral);
+        verdict = verifyReport({
+          data: r.data,
+          rtmr3Log: log3,
+          attestationData: r.attestationData,
+          nonce,
+          requireFinalize: s.requireFinalize,
+          allowSim: s.allowSim,
+          allowDebug: s.allowDebug,
+          allowInteractive: s.allowInteractive,
+          allowUnsigned: s.allowUnsigned,
+          simPublicKey: r.simPublicKey,
+          dcap,
+          expect: s.expect,
+        });
+      }
+      if (c.json) {
+        printJson({ ...bundle, verification: verdict });
+      } else {
+        console.log(`tee: ${r.tee}${r.canMeasure ? "" : " (CANNOT MEASURE)"}: ${r.teeNote}`);
+        console.log(`nonce: ${toHex(nonceBytes)}`);
+        console.log(`${values.quote ? "quote" : "TDREPORT"}: ${r.data.length} bytes`);
+        console.log(`attestation data: ${r.attestationData}`);
+        console.log("RTMR3 log:");
+        for (const l of log3) console.log(`  ${l}`);
+        if (values.out) console.log(`evidence bundle written to ${values.out}`);
+        if (verdict) printVerdict(verdict);
+      }
+      return verdict && !verdict.ok ? 1 : 0;
+    },
   },
-};
+  "Asks acond for a TDREPORT (default) or a quote (--quote) bound to a nonce. --out FILE writes the\nevidence bundle (docs/attestation.md) that `aconctl verify FILE` checks offline; --verify checks\nit at once (a real quote needs --collateral or --pccs).",
+);
 
 const eventLog: Command = {
   name: "event-log",
@@ -122,64 +150,76 @@ const eventLog: Command = {
   },
 };
 
-const verifyFile: Command = {
-  name: "verify",
-  usage:
-    "verify FILE [--nonce HEX] [--require-finalize] [--allow-sim] [--allow-debug] [--allow-interactive]",
-  summary: "verify a saved `aconctl --json report` output offline (no daemon needed)",
-  run(c) {
-    const { values, positionals } = parseArgs({
-      args: c.args,
-      options: {
-        nonce: { type: "string" },
-        "require-finalize": { type: "boolean" },
-        "allow-sim": { type: "boolean" },
-        "allow-debug": { type: "boolean" },
-        "allow-interactive": { type: "boolean" },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-    if (positionals.length !== 1) throw new UsageError("verify takes one FILE");
-    let saved;
-    try {
-      saved = JSON.parse(Deno.readTextFileSync(positionals[0]));
-    } catch (e) {
-      throw new UsageError(`cannot read ${positionals[0]}: ${(e as Error).message}`);
-    }
-    const hex = (v: unknown, what: string) => {
-      if (typeof v !== "string") throw new UsageError(`${what} missing from ${positionals[0]}`);
-      return fromHex(v);
-    };
-    const lines = saved.rtmr3Log;
-    if (!Array.isArray(lines) || !lines.every((l) => typeof l === "string")) {
-      throw new UsageError(`rtmr3Log missing from ${positionals[0]}`);
-    }
-    if (typeof saved.attestationData !== "string") {
-      throw new UsageError(`attestationData missing from ${positionals[0]}`);
-    }
-    // The nonce to hold the report to is the one given here (else the one saved with it).
-    let nonceHex = values.nonce;
-    if (nonceHex === undefined) {
-      hex(saved.nonce, "nonce");
-      nonceHex = saved.nonce as string;
-    }
-    const nonce = nonceFromBytes(parseNonce(nonceHex));
-    const v = verifyReport({
-      data: hex(saved.data, "data"),
-      rtmr3Log: lines,
-      attestationData: saved.attestationData,
-      nonce,
-      requireFinalize: values["require-finalize"],
-      allowSim: values["allow-sim"],
-      allowDebug: values["allow-debug"],
-      allowInteractive: values["allow-interactive"],
-      simPublicKey: saved.simPublicKey ? hex(saved.simPublicKey, "simPublicKey") : undefined,
-    });
-    if (c.json) printJson(v);
-    else printVerdict(v);
-    return Promise.resolve(v.ok ? 0 : 1);
+const verifyFile: Command = withVerifyHelp(
+  {
+    name: "verify",
+    usage: `verify FILE ${VERIFY_USAGE}`,
+    summary: "verify an evidence bundle (report --out, or --json report output) offline",
+    async run(c) {
+      const { values, positionals } = parseArgs({
+        args: c.args,
+        options: VERIFY_OPTIONS,
+        allowPositionals: true,
+        strict: true,
+      });
+      if (positionals.length !== 1) throw new UsageError("verify takes one FILE");
+      const s = verifySettings(values);
+      let saved;
+      try {
+        saved = JSON.parse(Deno.readTextFileSync(positionals[0]));
+      } catch (e) {
+        throw new UsageError(`cannot read ${positionals[0]}: ${(e as Error).message}`);
+      }
+      if (saved === null || typeof saved !== "object") {
+        throw new UsageError(`${positionals[0]} is not an evidence bundle`);
+      }
+      if (saved.format !== undefined && saved.format !== BUNDLE_FORMAT) {
+        throw new UsageError(
+          `${positionals[0]}: bundle format ${
+            JSON.stringify(saved.format)
+          } is not ${BUNDLE_FORMAT}`,
+        );
+      }
+      const hex = (v: unknown, what: string) => {
+        if (typeof v !== "string") throw new UsageError(`${what} missing from ${positionals[0]}`);
+        return fromHex(v);
+      };
+      const lines = saved.rtmr3Log;
+      if (!Array.isArray(lines) || !lines.every((l) => typeof l === "string")) {
+        throw new UsageError(`rtmr3Log missing from ${positionals[0]}`);
+      }
+      if (typeof saved.attestationData !== "string") {
+        throw new UsageError(`attestationData missing from ${positionals[0]}`);
+      }
+      // The nonce to hold the report to is the one given here (else the one saved with it).
+      let nonceHex = s.nonceHex;
+      if (nonceHex === undefined) {
+        hex(saved.nonce, "nonce");
+        nonceHex = saved.nonce as string;
+      }
+      const nonce = nonceFromBytes(parseNonce(nonceHex));
+      const data = hex(saved.data, "data");
+      const { verdict: dcap } = await dcapStep(data, s, saved.collateral);
+      const v = verifyReport({
+        data,
+        rtmr3Log: lines,
+        attestationData: saved.attestationData,
+        nonce,
+        requireFinalize: s.requireFinalize,
+        allowSim: s.allowSim,
+        allowDebug: s.allowDebug,
+        allowInteractive: s.allowInteractive,
+        allowUnsigned: s.allowUnsigned,
+        simPublicKey: saved.simPublicKey ? hex(saved.simPublicKey, "simPublicKey") : undefined,
+        dcap,
+        expect: s.expect,
+      });
+      if (c.json) printJson(v);
+      else printVerdict(v);
+      return v.ok ? 0 : 1;
+    },
   },
-};
+  "Checks an evidence bundle offline (no daemon needed): the evidence (a real quote's DCAP chain\nwith the bundle's collateral, --collateral or --pccs), the RTMR3 log replay, REPORTDATA, the\nnonce, the images, the boot event, and the reference values given.",
+);
 
 export const reportCommands: Command[] = [report, eventLog, verifyFile];

@@ -126,8 +126,13 @@ Deno.test("mock TDX (6.16 sysfs extend + configfs-tsm): TDREPORT and quote at th
 
       const file = `${dir}/r.json`;
       await Deno.writeTextFile(file, got.out);
-      const ok = await aconctl(["verify", file]);
+      // A bare TDREPORT is not signed: refused unless --allow-unsigned, and then loudly.
+      const unsigned = await aconctl(["verify", file]);
+      assertEquals(unsigned.code, 1, unsigned.out);
+      assertMatch(unsigned.out, /ERROR: a bare TDREPORT is not signed/);
+      const ok = await aconctl(["verify", file, "--allow-unsigned"]);
       assertEquals(ok.code, 0, ok.out);
+      assertMatch(ok.out, /warning: UNSIGNED EVIDENCE ACCEPTED \(--allow-unsigned\)/);
       assertMatch(
         ok.out,
         /verification: OK[\s\S]*evidence: +tdreport \(tdreport\)[\s\S]*boot: +acond \S+, tee tdx, pid1 true/,
@@ -139,18 +144,18 @@ Deno.test("mock TDX (6.16 sysfs extend + configfs-tsm): TDREPORT and quote at th
       t[900] ^= 1;
       bad.data = hex(t);
       await Deno.writeTextFile(file, JSON.stringify(bad));
-      let v = await aconctl(["verify", file]);
+      let v = await aconctl(["verify", file, "--allow-unsigned"]);
       assertEquals(v.code, 1, v.out);
       assertMatch(v.out, /ERROR: RTMR3 [0-9a-f]{96} does not match the replayed event log/);
       await Deno.writeTextFile(file, JSON.stringify({ ...saved, rtmr3Log: log.slice(0, 2) }));
-      v = await aconctl(["verify", file]);
+      v = await aconctl(["verify", file, "--allow-unsigned"]);
       assertEquals(v.code, 1, v.out);
       assertMatch(
         v.out,
         /does not match the replayed event log[\s\S]*is in the JSON but not measured/,
       );
       await Deno.writeTextFile(file, got.out);
-      v = await aconctl(["verify", file, "--nonce", "ff"]);
+      v = await aconctl(["verify", file, "--allow-unsigned", "--nonce", "ff"]);
       assertEquals(v.code, 1, v.out);
       assertMatch(v.out, /requestor_nonce is not the nonce that was sent/);
 
@@ -195,7 +200,13 @@ Deno.test("mock TDX (legacy extend ioctl only, tee=auto): measured and verified"
     assertEquals(log.at(-1), `github.com/intel/ACON AddManifest ${id}`);
     const rd = reportDataOf(rep.attestationData);
     assertEquals(hex(rep.data), hex(expectedTdReport(replay(log), rd)));
-    const v = await aconctl(["--tcp", `127.0.0.1:${vm.port}`, "report", "--verify"]);
+    const v = await aconctl([
+      "--tcp",
+      `127.0.0.1:${vm.port}`,
+      "report",
+      "--verify",
+      "--allow-unsigned",
+    ]);
     assertEquals(v.code, 0, v.out);
     assertMatch(v.out, /verification: OK[\s\S]*evidence: +tdreport \(tdreport\)/);
     // configfs-tsm is there (the tsm module) but has no provider; no GET_QUOTE ioctl, no vsock

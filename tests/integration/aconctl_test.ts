@@ -33,3 +33,18 @@ Deno.test("aconctl health works by --socket and by ACON_ADDR; errors are clear",
     await d.stop();
   }
 });
+
+Deno.test("dist/aconctl verify-quote: the bundled client verifies a real quote (npm deps bundled)", async () => {
+  const data = `${TOP}/tests/data/dcap`;
+  const ok = await aconctl([
+    "verify-quote",
+    `${data}/tdx_quote`,
+    "--collateral",
+    `${data}/tdx_quote_collateral.json`,
+    "--at",
+    "2025-06-20T00:00:00Z",
+  ]);
+  assertEquals(ok.code, 0, ok.stdout + ok.stderr);
+  assertMatch(ok.stdout, /DCAP: OK/);
+  assertMatch(ok.stdout, /TCB status: +UpToDate/);
+});

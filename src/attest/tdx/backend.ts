@@ -25,6 +25,7 @@ import {
 } from "./structs.ts";
 import { denoTsmFs, type TsmFs, tsmQuote } from "./configfs.ts";
 import { vsockQgs } from "./qgs.ts";
+import { Bounded, DEFAULT_TEE_TIMEOUTS, TeeTimeout, type TeeTimeouts } from "./deadline.ts";
 
 export interface TdxPaths {
   dev: string;
@@ -112,12 +113,24 @@ export class TdxTee implements Tee {
   readonly #io: TdxIo;
   readonly #extend: ExtendPath;
   readonly #tsm: boolean;
+  readonly #bounded: { tsm: Bounded; ioctl: Bounded; qgs: Bounded };
 
-  private constructor(paths: TdxPaths, io: TdxIo, extend: ExtendPath, tsm: boolean) {
+  private constructor(
+    paths: TdxPaths,
+    io: TdxIo,
+    extend: ExtendPath,
+    tsm: boolean,
+    timeouts: TeeTimeouts,
+  ) {
     this.paths = paths;
     this.#io = io;
     this.#extend = extend;
     this.#tsm = tsm;
+    this.#bounded = {
+      tsm: new Bounded("configfs-tsm", timeouts.tsm),
+      ioctl: new Bounded("GET_QUOTE ioctl", timeouts.ioctl),
+      qgs: new Bounded("vsock QGS", timeouts.qgs),
+    };
     this.canMeasure = extend.kind !== "none";
     const ext = extend.kind === "sysfs"
       ? `sysfs ${paths.measurements}/rtmr3:sha384`
@@ -128,8 +141,15 @@ export class TdxTee implements Tee {
     this.note = `TDX guest: report ${paths.dev}; extend ${ext}; quote ${quote}`;
   }
 
-  /** Probes the interfaces; throws when there is no TDX guest interface at all. */
-  static async create(paths: TdxPaths = DEFAULT_TDX_PATHS, io?: TdxIo): Promise<TdxTee> {
+  /**
+   * Probes the interfaces; throws when there is no TDX guest interface at all. `timeouts` bound
+   * each quote provider (deadline.ts).
+   */
+  static async create(
+    paths: TdxPaths = DEFAULT_TDX_PATHS,
+    io?: TdxIo,
+    timeouts: TeeTimeouts = DEFAULT_TEE_TIMEOUTS,
+  ): Promise<TdxTee> {
     const dev = await exists(paths.dev);
     const sysfs = await exists(`${paths.measurements}/rtmr3:sha384`);
     if (!dev && !sysfs) {
@@ -161,7 +181,7 @@ export class TdxTee implements Tee {
         }
       }
     }
-    return new TdxTee(paths, io, extend, tsm);
+    return new TdxTee(paths, io, extend, tsm, timeouts);
   }
 
   async extendRtmr(index: number, digest: Uint8Array): Promise<void> {
@@ -207,11 +227,19 @@ export class TdxTee implements Tee {
 
   async quote(reportData: Uint8Array): Promise<Uint8Array> {
     const failures: string[] = [];
+    const timedOut: string[] = [];
+    const failed = (what: string, e: unknown) => {
+      if (e instanceof TeeTimeout) timedOut.push(e.message);
+      else failures.push(`${what}: ${(e as Error).message}`);
+    };
+    const b = this.#bounded;
     if (this.#tsm) {
       try {
-        return await tsmQuote(this.paths.tsmReport, reportData, { fs: this.#io.tsm });
+        return await b.tsm.run(() =>
+          tsmQuote(this.paths.tsmReport, reportData, { fs: this.#io.tsm })
+        );
       } catch (e) {
-        failures.push(`configfs-tsm: ${(e as Error).message}`);
+        failed("configfs-tsm", e);
       }
     }
     let tdreport: Uint8Array;
@@ -223,17 +251,24 @@ export class TdxTee implements Tee {
     const msg = encodeQgsQuoteReq(tdreport);
     try {
       const buf = encodeQuoteBuf(msg);
-      await this.#io.quoteIoctl(this.paths.dev, TDX_CMD_GET_QUOTE, buf);
+      await b.ioctl.run(() => this.#io.quoteIoctl(this.paths.dev, TDX_CMD_GET_QUOTE, buf));
       return decodeQgsQuoteResp(decodeQuoteBuf(buf));
     } catch (e) {
-      failures.push(`GET_QUOTE ioctl: ${(e as Error).message}`);
+      failed("GET_QUOTE ioctl", e);
     }
     try {
-      return decodeQgsQuoteResp(await this.#io.qgs(msg));
+      return decodeQgsQuoteResp(await b.qgs.run(() => this.#io.qgs(msg)));
     } catch (e) {
-      failures.push(`vsock QGS: ${(e as Error).message}`);
+      failed("vsock QGS", e);
     }
-    log.warn(`tdx quote failed: ${failures.join("; ")}`);
+    log.warn(`tdx quote failed: ${[...timedOut, ...failures].join("; ")}`);
+    if (timedOut.length > 0) {
+      // A provider exists but does not answer: say so (a retry may work once the host recovers).
+      throw new AcondError(
+        "deadline_exceeded",
+        `Quote not available: the TEE did not answer (${timedOut.join("; ")})`,
+      );
+    }
     throw new AcondError("failed_precondition", MSG.attestationNotSupported);
   }
 

@@ -409,3 +409,57 @@ Deno.test("the real shim door: ioctls on a non-TDX file fail with errno, never c
     .then(() => null, (x) => x);
   assertEquals(q?.errno, 25);
 });
+
+Deno.test("a quote provider that never answers: a clear error within the deadline, then fail fast", async () => {
+  const t = await tree({ dev: true, sysfs: true, tsm: true });
+  const fake = new FakeTdx();
+  // configfs-tsm whose outblob read never returns (a host that never answers the GetQuote).
+  const fs = new FakeConfigfs();
+  const hang = () => new Promise<never>(() => {});
+  let outblobReads = 0;
+  const stuckFs: TsmFs = {
+    ...fs,
+    mkdir: (p) => fs.mkdir(p),
+    rmdir: (p) => fs.rmdir(p),
+    write: (p, d) => fs.write(p, d),
+    read: (p) => p.endsWith("/outblob") ? (outblobReads++, hang()) : fs.read(p),
+  };
+  const io = { ...fake.io(stuckFs), quoteIoctl: hang, qgs: hang };
+  const tee = await TdxTee.create(t.paths, io, { tsm: 200, ioctl: 100, qgs: 100 });
+  const rd = seq(64, 3);
+  const e = await tee.quote(rd).then(() => null, (x) => x);
+  assertEquals(e?.code, "deadline_exceeded");
+  assertMatch(
+    e.message,
+    /^Quote not available: the TEE did not answer \(configfs-tsm: no answer within 0\.2 s; GET_QUOTE ioctl: no answer within 0\.1 s; vsock QGS: no answer within 0\.1 s\)$/,
+  );
+  assertEquals(outblobReads, 1);
+  // While the stuck calls have not returned, the providers are not asked again: the next
+  // request fails at once instead of queueing behind them.
+  const again = await tee.quote(rd).then(() => null, (x) => x);
+  assertEquals(again?.code, "deadline_exceeded");
+  assertMatch(again.message, /configfs-tsm: still stuck on an earlier request/);
+  assertMatch(again.message, /vsock QGS: still stuck on an earlier request/);
+  assertEquals(outblobReads, 1);
+  // TDREPORTs (a TDCALL, no host involved) still work.
+  assertEquals((await tee.report(rd)).length, 1024);
+  await t.done();
+});
+
+Deno.test("Bounded: a late answer clears the stuck state; a fast one is returned as is", async () => {
+  const { Bounded, TeeTimeout } = await import("../../../src/attest/tdx/deadline.ts");
+  const b = new Bounded("test provider", 50);
+  assertEquals(await b.run(() => Promise.resolve(7)), 7);
+  await assertRejects(() => b.run(() => Promise.reject(new Error("boom"))), /boom/);
+  let release!: () => void;
+  const late = new Promise<number>((r) => release = () => r(1));
+  const e = await b.run(() => late).then(() => null, (x) => x);
+  assertOk(e instanceof TeeTimeout);
+  assertEquals(b.stuck, true);
+  await assertRejects(() => b.run(() => Promise.resolve(2)), /still stuck/);
+  release();
+  await late;
+  await Promise.resolve();
+  assertEquals(b.stuck, false);
+  assertEquals(await b.run(() => Promise.resolve(3)), 3);
+});

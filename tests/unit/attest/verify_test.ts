@@ -1,6 +1,11 @@
 /** The verifier and the quote parsers on hand-built evidence (v4, v5, mock, debug TDs). */
 import { assertEquals, assertOk, assertThrows } from "../../helpers/assert.ts";
-import { type VerifyInput, verifyReport } from "../../../src/attest/verify.ts";
+import {
+  DCAP_NEEDS_COLLATERAL,
+  type VerifyInput,
+  verifyReport,
+} from "../../../src/attest/verify.ts";
+import type { DcapVerdict } from "../../../src/attest/dcap/verify.ts";
 import { SimTee } from "../../../src/attest/sim.ts";
 import { bodyFromTdReport, MOCK_VENDOR_ID, parseQuote } from "../../../src/attest/quote.ts";
 import { attestationJson, nonceBytes, reportDataFor } from "../../../src/attest/attestation.ts";
@@ -9,6 +14,21 @@ import { bootEventLine } from "../../../src/attest/bootevent.ts";
 import { digest, fromHex, toHex } from "../../../src/digest.ts";
 
 const NONCE = { lo: 5n, hi: 6n };
+/**
+ * The DCAP verdict a caller passes for a quote whose chain verified (the chain itself is tested
+ * on real quotes in dcap/dcap_test.ts); the hand-built quotes here test everything else.
+ */
+const DCAP_OK: DcapVerdict = {
+  ok: true,
+  chainValid: true,
+  status: "UpToDate",
+  advisoryIds: [],
+  acceptStatus: ["UpToDate"],
+  at: "2026-01-01T00:00:00.000Z",
+  rootCaSha256: "",
+  errors: [],
+  collateral: {},
+};
 const IMAGE = "sha384/" + "a".repeat(96) + "/" + "b".repeat(96);
 
 interface Scenario {
@@ -72,6 +92,7 @@ function run(s: Scenario, data: Uint8Array, over: Partial<VerifyInput> = {}) {
     rtmr3Log: s.log,
     attestationData: s.json,
     nonce: NONCE,
+    dcap: DCAP_OK,
     ...over,
   });
 }
@@ -87,7 +108,7 @@ Deno.test("DCAP v4 and v5 (TD 1.0 and 1.5 bodies) parse at the right offsets and
     const r = run(s, q);
     assertEquals(r.errors, [], `v${v}/${bt}`);
     assertEquals(r.images, [IMAGE]);
-    assertOk(r.warnings.some((w) => /signature chain is not checked/.test(w)));
+    assertEquals(r.dcap?.status, "UpToDate");
   }
   // A v5 quote read at v4 offsets would be garbage: the parser keys on the version.
   const v5 = dcapQuote(s.tdreport, 5);
@@ -176,4 +197,64 @@ Deno.test("the boot event's TEE must match the evidence; the JSON must name meas
       /INIT/.test(e)
     ),
   );
+});
+
+Deno.test("a real quote needs its DCAP verdict: none says how to give collateral; a failed one is named", async () => {
+  const s = await scenario();
+  const q = dcapQuote(s.tdreport, 4);
+  const none = run(s, q, { dcap: undefined });
+  assertEquals(none.errors, [DCAP_NEEDS_COLLATERAL]);
+  assertOk(/--collateral FILE or --pccs URL/.test(none.errors[0]));
+  const bad = run(s, q, {
+    dcap: {
+      ...DCAP_OK,
+      ok: false,
+      chainValid: false,
+      status: null,
+      errors: ["DCAP: TCBInfo expired"],
+    },
+  });
+  assertEquals(bad.errors, ["DCAP: TCBInfo expired"]);
+});
+
+Deno.test("a bare TDREPORT from a real TEE verifies only with allowUnsigned, loudly", async () => {
+  const s = await scenario();
+  const r = s.tdreport.slice();
+  r.set(new TextEncoder().encode("not the simulator's MRSEAM"), 280);
+  const v = run(s, r);
+  assertEquals(v.origin, "tdreport");
+  assertEquals(v.errors.length, 1);
+  assertOk(/bare TDREPORT is not signed.*--allow-unsigned/.test(v.errors[0]), v.errors[0]);
+  const u = run(s, r, { allowUnsigned: true });
+  assertEquals(u.errors, []);
+  assertOk(u.warnings.some((w) => /^UNSIGNED EVIDENCE ACCEPTED/.test(w)));
+});
+
+Deno.test("reference values: each mismatch is named; the images must be exactly the expected", async () => {
+  const s = await scenario();
+  const q = dcapQuote(s.tdreport, 4);
+  const p = parseQuote(q).body;
+  const right = {
+    images: [IMAGE],
+    mrTd: toHex(p.mrTd),
+    rtmr: { 0: toHex(p.rtmr[0]), 3: toHex(p.rtmr[3]) },
+    mrConfigId: toHex(p.mrConfigId),
+  };
+  assertEquals(run(s, q, { expect: right }).errors, []);
+  const other = "ab".repeat(48);
+  const other2 = "sha384/" + "c".repeat(96) + "/" + "d".repeat(96);
+  const v = run(s, q, {
+    expect: { images: [other2], mrTd: other, rtmr: { 2: other }, mrConfigId: other },
+  });
+  assertEquals(v.errors, [
+    `MRTD is ${toHex(p.mrTd)}, expected ${other}`,
+    `MRCONFIGID is ${toHex(p.mrConfigId)}, expected ${other}`,
+    `RTMR2 is ${toHex(p.rtmr[2])}, expected ${other}`,
+    `expected image ${other2} was not measured`,
+    `image ${IMAGE} was measured but is not expected`,
+  ]);
+  // An empty expected list means: no image may be measured.
+  assertEquals(run(s, q, { expect: { images: [] } }).errors, [
+    `image ${IMAGE} was measured but is not expected`,
+  ]);
 });
