@@ -6,6 +6,7 @@ import { type Command, printJson, UsageError } from "./command.ts";
 import { imageCommands } from "./images.ts";
 import { containerCommands } from "./containers.ts";
 import { reportCommands } from "./report.ts";
+import { imageSideCommands } from "./image/mod.ts";
 import { HealthResponseSchema } from "../gen/acon_pb.ts";
 
 const health: Command = {
@@ -19,6 +20,8 @@ const health: Command = {
 };
 
 const COMMANDS: Command[] = [health, ...imageCommands, ...containerCommands, ...reportCommands];
+// The image side (src/cli/image/): keygen, generate, sign, manifest validate, image-id, ...
+COMMANDS.push(...imageSideCommands);
 
 function help(): string {
   return `aconctl: the client of acond
