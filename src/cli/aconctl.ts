@@ -7,6 +7,7 @@ import { imageCommands } from "./images.ts";
 import { containerCommands } from "./containers.ts";
 import { reportCommands } from "./report.ts";
 import { dcapCommands } from "./dcap.ts";
+import { imageSideCommands } from "./image/mod.ts";
 import { HealthResponseSchema } from "../gen/acon_pb.ts";
 
 const health: Command = {
@@ -22,6 +23,7 @@ const health: Command = {
 const COMMANDS: Command[] = [
   health,
   ...imageCommands,
+  ...imageSideCommands,
   ...containerCommands,
   ...reportCommands,
   ...dcapCommands,

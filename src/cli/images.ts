@@ -1,11 +1,11 @@
 /** aconctl image commands: add-manifest, push, add-blob, finalize, get-manifest. */
 import { parseArgs } from "node:util";
-import { createHash } from "node:crypto";
 import { type Command, printJson, UsageError } from "./command.ts";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromString } from "@connectrpc/connect/protocol-connect";
 import { type AconClient, type RawHttp, rawHttpOf } from "./client.ts";
 import { BLOB_STREAM_PREFIX, streamContentRange } from "../api/wire.ts";
+import { addImageManifest, loadImage } from "./image/imagedir.ts";
 
 const CHUNK = 4 * 1024 * 1024;
 
@@ -24,14 +24,6 @@ async function addManifest(client: AconClient, m: string, sig: string, cert: str
     signature: await readFile(sig, "signature"),
     certificate: await readFile(cert, "certificate"),
   });
-}
-
-/** sha384 of a file, streamed. */
-async function sha384File(path: string): Promise<string> {
-  const h = createHash("sha384");
-  const f = await Deno.open(path);
-  for await (const chunk of f.readable) h.update(chunk);
-  return h.digest("hex");
 }
 
 /** Progress on stderr, when it is a terminal and not --quiet. */
@@ -222,8 +214,9 @@ export const imageCommands: Command[] = [
   },
   {
     name: "push",
-    usage: "push MANIFEST SIGNATURE CERT.der [LAYER.tar ...] [--start] [--env K=V ...]",
-    summary: "add-manifest, then upload each missing layer found among the given tars",
+    usage: "push DIR | MANIFEST SIGNATURE CERT.der [LAYER.tar ...] [--start] [--env K=V ...]",
+    summary:
+      "add-manifest, then upload each missing layer (from the image directory DIR or the tars)",
     async run(c) {
       const { values, positionals } = parseArgs({
         args: c.args,
@@ -234,12 +227,10 @@ export const imageCommands: Command[] = [
         },
         allowPositionals: true,
       });
-      const [m, s, cert, ...layers] = positionals;
-      if (!cert) throw new UsageError("push needs MANIFEST SIGNATURE CERT [LAYER.tar ...]");
+      const img = await loadImage(positionals);
       const client = c.client();
-      const r = await addManifest(client, m, s, cert);
-      const byDigest = new Map<string, string>();
-      for (const l of layers) byDigest.set(`sha384/${await sha384File(l)}`, l);
+      const r = await addImageManifest(client, img);
+      const byDigest = img.layers;
       const unresolved: string[] = [];
       for (const missing of r.missingLayers) {
         const file = byDigest.get(missing);

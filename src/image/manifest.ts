@@ -9,7 +9,7 @@ import type { HashAlg } from "../digest.ts";
 import { invalid } from "../errors.ts";
 import { atLeast } from "../digest_boot.ts";
 import { fileNameProblem, type LayerRef, parseLayerRef } from "./ids.ts";
-import { checkStartable, DEFAULT_OVERFLOW_UID } from "./start_rules.ts";
+import { checkStartable, DEFAULT_OVERFLOW_UID, startProblems } from "./start_rules.ts";
 import type { Manifest } from "../state.ts";
 
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
@@ -25,15 +25,38 @@ function shown(s: string): string {
   return s.length > 200 ? `${s.slice(0, 200)}…` : s;
 }
 
+/**
+ * Thrown inside one check once its problem is recorded, to stop that check (never escapes this
+ * module): every problem of a manifest is collected, and the first is what AddManifest reports.
+ */
+const STOP = new (class Stop extends Error {})("stop");
+
 class Field {
-  constructor(readonly path: string) {}
+  constructor(readonly path: string, readonly problems: string[]) {}
+  /** Records the problem and stops the current check. */
   fail(problem: string): never {
-    throw invalid(`Invalid manifest: ${this.path} ${problem}`);
+    this.note(problem);
+    throw STOP;
+  }
+  /** Records the problem; the check goes on. */
+  note(problem: string): void {
+    this.problems.push(`Invalid manifest: ${this.path} ${problem}`);
   }
   child(key: string | number): Field {
     return new Field(
       typeof key === "number" ? `${this.path}[${key}]` : `${this.path}.${shown(key)}`,
+      this.problems,
     );
+  }
+}
+
+/** Runs one check; undefined when it failed (its problems are recorded). */
+function attempt<T>(check: () => T): T | undefined {
+  try {
+    return check();
+  } catch (e) {
+    if (e === STOP) return undefined;
+    throw e;
   }
 }
 
@@ -48,10 +71,11 @@ function isObj(v: unknown): v is Obj {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/** An object of known fields; each unknown field is a problem (the known ones are still checked). */
 function object(f: Field, v: unknown, allowed: readonly string[]): Obj {
   if (!isObj(v)) f.fail(`must be an object, not ${typeName(v)}`);
   for (const k of Object.keys(v)) {
-    if (!allowed.includes(k)) f.fail(`has unknown field "${shown(k)}"`);
+    if (!allowed.includes(k)) f.note(`has unknown field "${shown(k)}"`);
   }
   return v;
 }
@@ -81,15 +105,24 @@ function integer(f: Field, v: unknown, min: number, max: number): number {
   return v;
 }
 
+/** Every item is checked (each bad one is a problem); the array fails if any item did. */
 function array<T>(f: Field, v: unknown, item: (f: Field, v: unknown) => T): T[] {
   if (!Array.isArray(v)) f.fail(`must be an array, not ${typeName(v)}`);
-  return v.map((x, i) => item(f.child(i), x));
+  const out: T[] = [];
+  let bad = false;
+  v.forEach((x, i) => {
+    const r = attempt(() => ({ ok: item(f.child(i), x) }));
+    if (r) out.push(r.ok);
+    else bad = true;
+  });
+  if (bad) throw STOP;
+  return out;
 }
 
 function noDuplicates<T>(f: Field, items: T[]): void {
   const seen = new Set<T>();
   items.forEach((x, i) => {
-    if (seen.has(x)) f.child(i).fail(`duplicates ${JSON.stringify(x)}`);
+    if (seen.has(x)) f.child(i).note(`duplicates ${JSON.stringify(x)}`);
     seen.add(x);
   });
 }
@@ -159,138 +192,226 @@ const TOP_FIELDS = [
 ] as const;
 const REQUIRED = ["aconSpecVersion", "aliases", "workingDir", "signals", "policy"];
 
+/** The result of checking a manifest's format: every problem, and the fields that passed. */
+export interface FormatCheck {
+  /** Every problem, in the order of the fields; the manifest is valid when there is none. */
+  problems: string[];
+  /** The fields whose checks passed (defaults filled in); all of them when there is no problem. */
+  fields: Partial<Manifest>;
+}
+
 /**
- * Parses and validates manifest text. `minHash` applies to every digest the manifest names
- * (layers and content-alias objects).
+ * Checks manifest text against the format and reports every problem at once. `minHash` applies
+ * to every digest the manifest names (layers and content-alias objects).
  */
-export function parseManifest(text: string, minHash: HashAlg): Manifest {
+export function checkManifestFormat(text: string, minHash: HashAlg): FormatCheck {
+  const problems: string[] = [];
+  const fields: Partial<Manifest> = {};
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch (e) {
-    throw invalid(`Invalid manifest: not valid JSON: ${(e as Error).message}`);
+    return { problems: [`Invalid manifest: not valid JSON: ${(e as Error).message}`], fields };
   }
   const dup = duplicateKey(text);
   if (dup !== null) {
-    throw invalid(`Invalid manifest: key ${JSON.stringify(shown(dup))} appears twice`);
+    problems.push(`Invalid manifest: key ${JSON.stringify(shown(dup))} appears twice`);
   }
-  const top: Field = new Field("manifest");
-  if (!isObj(v)) top.fail(`must be a JSON object, not ${typeName(v)}`);
+  const top: Field = new Field("manifest", problems);
+  if (!isObj(v)) {
+    top.note(`must be a JSON object, not ${typeName(v)}`);
+    return { problems, fields };
+  }
   for (const k of Object.keys(v)) {
     if (!(TOP_FIELDS as readonly string[]).includes(k) && !k.startsWith("_")) {
-      top.fail(`has unknown field "${shown(k)}" (vendor fields must start with "_")`);
+      top.note(`has unknown field "${shown(k)}" (vendor fields must start with "_")`);
     }
   }
-  for (const k of REQUIRED) if (!(k in v)) top.fail(`lacks the required field "${k}"`);
-  const f = (k: string) => new Field(k);
+  for (const k of REQUIRED) if (!(k in v)) top.note(`lacks the required field "${k}"`);
+  const f = (k: string) => new Field(k, problems);
+  /** A field's check, run only when the field is present (or has a default). */
+  const field = <K extends keyof Manifest>(k: K, check: () => Manifest[K]) => {
+    const r = attempt(check);
+    if (r !== undefined) fields[k] = r;
+    return r;
+  };
 
-  const version = array(
-    f("aconSpecVersion"),
-    v.aconSpecVersion,
-    (g, x) => integer(g, x, 0, 0xffffffff),
+  if ("aconSpecVersion" in v) {
+    field("aconSpecVersion", () => {
+      const version = array(
+        f("aconSpecVersion"),
+        v.aconSpecVersion,
+        (g, x) => integer(g, x, 0, 0xffffffff),
+      );
+      if (version.length !== 2) f("aconSpecVersion").fail("must be [major, minor]");
+      if (version[0] !== 1) {
+        f("aconSpecVersion").fail(`major version ${version[0]} is not supported (1)`);
+      }
+      return version;
+    });
+  }
+
+  const layers = field("layers", () => {
+    const layers = "layers" in v
+      ? array(f("layers"), v.layers, (g, x) => layerRef(g, x, minHash))
+      : [];
+    if (layers.length > MAX_LAYERS) f("layers").fail(`has more than ${MAX_LAYERS} entries`);
+    noDuplicates(f("layers"), layers);
+    return layers;
+  });
+
+  if ("aliases" in v) {
+    field("aliases", () => {
+      const al = object(f("aliases"), v.aliases, ["contents", "self"]);
+      const contents: Record<string, string[]> = {};
+      let bad = false;
+      if ("contents" in al) {
+        const c = f("aliases.contents");
+        const seen = new Set<string>();
+        for (const [obj, names] of Object.entries(map(c, al.contents))) {
+          const g = c.child(obj);
+          const ok = attempt(() => {
+            layerRef(g, obj, minHash);
+            contents[obj] = array(g, names, aliasName);
+            contents[obj].forEach((n, i) => {
+              if (seen.has(n)) g.child(i).note(`alias "${n}" is defined twice`);
+              seen.add(n);
+            });
+            return true;
+          });
+          if (!ok) bad = true;
+        }
+      }
+      const self: Record<string, string[]> = {};
+      if ("self" in al) {
+        const s = f("aliases.self");
+        const seen = new Set<string>();
+        for (const [key, names] of Object.entries(map(s, al.self))) {
+          if (key !== ".") {
+            s.note(`has key "${shown(key)}": only "." (this image) is allowed`);
+            continue;
+          }
+          const ok = attempt(() => {
+            self[key] = array(s.child(key), names, aliasName);
+            self[key].forEach((n, i) => {
+              // A self alias shares its directory with the image directories (named by digests).
+              if (/^[0-9a-f]{64,}$/.test(n)) {
+                s.child(key).child(i).note("must not look like a digest");
+              }
+              if (seen.has(n)) s.child(key).child(i).note(`alias "${n}" is defined twice`);
+              seen.add(n);
+            });
+            return true;
+          });
+          if (!ok) bad = true;
+        }
+      }
+      if (bad) throw STOP;
+      return { contents, self };
+    });
+  }
+
+  field("entrypoint", () => {
+    const entrypoint = "entrypoint" in v ? array(f("entrypoint"), v.entrypoint, string) : [];
+    if (layers && layers.length > 0 && entrypoint.length === 0) {
+      f("entrypoint").fail("must not be empty for an image with layers");
+    }
+    if (entrypoint.length > 0 && entrypoint[0] === "") {
+      f("entrypoint[0]").fail("must not be empty");
+    }
+    return entrypoint;
+  });
+
+  field("env", () => "env" in v ? array(f("env"), v.env, string) : []);
+  if ("workingDir" in v) field("workingDir", () => string(f("workingDir"), v.workingDir));
+
+  field("uids", () => {
+    const uids = "uids" in v
+      ? array(f("uids"), v.uids, (g, x) => {
+        const u = integer(g, x, 1, 0xfffffffe);
+        if (u === OVERFLOW_UID) g.fail(`must not be the overflow uid ${OVERFLOW_UID}`);
+        return u;
+      })
+      : [];
+    noDuplicates(f("uids"), uids);
+    return uids;
+  });
+
+  field("logFDs", () => {
+    const logFDs = "logFDs" in v
+      ? array(f("logFDs"), v.logFDs, (g, x) => integer(g, x, 0, 0x7fffffff))
+      : [];
+    noDuplicates(f("logFDs"), logFDs);
+    return logFDs;
+  });
+
+  field("writableFS", () => "writableFS" in v ? bool(f("writableFS"), v.writableFS) : false);
+  field("noRestart", () => "noRestart" in v ? bool(f("noRestart"), v.noRestart) : false);
+
+  if ("signals" in v) {
+    field("signals", () => {
+      const signals = array(
+        f("signals"),
+        v.signals,
+        (g, x) => integer(g, x, -MAX_SIGNAL, MAX_SIGNAL),
+      );
+      // 0 is meaningful only first (the restart signal: "send none").
+      signals.forEach((s, i) => {
+        if (s === 0 && i > 0) {
+          f("signals").child(i).note("must not be 0 (only signals[0] may be 0)");
+        }
+      });
+      noDuplicates(f("signals"), signals);
+      return signals;
+    });
+  }
+
+  field(
+    "maxInstances",
+    () =>
+      "maxInstances" in v
+        ? integer(f("maxInstances"), v.maxInstances, 0, Number.MAX_SAFE_INTEGER)
+        : 1,
   );
-  if (version.length !== 2) f("aconSpecVersion").fail("must be [major, minor]");
-  if (version[0] !== 1) {
-    f("aconSpecVersion").fail(`major version ${version[0]} is not supported (1)`);
+
+  if ("policy" in v) {
+    field("policy", () => {
+      const p = object(f("policy"), v.policy, ["accepts", "rejectUnaccepted"]);
+      const accepts = attempt(() =>
+        "accepts" in p ? array(f("policy.accepts"), p.accepts, string) : []
+      );
+      const rejectUnaccepted = "rejectUnaccepted" in p
+        ? bool(f("policy.rejectUnaccepted"), p.rejectUnaccepted)
+        : false;
+      if (!accepts) throw STOP;
+      return { accepts, rejectUnaccepted };
+    });
   }
+  return { problems, fields };
+}
 
-  const layers = "layers" in v
-    ? array(f("layers"), v.layers, (g, x) => layerRef(g, x, minHash))
-    : [];
-  if (layers.length > MAX_LAYERS) f("layers").fail(`has more than ${MAX_LAYERS} entries`);
-  noDuplicates(f("layers"), layers);
-
-  const al = object(f("aliases"), v.aliases, ["contents", "self"]);
-  const contents: Record<string, string[]> = {};
-  if ("contents" in al) {
-    const c = f("aliases.contents");
-    const seen = new Set<string>();
-    for (const [obj, names] of Object.entries(map(c, al.contents))) {
-      const g = c.child(obj);
-      layerRef(g, obj, minHash);
-      contents[obj] = array(g, names, aliasName);
-      contents[obj].forEach((n, i) => {
-        if (seen.has(n)) g.child(i).fail(`alias "${n}" is defined twice`);
-        seen.add(n);
-      });
-    }
-  }
-  const self: Record<string, string[]> = {};
-  if ("self" in al) {
-    const s = f("aliases.self");
-    const seen = new Set<string>();
-    for (const [key, names] of Object.entries(map(s, al.self))) {
-      if (key !== ".") s.fail(`has key "${shown(key)}": only "." (this image) is allowed`);
-      self[key] = array(s.child(key), names, aliasName);
-      self[key].forEach((n, i) => {
-        // A self alias shares its directory with the image directories (named by digests).
-        if (/^[0-9a-f]{64,}$/.test(n)) s.child(key).child(i).fail("must not look like a digest");
-        if (seen.has(n)) s.child(key).child(i).fail(`alias "${n}" is defined twice`);
-        seen.add(n);
-      });
-    }
-  }
-
-  const entrypoint = "entrypoint" in v ? array(f("entrypoint"), v.entrypoint, string) : [];
-  if (layers.length > 0 && entrypoint.length === 0) {
-    f("entrypoint").fail("must not be empty for an image with layers");
-  }
-  if (entrypoint.length > 0 && entrypoint[0] === "") f("entrypoint[0]").fail("must not be empty");
-
-  const env = "env" in v ? array(f("env"), v.env, string) : [];
-  const workingDir = string(f("workingDir"), v.workingDir);
-
-  const uids = "uids" in v
-    ? array(f("uids"), v.uids, (g, x) => {
-      const u = integer(g, x, 1, 0xfffffffe);
-      if (u === OVERFLOW_UID) g.fail(`must not be the overflow uid ${OVERFLOW_UID}`);
-      return u;
-    })
-    : [];
-  noDuplicates(f("uids"), uids);
-
-  const logFDs = "logFDs" in v
-    ? array(f("logFDs"), v.logFDs, (g, x) => integer(g, x, 0, 0x7fffffff))
-    : [];
-  noDuplicates(f("logFDs"), logFDs);
-
-  const writableFS = "writableFS" in v ? bool(f("writableFS"), v.writableFS) : false;
-  const noRestart = "noRestart" in v ? bool(f("noRestart"), v.noRestart) : false;
-
-  const signals = array(f("signals"), v.signals, (g, x) => {
-    const s = integer(g, x, -MAX_SIGNAL, MAX_SIGNAL);
-    return s;
-  });
-  // 0 is meaningful only first (the restart signal: "send none").
-  signals.forEach((s, i) => {
-    if (s === 0 && i > 0) f("signals").child(i).fail("must not be 0 (only signals[0] may be 0)");
-  });
-  noDuplicates(f("signals"), signals);
-
-  const maxInstances = "maxInstances" in v
-    ? integer(f("maxInstances"), v.maxInstances, 0, Number.MAX_SAFE_INTEGER)
-    : 1;
-
-  const p = object(f("policy"), v.policy, ["accepts", "rejectUnaccepted"]);
-  const accepts = "accepts" in p ? array(f("policy.accepts"), p.accepts, string) : [];
-  const rejectUnaccepted = "rejectUnaccepted" in p
-    ? bool(f("policy.rejectUnaccepted"), p.rejectUnaccepted)
-    : false;
-
+/**
+ * Parses and validates manifest text: InvalidArgument naming the first problem (of all that
+ * checkManifestFormat finds). `minHash` applies to every digest the manifest names.
+ */
+export function parseManifest(text: string, minHash: HashAlg): Manifest {
+  const { problems, fields } = checkManifestFormat(text, minHash);
+  if (problems.length > 0) throw invalid(problems[0]);
+  const m = fields as Manifest;
   return {
-    aconSpecVersion: version,
-    layers,
-    aliases: { contents, self },
-    entrypoint,
-    env,
-    workingDir,
-    uids,
-    logFDs,
-    writableFS,
-    noRestart,
-    signals,
-    maxInstances,
-    policy: { accepts, rejectUnaccepted },
+    aconSpecVersion: m.aconSpecVersion,
+    layers: m.layers,
+    aliases: m.aliases,
+    entrypoint: m.entrypoint,
+    env: m.env,
+    workingDir: m.workingDir,
+    uids: m.uids,
+    logFDs: m.logFDs,
+    writableFS: m.writableFS,
+    noRestart: m.noRestart,
+    signals: m.signals,
+    maxInstances: m.maxInstances,
+    policy: m.policy,
   };
 }
 
@@ -306,4 +427,19 @@ export function acceptManifest(
   const m = parseManifest(text, minHash);
   checkStartable(m, overflowUid);
   return m;
+}
+
+/**
+ * Every reason AddManifest would refuse this manifest text, in the order it checks them (its
+ * error is the first): the format's problems, then what Start requires of the fields whose format
+ * is right. Empty when AddManifest accepts it (signature and launch policy aside). For clients
+ * (aconctl manifest validate).
+ */
+export function manifestProblems(
+  text: string,
+  minHash: HashAlg,
+  overflowUid = DEFAULT_OVERFLOW_UID,
+): string[] {
+  const { problems, fields } = checkManifestFormat(text, minHash);
+  return [...problems, ...startProblems(fields, overflowUid)];
 }
