@@ -17,7 +17,9 @@ interface Scenario {
   json: string;
 }
 
-async function scenario(o: { tee?: string; interactive?: boolean; debugAttr?: boolean } = {}) {
+async function scenario(
+  o: { tee?: string; interactive?: boolean; debugConsole?: boolean; debugAttr?: boolean } = {},
+) {
   const t = new SimTee();
   const log = [
     INIT_LINE,
@@ -26,7 +28,7 @@ async function scenario(o: { tee?: string; interactive?: boolean; debugAttr?: bo
       tee: o.tee ?? "tdx",
       pid1: true,
       interactive: o.interactive ?? false,
-      debugConsole: false,
+      debugConsole: o.debugConsole ?? false,
       minHash: "sha384",
     }),
     addManifestLine(IMAGE),
@@ -127,6 +129,16 @@ Deno.test("debug TDs are refused: TD attributes bit 0, or an interactive boot ev
   const q2 = dcapQuote(inter.tdreport, 4);
   assertOk(run(inter, q2).errors.some((e) => /interactive/.test(e)));
   assertEquals(run(inter, q2, { allowDebug: true }).errors, []);
+});
+
+Deno.test("a boot event with the console's debug shell (debug_console) is refused unless --allow-debug", async () => {
+  const s = await scenario({ interactive: true, debugConsole: true });
+  const q = dcapQuote(s.tdreport, 4);
+  assertOk(run(s, q).errors.some((e) => /debug console/.test(e)));
+  assertEquals(run(s, q, { allowDebug: true }).errors, []);
+  const only = await scenario({ debugConsole: true });
+  const q2 = dcapQuote(only.tdreport, 4);
+  assertOk(run(only, q2).errors.some((e) => /debug console/.test(e)));
 });
 
 Deno.test("the boot event's TEE must match the evidence; the JSON must name measured images", async () => {
