@@ -305,3 +305,15 @@ export function openPty(): { master: number; slave: number; name: string } {
   const end = name.indexOf(0);
   return { master: fds[0], slave: fds[1], name: new TextDecoder().decode(name.subarray(0, end)) };
 }
+
+/**
+ * A process in acond's own namespaces (the VM's), as root, not in any container: the console's
+ * debug shell (acond.debug_shell). The same creation path as Exec, joining no namespace.
+ */
+export async function spawnInVm(spec: ProcessSpec, workingDir = "/"): Promise<number> {
+  const ints = header(spec, 0);
+  const b = blob([spec.path, ...spec.argv, ...spec.env, workingDir]);
+  const out = new Int32Array(OUT.EXEC_LEN);
+  const ret = await shim().shim_container_exec(ints, b, BigInt(b.length), out);
+  return finish(ret, out);
+}
