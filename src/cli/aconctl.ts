@@ -6,6 +6,7 @@ import { type Command, printJson, UsageError } from "./command.ts";
 import { imageCommands } from "./images.ts";
 import { containerCommands } from "./containers.ts";
 import { reportCommands } from "./report.ts";
+import { attachCommand } from "./attach.ts";
 import { HealthResponseSchema } from "../gen/acon_pb.ts";
 
 const health: Command = {
@@ -18,7 +19,13 @@ const health: Command = {
   },
 };
 
-const COMMANDS: Command[] = [health, ...imageCommands, ...containerCommands, ...reportCommands];
+const COMMANDS: Command[] = [
+  health,
+  ...imageCommands,
+  ...containerCommands,
+  attachCommand,
+  ...reportCommands,
+];
 
 function help(): string {
   return `aconctl: the client of acond
@@ -29,6 +36,12 @@ Usage: aconctl [--socket PATH | --tcp HOST:PORT] [--json] COMMAND [ARGS]
 
 Commands:
 ${COMMANDS.map((c) => `  ${c.usage}\n      ${c.summary}`).join("\n")}
+
+Terminal sessions (attach, exec -it; acond in interactive mode): the local terminal is raw and
+everything typed goes to the remote program, Ctrl-C included. Detach with Ctrl+Alt+O then x
+(the program goes on; attach again later, its recent output is shown first). When the program
+exits, aconctl exits with its status (128+N for signal N). The local terminal is restored on
+every way out. See docs/console.md.
 `;
 }
 
