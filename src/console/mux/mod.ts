@@ -27,6 +27,8 @@ export interface ConsoleOptions {
   debugShell: boolean;
   /** The console is acond's stderr too (PID 1): log lines are held off it while entered. */
   consoleIsStderr: boolean;
+  /** PID 1 (its reaper is started at boot); else the shell starts the reaper as a subreaper. */
+  pid1: boolean;
   /** Resizes a pty through its master (the debug shell's). */
   resizePty(master: number, rows: number, cols: number): void;
 }
@@ -41,8 +43,10 @@ export function startConsole(o: ConsoleOptions): ConsoleMux | null {
       sys: o.sys,
       fds: o.fds,
       resizePty: o.resizePty,
-      spawn: (slave) =>
-        o.reaper.spawn(() =>
+      spawn: (slave) => {
+        // Dev mode starts the reaper with the first container; the shell may come first.
+        o.reaper.start({ subreaper: !o.pid1 });
+        return o.reaper.spawn(() =>
           spawnInVm({
             path: SHELL_PATH,
             argv: [SHELL_PATH, "-i"],
@@ -57,8 +61,11 @@ export function startConsole(o: ConsoleOptions): ConsoleMux | null {
             noNewPrivs: false,
             setsid: true,
             ctty: true,
+          }).catch((e) => {
+            throw new Error(`cannot start the debug shell ${SHELL_PATH}: ${(e as Error).message}`);
           })
-        ),
+        );
+      },
     })
     : null;
   const mux = new ConsoleMux({

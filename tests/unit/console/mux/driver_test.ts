@@ -42,6 +42,7 @@ async function setup() {
     reaper,
     debugShell: false,
     consoleIsStderr: false,
+    pid1: false,
     resizePty,
   })!;
   assertOk(mux, "started");
