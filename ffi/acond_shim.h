@@ -208,5 +208,7 @@ ACOND_EXPORT int32_t shim_epoll_wait(int32_t epfd, int32_t *out, int32_t max, in
 ACOND_EXPORT int32_t shim_eventfd(void);
 ACOND_EXPORT int32_t shim_open_ns(int32_t pid, const char *name);
 ACOND_EXPORT int32_t shim_openpty(int32_t *fds, char *name, uint64_t namelen);
+/* TIOCSWINSZ on a pty master: rows and cols 1..65535, else -EINVAL. */
+ACOND_EXPORT int32_t shim_pty_resize(int32_t master, uint32_t rows, uint32_t cols);
 
 #endif

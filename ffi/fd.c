@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "acond_shim.h"
@@ -107,4 +108,12 @@ int32_t shim_openpty(int32_t *fds, char *name, uint64_t namelen) {
   fds[0] = m;
   fds[1] = s;
   return 0;
+}
+
+/* A terminal's window size (TIOCSWINSZ on its master: the slave's foreground process group gets
+ * SIGWINCH). rows and cols must be 1..65535 (struct winsize holds unsigned shorts). */
+int32_t shim_pty_resize(int32_t master, uint32_t rows, uint32_t cols) {
+  if (rows == 0 || cols == 0 || rows > 0xffff || cols > 0xffff) return -EINVAL;
+  struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+  return SHIM_RET(ioctl(master, TIOCSWINSZ, &ws));
 }

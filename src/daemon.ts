@@ -30,6 +30,9 @@ import { blobStreamRoute } from "./api/blobstream.ts";
 import { BLOB_STREAM_PREFIX } from "./api/wire.ts";
 import { healthHandlers } from "./api/handlers/health.ts";
 import { powerHandlers } from "./api/handlers/power.ts";
+import { terminalHandlers } from "./api/handlers/terminal.ts";
+import { Terminals } from "./console/terminals.ts";
+import type { TerminalHub } from "./console/hub.ts";
 import { log } from "./util/log.ts";
 import { Layout } from "./layout.ts";
 import type { PowerFn } from "./power.ts";
@@ -71,6 +74,8 @@ export interface Daemon {
   endStreams(): void;
   /** The one owner of waitpid(-1) (PID 1 starts it at boot: every orphan is ours). */
   readonly reaper: Reaper;
+  /** The terminals of interactive mode (empty when it is off), for the console's front end. */
+  readonly terminals: TerminalHub;
   /** Stops every container within graceMs; false when none was ever started. */
   stopContainers(graceMs: number): Promise<boolean>;
   shutdown(): Promise<void>;
@@ -105,6 +110,10 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
   });
   await measureBoot(opts, tee, ctx.eventLog, cgroups.facts());
   const reaper = new Reaper(linuxSys);
+  // The one poller of raw fds, and the one owner of ptys (containers' and Execs' terminals).
+  const poller = new Poller();
+  const terminals = new Terminals({ sys: linuxSys, fds: poller });
+  const interactive = opts.interactive ?? false;
   const sockets = containerSockets(ctx);
   let containers: ContainerService | null = null;
   // The one upload table (blob RPCs and the raw stream route), built with its code on first use.
@@ -126,13 +135,14 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
       sys: linuxSys,
       procRoot: "/proc",
       reaper,
-      fds: new Poller(),
+      fds: poller,
       layout: ctx.layout,
       lock: ctx.lock,
       state: ctx.state,
       events: ctx.events,
       pid1: opts.pid1,
-      interactive: opts.interactive ?? false,
+      interactive,
+      terminals,
       sharedDir: sharedDir(opts),
       ensureModule: platform.ensureModule,
       attestSockets: sockets.port,
@@ -153,7 +163,7 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
   };
 
   const handlers = deferHandlers(
-    [healthHandlers(ctx), powerHandlers(platform.power)],
+    [healthHandlers(ctx), powerHandlers(platform.power), terminalHandlers(terminals, interactive)],
     laterHandlers,
   );
   const streamsEnd = new AbortController();
@@ -174,6 +184,20 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
   // In dev mode host processes may call the container socket: bound now. As PID 1 nothing in
   // the VM can call it before a container exists: it comes with the first Start.
   if (!opts.pid1) await sockets.bindShared();
+  // Interactive mode: the multiplexer on the console (console/mux/, loaded only then).
+  const consoleMux = interactive && opts.console
+    ? (await import("./console/mux/mod.ts")).startConsole({
+      path: opts.console,
+      hub: terminals,
+      sys: linuxSys,
+      fds: poller,
+      reaper,
+      debugShell: opts.debugShell ?? false,
+      consoleIsStderr: opts.pid1,
+      pid1: opts.pid1,
+      resizePty: linuxSys.resizePty,
+    })
+    : null;
   const stopContainers = async (graceMs: number) => {
     if (!containers) return false;
     await containers.stopAll(graceMs);
@@ -187,11 +211,13 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
     serveConfig: serve,
     endStreams: () => streamsEnd.abort(),
     reaper,
+    terminals,
     stopContainers,
     async shutdown() {
       // Streams first: a listener lets requests in flight finish, and a Watch never does. Then
       // no new work (listeners cut what is left after their grace), then the containers.
       streamsEnd.abort();
+      consoleMux?.stop(); // the console's own settings back
       await sockets.closeAll();
       await Promise.all(listeners.map((l) => l.shutdown().catch(() => {})));
       await stopContainers(2000);

@@ -24,8 +24,13 @@ export interface VerifyInput {
   /** The nonce the requester sent (checked when given). */
   nonce?: { lo: bigint; hi: bigint };
   requireFinalize?: boolean;
-  /** Accept a TD whose boot event or TD attributes say debug/interactive. */
+  /** Accept a debug TD: TD attributes bit 0, or a boot event that says debug console. */
   allowDebug?: boolean;
+  /**
+   * Accept a boot event that says interactive mode (container terminals reachable over the API
+   * and the console: docs/console.md). Separate from allowDebug: neither implies the other.
+   */
+  allowInteractive?: boolean;
   /** Accept simulated evidence (dev mode and tests); never the default. */
   allowSim?: boolean;
   /** ReportResponse.sim_public_key: needed to check a simulated quote. */
@@ -149,8 +154,16 @@ export function verifyReport(input: VerifyInput): VerifyResult {
   if (!res.boot) {
     warnings.push("no acond boot event (an ACON daemon, or the TD could not measure)");
   } else {
-    if ((res.boot.interactive || res.boot.debugConsole) && !input.allowDebug) {
-      errors.push("the boot event says interactive/debug console is enabled");
+    if (res.boot.interactive && !input.allowInteractive) {
+      errors.push(
+        "the boot event says interactive mode is on (container terminals can be attached to; " +
+          "accept it with --allow-interactive)",
+      );
+    }
+    if (res.boot.debugConsole && !input.allowDebug) {
+      errors.push(
+        "the boot event says the debug console is enabled (accept it with --allow-debug)",
+      );
     }
     if ((res.boot.tee === "sim") !== simulated) {
       errors.push(`the boot event says TEE "${res.boot.tee}" but the evidence is ${res.origin}`);

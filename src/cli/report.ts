@@ -38,7 +38,7 @@ function printVerdict(v: VerifyResult): void {
 const report: Command = {
   name: "report",
   usage:
-    "report [--nonce HEX] [--quote] [--verify] [--require-finalize] [--allow-sim] [--allow-debug] [--out FILE]",
+    "report [--nonce HEX] [--quote] [--verify] [--require-finalize] [--allow-sim] [--allow-debug] [--allow-interactive] [--out FILE]",
   summary: "get a TDREPORT (or --quote) over a nonce; --verify checks it and the event log",
   async run(c) {
     const { values } = parseArgs({
@@ -50,6 +50,7 @@ const report: Command = {
         "require-finalize": { type: "boolean" },
         "allow-sim": { type: "boolean" },
         "allow-debug": { type: "boolean" },
+        "allow-interactive": { type: "boolean" },
         out: { type: "string" },
       },
       strict: true,
@@ -72,6 +73,7 @@ const report: Command = {
         requireFinalize: values["require-finalize"],
         allowSim: values["allow-sim"],
         allowDebug: values["allow-debug"],
+        allowInteractive: values["allow-interactive"],
         simPublicKey: r.simPublicKey,
       })
       : null;
@@ -122,7 +124,8 @@ const eventLog: Command = {
 
 const verifyFile: Command = {
   name: "verify",
-  usage: "verify FILE [--nonce HEX] [--require-finalize] [--allow-sim] [--allow-debug]",
+  usage:
+    "verify FILE [--nonce HEX] [--require-finalize] [--allow-sim] [--allow-debug] [--allow-interactive]",
   summary: "verify a saved `aconctl --json report` output offline (no daemon needed)",
   run(c) {
     const { values, positionals } = parseArgs({
@@ -132,6 +135,7 @@ const verifyFile: Command = {
         "require-finalize": { type: "boolean" },
         "allow-sim": { type: "boolean" },
         "allow-debug": { type: "boolean" },
+        "allow-interactive": { type: "boolean" },
       },
       allowPositionals: true,
       strict: true,
@@ -169,6 +173,7 @@ const verifyFile: Command = {
       requireFinalize: values["require-finalize"],
       allowSim: values["allow-sim"],
       allowDebug: values["allow-debug"],
+      allowInteractive: values["allow-interactive"],
       simPublicKey: saved.simPublicKey ? hex(saved.simPublicKey, "simPublicKey") : undefined,
     });
     if (c.json) printJson(v);

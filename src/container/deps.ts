@@ -19,6 +19,37 @@ export interface AttestSockets {
   close(cid: number): Promise<void>;
 }
 
+/** A process's exit as a terminal announces it: the exit code, or the signal that killed it. */
+export interface TerminalExit {
+  wstatus: number;
+  signal: boolean;
+}
+
+/** A pty made for a process about to be created (the terminal is not listed until `started`). */
+export interface PendingPty {
+  /** 0 for a container's own terminal, else the interactive Exec's session id. */
+  readonly session: number;
+  /** The slave's fd, for the child's stdio (closed by `started` or `abandon`). */
+  readonly slave: number;
+  /** The slave's path, e.g. /dev/pts/3. */
+  readonly name: string;
+  /** The process exists: the terminal is served and listed; exit resolves when it has exited. */
+  started(pid: number, exit: Promise<TerminalExit>): void;
+  /** The process could not be created: both ends closed, nothing listed. */
+  abandon(): void;
+}
+
+/** The terminals of interactive mode (console/terminals.ts, the one owner of ptys). */
+export interface Terminals {
+  /**
+   * A new pty for a container's entry point (`own`: its session 0) or an interactive Exec.
+   * Throws AcondError resource_exhausted when acond holds too many terminals.
+   */
+  open(t: { containerId: number; own: boolean; imageId: string; command: string }): PendingPty;
+  /** A container's interactive Exec sessions whose process is running (Inspect). */
+  sessions(containerId: number): { session: number; pid: number; pty: string; command: string }[];
+}
+
 export interface ContainerDeps {
   sys: Sys;
   /** Where procfs is mounted ("/proc"; tests point it at a directory of their own). */
@@ -31,8 +62,13 @@ export interface ContainerDeps {
   events: EventBus;
   /** PID-1 mode: host uid == container id; otherwise a high uid base and a subreaper. */
   pid1: boolean;
-  /** Interactive mode (recorded in the boot event): only then may an Exec get a pty. */
+  /**
+   * Interactive mode (recorded in the boot event): only then may an Exec get a pty, and a
+   * container's entry point gets one unless its manifest lists logFDs 1 or 2 (docs/console.md).
+   */
   interactive: boolean;
+  /** Where ptys come from and are served (console/terminals.ts). */
+  terminals: Terminals;
   /** The directory bind-mounted as every container's /shared. */
   sharedDir: string;
   /** Makes a kernel module available (PID 1 loads overlay on first use); no-op in dev mode. */

@@ -23,6 +23,8 @@ export const MAX_CAPTURE = 16 * 1024 * 1024;
 export interface ExecOutput {
   stdout: Uint8Array;
   stderr: Uint8Array;
+  /** An interactive Exec's terminal session (Attach, WriteTerminal); 0 for a batch Exec. */
+  session: number;
 }
 
 export async function exec(reg: Registry, req: ExecRequest): Promise<ExecOutput> {
@@ -41,8 +43,8 @@ export async function exec(reg: Registry, req: ExecRequest): Promise<ExecOutput>
   const path = `${ENTRYPOINT_DIR}/${req.command}`;
   const what = `exec container ${c.id}`;
   if (req.timeoutSec <= 0) {
-    await withContext(what, () => execInteractive(reg, c, path, req));
-    return { stdout: new Uint8Array(), stderr: new Uint8Array() };
+    const session = await withContext(what, () => execInteractive(reg, c, path, req));
+    return { stdout: new Uint8Array(), stderr: new Uint8Array(), session };
   }
   return await withContext(what, () => execBatch(reg, c, path, req, cap));
 }
@@ -127,7 +129,7 @@ function batchIo(
       settled = true;
       clearTimeout(timer);
       closeIn();
-      resolve({ stdout: out.bytes(), stderr: err.bytes() });
+      resolve({ stdout: out.bytes(), stderr: err.bytes(), session: 0 });
     };
     const capture = (fd: number, sink: TailBuffer) =>
       drainFd(sys, fds, fd, 65536, (chunk) => {

@@ -1,13 +1,12 @@
 /**
- * Exec with timeout 0: the process gets a pty as stdio and controlling terminal (a new session)
- * and is listed in `sessions` (for the console); the call returns once it has been exec'd.
- * Output read from the master is kept in a small ring until the console attaches; the entry is
- * removed when the master reports hang-up.
+ * Exec with timeout 0: the process gets a pty as stdio and controlling terminal (a new session),
+ * made and then served by the terminal hub (deps.terminals: console/terminals.ts, which lists it,
+ * keeps its scrollback and lets clients attach); the call returns its session id once the
+ * process has been exec'd.
  */
-import { drainFd } from "../proc/fdio.ts";
 import { type ExecRequest, processSpec, spawnFailure } from "./exec_spec.ts";
-import type { PtySession, Registry } from "./registry.ts";
-import { TailBuffer } from "./ring.ts";
+import { terminalExit } from "./exit.ts";
+import type { Registry } from "./registry.ts";
 import type { Container } from "./types.ts";
 
 export async function execInteractive(
@@ -15,32 +14,23 @@ export async function execInteractive(
   c: Container,
   path: string,
   req: ExecRequest,
-): Promise<void> {
-  const { sys } = reg.deps;
-  const pty = sys.openPty();
-  let pid: number;
+): Promise<number> {
+  const { sys, terminals } = reg.deps;
+  const pty = terminals.open({
+    containerId: c.id,
+    own: false,
+    imageId: c.imageId,
+    command: req.command,
+  });
+  let spawned;
   try {
-    sys.setNonblock(pty.master);
     const stdio: [number, number, number] = [pty.slave, pty.slave, pty.slave];
     const spec = { ...processSpec(c, path, req.arguments, req.envs, stdio), ctty: true };
-    ({ pid } = await reg.deps.reaper.spawn(() => sys.spawnInContainer(c.pid, spec)));
+    spawned = await reg.deps.reaper.spawn(() => sys.spawnInContainer(c.pid, spec));
   } catch (e) {
-    sys.close(pty.master);
+    pty.abandon();
     throw spawnFailure(e, req.command);
-  } finally {
-    // Only the process holds the slave now: its exit makes the master read EIO.
-    sys.close(pty.slave);
   }
-  const session: PtySession = {
-    containerId: c.id,
-    pid,
-    master: pty.master,
-    slave: pty.name,
-    command: req.command,
-    output: new TailBuffer(4096),
-  };
-  reg.sessions.add(session);
-  drainFd(sys, reg.deps.fds, pty.master, 4096, (chunk) => session.output.push(chunk), () => {
-    reg.sessions.delete(session);
-  });
+  pty.started(spawned.pid, spawned.exit.then(terminalExit));
+  return pty.session;
 }

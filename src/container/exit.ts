@@ -5,6 +5,7 @@
  */
 import type { ExitStatus } from "../proc/reaper.ts";
 import { log } from "../util/log.ts";
+import type { TerminalExit } from "./deps.ts";
 import type { Registry } from "./registry.ts";
 import { unmountRoot } from "./rootfs.ts";
 import type { Container } from "./types.ts";
@@ -15,6 +16,12 @@ export function statusFields(s: ExitStatus | null): { wstatus: number; exitSigna
   return s.signal !== null
     ? { wstatus: s.signal, exitSignal: true }
     : { wstatus: s.code ?? 0, exitSignal: false };
+}
+
+/** The same, as a terminal announces it (deps.terminals). */
+export function terminalExit(s: ExitStatus | null): TerminalExit {
+  const f = statusFields(s);
+  return { wstatus: f.wstatus, signal: f.exitSignal };
 }
 
 export async function onExit(reg: Registry, c: Container, s: ExitStatus): Promise<void> {

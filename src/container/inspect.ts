@@ -14,7 +14,8 @@ export interface ContainerInfo {
   exePath: string;
   running: boolean;
   pid: number;
-  sessions: { pid: number; pty: string; command: string }[];
+  /** Its interactive Execs still running (their terminals: session ids for Attach). */
+  sessions: { session: number; pid: number; pty: string; command: string }[];
   /** Its cgroup's memory.max and pids.max (0: none enforced). */
   memoryLimit: number;
   pidsLimit: number;
@@ -43,11 +44,7 @@ export async function info(reg: Registry, c: Container): Promise<ContainerInfo> 
     exePath: c.exePath,
     running,
     pid: c.pid,
-    sessions: [...reg.sessions].filter((x) => x.containerId === c.id).map((x) => ({
-      pid: x.pid,
-      pty: x.slave,
-      command: x.command,
-    })),
+    sessions: reg.deps.terminals.sessions(c.id),
     ...limits,
     ...counters,
   };

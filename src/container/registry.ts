@@ -1,35 +1,20 @@
 /**
- * The container table: containers by id (never reused), id and host-uid allocation, the
- * interactive Exec sessions, and the `maxInstances` rule. Everything the verbs (start.ts,
+ * The container table: containers by id (never reused), id and host-uid allocation, and the
+ * `maxInstances` rule (interactive Exec sessions belong to the terminal hub, deps.terminals). Everything the verbs (start.ts,
  * exec.ts, …) share lives in one `Runtime`, which the service builds once.
  */
 import { AcondError, invalid, MSG } from "../errors.ts";
 import type { ContainerDeps } from "./deps.ts";
 import { IdAllocator } from "./ids.ts";
 import type { Container } from "./types.ts";
-import type { TailBuffer } from "./ring.ts";
 import { LimitWatch } from "./cgroup.ts";
 
 /** Host uid base in dev mode (as PID 1 the container id is the host uid, as in ACON). */
 export const DEV_UID_BASE = 1_000_000;
 
-/** An interactive Exec: the pty master (owned here) and the slave's name, as the console lists. */
-export interface PtySession {
-  containerId: number;
-  pid: number;
-  master: number;
-  slave: string;
-  /** The entry point's name (ExecRequest.command). */
-  command: string;
-  /** The newest output, until a console attaches. */
-  output: TailBuffer;
-}
-
 export class Registry {
   readonly #table = new Map<number, Container>();
   readonly ids: IdAllocator;
-  /** Interactive Exec sessions with their pty (the console lists and attaches to these). */
-  readonly sessions = new Set<PtySession>();
 
   /** OOM kills and pids-limit hits of running containers, reported as events. */
   readonly limits: LimitWatch;

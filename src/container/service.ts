@@ -9,7 +9,7 @@ import { exec, type ExecOutput, type ExecRequest } from "./exec.ts";
 import { info, select } from "./inspect.ts";
 import type { ContainerInfo } from "./inspect.ts";
 import { logs } from "./logs.ts";
-import { type PtySession, Registry } from "./registry.ts";
+import { Registry } from "./registry.ts";
 import { restart } from "./restart.ts";
 import { start } from "./start.ts";
 import { kill, stopAll } from "./stop.ts";
@@ -90,10 +90,5 @@ export class ContainerService {
   /** Stops every running container (see stop.ts); a no-op before the first Start. */
   async stopAll(graceMs: number): Promise<void> {
     if (this.#reg) await stopAll(this.#reg, graceMs);
-  }
-
-  /** Interactive Exec sessions (the console lists and attaches to these). */
-  get sessions(): ReadonlySet<PtySession> {
-    return this.#table().sessions;
   }
 }

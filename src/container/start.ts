@@ -9,7 +9,8 @@ import { MAX_ARGS, MAX_ENV } from "../sys/abi.ts";
 import { log } from "../util/log.ts";
 import { sanitizeEnv } from "./env.ts";
 import { type IdMapping, idMapText, validUids } from "./ids.ts";
-import { onExit } from "./exit.ts";
+import { onExit, terminalExit } from "./exit.ts";
+import type { PendingPty } from "./deps.ts";
 import { pumpLogs } from "./logs.ts";
 import type { Registry } from "./registry.ts";
 import { LogRing } from "./ring.ts";
@@ -105,6 +106,8 @@ export async function launch(reg: Registry, c: Container, first: boolean): Promi
   /** Our read ends of the logFD pipes, [container fd, pipe fd]. */
   const readers: [number, number][] = [];
   let socketOpened = false;
+  /** Interactive mode: the entry point's own terminal (session 0). */
+  let pty: PendingPty | null = null;
   let spawned;
   let kept: KeptNamespaces | null = null;
   try {
@@ -113,7 +116,16 @@ export async function launch(reg: Registry, c: Container, first: boolean): Promi
     }
     const nullFd = sys.openFd("/dev/null", O.RDWR);
     childEnds.push(nullFd);
-    const stdio: [number, number, number] = [nullFd, nullFd, nullFd];
+    let stdio: [number, number, number] = [nullFd, nullFd, nullFd];
+    if (ownsTerminal(reg, c)) {
+      pty = reg.deps.terminals.open({
+        containerId: c.id,
+        own: true,
+        imageId: c.imageId,
+        command: m.entrypoint.join(" "),
+      });
+      stdio = [pty.slave, pty.slave, pty.slave];
+    }
     if (c.logs) {
       for (const fd of [1, 2]) {
         if (!(m.logFDs ?? []).includes(fd)) continue;
@@ -133,6 +145,7 @@ export async function launch(reg: Registry, c: Container, first: boolean): Promi
       umask: CONTAINER_UMASK,
       noNewPrivs: nosuid,
       setsid: true,
+      ctty: pty !== null,
       cgroup: c.cgroup ?? undefined,
     };
     let ipcSource = "";
@@ -171,6 +184,7 @@ export async function launch(reg: Registry, c: Container, first: boolean): Promi
   } catch (e) {
     for (const [, r] of readers) sys.close(r);
     for (const fd of childEnds) sys.close(fd);
+    pty?.abandon();
     if (!rejoin) unmountRoot(reg, c);
     if (socketOpened && first) {
       await reg.deps.attestSockets.close(c.id).catch((r) =>
@@ -192,6 +206,7 @@ export async function launch(reg: Registry, c: Container, first: boolean): Promi
   c.pid = spawned.pid;
   c.runs++;
   c.exited = spawned.exit.then((s) => onExit(reg, c, s));
+  pty?.started(spawned.pid, spawned.exit.then(terminalExit));
   reg.limits.add(c.id);
   if (c.logs) {
     c.logs.reopen();
@@ -202,4 +217,12 @@ export async function launch(reg: Registry, c: Container, first: boolean): Promi
       log.error(`container ${c.id}: log capture: ${(e as Error).message}`);
     }
   }
+}
+
+/**
+ * Whether a container's entry point runs on a terminal of its own: in interactive mode, unless its
+ * manifest lists logFDs 1 or 2 (that output then goes to Logs, as without interactive mode).
+ */
+export function ownsTerminal(reg: Registry, c: Container): boolean {
+  return reg.deps.interactive && c.logs === null;
 }

@@ -18,6 +18,7 @@ export const linuxSys: Sys = {
   readSome: proc.readSome,
   writeSome: proc.writeSome,
   openPty: proc.openPty,
+  resizePty: proc.resizePty,
 
   mount: fs.mount,
   umount: fs.umount,

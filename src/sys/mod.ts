@@ -52,6 +52,8 @@ export interface Sys {
   /** Bytes written, null when it would block. */
   writeSome(fd: number, buf: Uint8Array<ArrayBuffer>): number | null;
   openPty(): { master: number; slave: number; name: string };
+  /** A pty's window size, set through its master (TIOCSWINSZ): rows and cols 1..65535. */
+  resizePty(master: number, rows: number, cols: number): void;
 
   // ---- mounts and file steps ----
   mount(

@@ -306,6 +306,11 @@ export function openPty(): { master: number; slave: number; name: string } {
   return { master: fds[0], slave: fds[1], name: new TextDecoder().decode(name.subarray(0, end)) };
 }
 
+/** Sets a pty's window size through its master (TIOCSWINSZ; the foreground group gets SIGWINCH). */
+export function resizePty(master: number, rows: number, cols: number): void {
+  check(shim().shim_pty_resize(master, rows, cols), "ioctl", `TIOCSWINSZ ${master}`);
+}
+
 /**
  * A process in acond's own namespaces (the VM's), as root, not in any container: the console's
  * debug shell (acond.debug_shell). The same creation path as Exec, joining no namespace.

@@ -14,6 +14,7 @@ import type { PodState } from "../../src/state.ts";
 import type { LoadedImage, Manifest } from "../../src/state.ts";
 import { SysError } from "../../src/sys/errors.ts";
 import { FakeSys } from "./fake_sys.ts";
+import { type TerminalLimits, Terminals } from "../../src/console/terminals.ts";
 import { cgroupPlan, Cgroups, DEFAULT_LIMITS } from "../../src/container/cgroup.ts";
 
 export const ROOT = "/state";
@@ -58,6 +59,8 @@ export function manifest(m: Partial<Manifest> = {}): Manifest {
 export interface Harness {
   sys: FakeSys;
   svc: ContainerService;
+  /** The terminal hub the service's ptys come from (over the same fake kernel). */
+  hub: Terminals;
   sockets: FakeSockets;
   state: PodState;
   events: AcondEvent[];
@@ -89,6 +92,8 @@ export interface HarnessOptions {
   limitPollMs?: number;
   /** No cgroup sub-tree (cgroup2 missing): containers get no group. */
   noCgroups?: boolean;
+  /** The hub's limits (default: no drain wait or linger after an exit, so no timer stays). */
+  terminalLimits?: Partial<TerminalLimits>;
 }
 
 export function harness(opts: HarnessOptions = {}): Harness {
@@ -109,6 +114,11 @@ export function harness(opts: HarnessOptions = {}): Harness {
   const sockets = new FakeSockets();
   const modules: string[] = [];
   const lock = new Mutex();
+  const hub = new Terminals({
+    sys,
+    fds: sys.watcher,
+    limits: { drainMs: 0, lingerMs: 0, ...opts.terminalLimits },
+  });
   const svc = new ContainerService({
     sys,
     procRoot: "/proc",
@@ -120,6 +130,7 @@ export function harness(opts: HarnessOptions = {}): Harness {
     events: bus,
     pid1: false,
     interactive: opts.interactive ?? true,
+    terminals: hub,
     sharedDir: SHARED,
     ensureModule: (name) => {
       modules.push(name);
@@ -133,6 +144,7 @@ export function harness(opts: HarnessOptions = {}): Harness {
   return {
     sys,
     svc,
+    hub,
     sockets,
     state,
     events,

@@ -4,7 +4,10 @@
  * - an in-memory file tree (dirs, files, links, sockets with owners);
  * - mounts by target;
  * - fds with reference counts: pipes (EOF once every write end is closed, EPIPE once every read
- *   end is), /dev/null, ptys, kept namespace fds; a spawned process holds its stdio until it exits;
+ *   end is), /dev/null, kept namespace fds; a spawned process holds its stdio until it exits;
+ * - ptys: a master and a slave joined by two pipes (output, input); the master reads EIO once no
+ *   slave is open, its writes wait (null, EAGAIN) once `ptyInputCap` bytes are unread, and it
+ *   keeps its window size;
  * - processes: spawned ones are alive until `exit()` (or a signal they do not ignore), then queued
  *   for `reapOne` and announced through the child-signal callback, as SIGCHLD would;
  * - readiness for a fake poller (`watcher`), level-triggered like epoll.
@@ -36,9 +39,24 @@ class Pipe {
   writers = 0;
 }
 
+/** A pty: `out` carries what the slave writes to the master, `in` what the master writes. */
+export class FakePty {
+  readonly out = new Pipe();
+  readonly in = new Pipe();
+  rows = 0;
+  cols = 0;
+  constructor(readonly name: string) {}
+  /** Bytes written by the master and not yet read by the slave side. */
+  get pending(): number {
+    return this.in.chunks.reduce((n, c) => n + c.length, 0);
+  }
+}
+
 type Fd =
   | { kind: "read"; pipe: Pipe }
   | { kind: "write"; pipe: Pipe }
+  | { kind: "ptyMaster"; pty: FakePty }
+  | { kind: "ptySlave"; pty: FakePty }
   | { kind: "null" }
   | { kind: "ns"; of: number; name: string };
 
@@ -68,6 +86,9 @@ export class FakeSys implements Sys {
   /** Close of an fd that was not open, and other misuse: a test asserts this stays empty. */
   readonly problems: string[] = [];
   behaviour: Behaviour = () => {};
+  /** Bytes a pty master may have written that its slave has not read before writes wait. */
+  ptyInputCap = 4096;
+  readonly ptys: FakePty[] = [];
   readonly watcher = new FakeWatcher(this);
   #failures: { kind: CallKind; nth: number; errno: number; step?: number }[] = [];
   #counts = new Map<CallKind, number>();
@@ -277,11 +298,15 @@ export class FakeSys implements Sys {
     this.fds.set(n, fd);
     if (fd.kind === "read") fd.pipe.readers++;
     if (fd.kind === "write") fd.pipe.writers++;
+    if (fd.kind === "ptyMaster") (fd.pty.out.readers++, fd.pty.in.writers++);
+    if (fd.kind === "ptySlave") (fd.pty.out.writers++, fd.pty.in.readers++);
     return n;
   }
   #release(fd: Fd): void {
     if (fd.kind === "read") fd.pipe.readers--;
     if (fd.kind === "write") fd.pipe.writers--;
+    if (fd.kind === "ptyMaster") (fd.pty.out.readers--, fd.pty.in.writers--);
+    if (fd.kind === "ptySlave") (fd.pty.out.writers--, fd.pty.in.readers--);
     this.watcher.changed();
   }
   #get(fd: number, what: string): Fd {
@@ -316,34 +341,64 @@ export class FakeSys implements Sys {
   readSome(fd: number, buf: Uint8Array<ArrayBuffer>): number | null {
     this.#call("readSome", fd);
     const f = this.#get(fd, "read");
+    if (f.kind === "ptyMaster") {
+      // A pty master with no slave left reads EIO (what is still buffered comes first).
+      if (!f.pty.out.chunks.length && f.pty.out.writers === 0) {
+        throw new SysError(ERRNO.EIO, "read", String(fd));
+      }
+      return this.#take(f.pty.out, buf);
+    }
     if (f.kind !== "read") throw new SysError(ERRNO.EBADF, "read", String(fd));
-    const head = f.pipe.chunks[0];
-    if (!head) return f.pipe.writers === 0 ? 0 : null;
+    return this.#take(f.pipe, buf);
+  }
+  #take(pipe: Pipe, buf: Uint8Array): number | null {
+    const head = pipe.chunks[0];
+    if (!head) return pipe.writers === 0 ? 0 : null;
     const n = Math.min(head.length, buf.length);
     buf.set(head.subarray(0, n));
-    if (n === head.length) f.pipe.chunks.shift();
-    else f.pipe.chunks[0] = head.subarray(n);
+    if (n === head.length) pipe.chunks.shift();
+    else pipe.chunks[0] = head.subarray(n);
+    this.watcher.changed();
     return n;
   }
   writeSome(fd: number, buf: Uint8Array<ArrayBuffer>): number | null {
     this.#call("writeSome", fd);
     const f = this.#get(fd, "write");
     if (f.kind === "null") return buf.length;
+    if (f.kind === "ptyMaster") {
+      if (f.pty.in.readers === 0) throw new SysError(ERRNO.EIO, "write", String(fd));
+      const room = this.ptyInputCap - f.pty.pending;
+      if (room <= 0) return null;
+      const n = Math.min(room, buf.length);
+      f.pty.in.chunks.push(buf.slice(0, n));
+      return n;
+    }
     if (f.kind !== "write") throw new SysError(ERRNO.EBADF, "write", String(fd));
     if (f.pipe.readers === 0) throw new SysError(ERRNO.EPIPE, "write", String(fd));
     f.pipe.chunks.push(buf.slice());
     this.watcher.changed();
     return buf.length;
   }
-  /** A pty as a pipe pair: the slave end writes what the master reads. */
+  /** A pty: master and slave joined by an output and an input pipe (see FakePty). */
   openPty(): { master: number; slave: number; name: string } {
     this.#call("openPty");
-    const p = new Pipe();
+    const pty = new FakePty(`/dev/pts/${this.ptys.length}`);
+    this.ptys.push(pty);
     return {
-      master: this.#open({ kind: "read", pipe: p }),
-      slave: this.#open({ kind: "write", pipe: p }),
-      name: `/dev/pts/${this.#nextFd}`,
+      master: this.#open({ kind: "ptyMaster", pty }),
+      slave: this.#open({ kind: "ptySlave", pty }),
+      name: pty.name,
     };
+  }
+  resizePty(master: number, rows: number, cols: number): void {
+    this.#call("resizePty", master, rows, cols);
+    const f = this.#get(master, "ioctl");
+    if (f.kind !== "ptyMaster") throw new SysError(ERRNO.ENOTTY, "ioctl", String(master));
+    if (rows < 1 || cols < 1 || rows > 0xffff || cols > 0xffff) {
+      throw new SysError(ERRNO.EINVAL, "ioctl", String(master));
+    }
+    f.pty.rows = rows;
+    f.pty.cols = cols;
   }
 
   // ---- processes ----
@@ -393,12 +448,27 @@ export class FakeSys implements Sys {
     );
   }
   /** Writes what a process would print on one of its stdio fds (1 or 2). */
-  print(p: FakeProcess, fd: 1 | 2, text: string): void {
+  print(p: FakeProcess, fd: 1 | 2, text: string | Uint8Array): void {
     const f = this.fds.get(p.held[fd]);
-    if (f?.kind === "write" && f.pipe.readers > 0) {
-      f.pipe.chunks.push(new TextEncoder().encode(text));
+    const pipe = f?.kind === "write" ? f.pipe : f?.kind === "ptySlave" ? f.pty.out : null;
+    if (pipe && pipe.readers > 0) {
+      pipe.chunks.push(typeof text === "string" ? new TextEncoder().encode(text) : text.slice());
       this.watcher.changed();
     }
+  }
+  /** What a process on a pty reads from its stdin: everything the master wrote so far. */
+  readInput(p: FakeProcess): string {
+    const f = this.fds.get(p.held[0]);
+    if (f?.kind !== "ptySlave") throw new Error(`fake: process ${p.pid} has no pty as stdin`);
+    const text = f.pty.in.chunks.map((c) => new TextDecoder().decode(c)).join("");
+    f.pty.in.chunks = [];
+    this.watcher.changed();
+    return text;
+  }
+  /** The pty a process has as its stdin (null: none). */
+  ptyOf(p: FakeProcess): FakePty | null {
+    const f = this.fds.get(p.held[0]);
+    return f?.kind === "ptySlave" ? f.pty : null;
   }
   /** The process exits with a code (or is killed by `signal`): fds released, status queued. */
   exit(pid: number, code: number, signal = 0): void {
@@ -496,7 +566,12 @@ export class FakeWatcher implements FdWatcher {
       let ready = 0;
       if (f.kind === "read" && (f.pipe.chunks.length || f.pipe.writers === 0)) ready |= EPOLL.IN;
       if (f.kind === "write") ready |= f.pipe.readers === 0 ? EPOLL.ERR : EPOLL.OUT;
-      if (ready & (events | EPOLL.ERR)) cb(ready);
+      if (f.kind === "ptyMaster") {
+        if (f.pty.out.chunks.length) ready |= EPOLL.IN;
+        if (f.pty.out.writers === 0) ready |= EPOLL.IN | EPOLL.HUP;
+        else if (f.pty.pending < this.#sys.ptyInputCap) ready |= EPOLL.OUT;
+      }
+      if (ready & (events | EPOLL.ERR | EPOLL.HUP)) cb(ready & (events | EPOLL.ERR | EPOLL.HUP));
     }
   }
 }

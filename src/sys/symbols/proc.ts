@@ -32,4 +32,6 @@ export const procSymbols = {
   shim_eventfd: { parameters: [], result: "i32" },
   shim_open_ns: { parameters: ["i32", "buffer"], result: "i32" },
   shim_openpty: { parameters: ["buffer", "buffer", "u64"], result: "i32" },
+  /** (master, rows, cols) → 0 | -errno (TIOCSWINSZ). */
+  shim_pty_resize: { parameters: ["i32", "u32", "u32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;

@@ -120,22 +120,35 @@ Deno.test("a mock-module quote is recognised and refused unless test evidence is
   assertEquals(run(s, q, { allowSim: true }).errors, []);
 });
 
-Deno.test("debug TDs are refused: TD attributes bit 0, or an interactive boot event", async () => {
+Deno.test("debug TDs are refused: TD attributes bit 0 unless allowDebug", async () => {
   const dbg = await scenario({ debugAttr: true });
   const q = dcapQuote(dbg.tdreport, 4);
   assertOk(run(dbg, q).errors.some((e) => /debug TD/.test(e)));
   assertEquals(run(dbg, q, { allowDebug: true }).errors, []);
+  assertOk(run(dbg, q, { allowInteractive: true }).errors.some((e) => /debug TD/.test(e)));
+});
+
+Deno.test("an interactive boot event is refused unless allowInteractive (allowDebug is not enough)", async () => {
   const inter = await scenario({ interactive: true });
-  const q2 = dcapQuote(inter.tdreport, 4);
-  assertOk(run(inter, q2).errors.some((e) => /interactive/.test(e)));
-  assertEquals(run(inter, q2, { allowDebug: true }).errors, []);
+  const q = dcapQuote(inter.tdreport, 4);
+  const refused = run(inter, q).errors;
+  assertOk(
+    refused.some((e) => /interactive mode is on.*--allow-interactive/.test(e)),
+    String(refused),
+  );
+  const withDebug = run(inter, q, { allowDebug: true }).errors;
+  assertOk(withDebug.some((e) => /interactive mode is on/.test(e)), String(withDebug));
+  assertEquals(run(inter, q, { allowInteractive: true }).errors, []);
+  // Not interactive: accepted without the flag.
+  const plain = await scenario({ interactive: false });
+  assertEquals(run(plain, dcapQuote(plain.tdreport, 4)).errors, []);
 });
 
 Deno.test("a boot event with the console's debug shell (debug_console) is refused unless --allow-debug", async () => {
   const s = await scenario({ interactive: true, debugConsole: true });
   const q = dcapQuote(s.tdreport, 4);
-  assertOk(run(s, q).errors.some((e) => /debug console/.test(e)));
-  assertEquals(run(s, q, { allowDebug: true }).errors, []);
+  assertOk(run(s, q, { allowInteractive: true }).errors.some((e) => /debug console/.test(e)));
+  assertEquals(run(s, q, { allowInteractive: true, allowDebug: true }).errors, []);
   const only = await scenario({ debugConsole: true });
   const q2 = dcapQuote(only.tdreport, 4);
   assertOk(run(only, q2).errors.some((e) => /debug console/.test(e)));

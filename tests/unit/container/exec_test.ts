@@ -32,6 +32,7 @@ Deno.test("pty Exec with interactive mode on: a session", async () => {
   const h = harness({ interactive: true });
   const id = await h.svc.start(h.image(), []);
   await h.settle();
-  await h.svc.exec(req(id, 0));
-  assertEquals(h.svc.sessions.size, 1);
+  const out = await h.svc.exec(req(id, 0));
+  assertEquals(h.hub.sessions(id).map((s) => s.session), [out.session]);
+  assertEquals((await h.svc.inspect(id))[0].sessions.map((s) => s.session), [out.session]);
 });

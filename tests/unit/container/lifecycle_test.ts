@@ -145,7 +145,7 @@ async function execWithEachStepFailing(
     await h.settle();
     if (!ok) refused++;
     assertEquals(h.snapshot(), mark, `Exec with ${kind} #${nth} failing changed the state`);
-    assertEquals(h.svc.sessions.size, 0, `${kind} #${nth}: a session stayed`);
+    assertEquals(h.hub.list(), [], `${kind} #${nth}: a terminal stayed`);
     assertEquals(h.sys.problems, [], `${kind} #${nth}`);
   }
   return refused;
@@ -193,9 +193,10 @@ Deno.test("Exec with a pty (timeout 0): session listed until exit; failures leak
     captureSize: 0,
   };
   await probe.svc.exec({ ...req, containerId: cid });
-  assertEquals(probe.svc.sessions.size, 1);
+  assertEquals(probe.hub.sessions(cid).length, 1);
   await probe.settle();
-  assertEquals(probe.svc.sessions.size, 0, "the session goes when its process has gone");
+  assertEquals(probe.hub.sessions(cid).length, 0, "the session goes when its process has gone");
+  assertEquals(probe.hub.list(), [], "and so does its terminal");
   assertEquals(probe.snapshot(), before);
   const refused = await execWithEachStepFailing(probe, from, req);
   assert(refused >= 2, `only ${refused} failures refused the pty Exec`);
