@@ -18,7 +18,7 @@ async function session(w: World, dir: string, args: string) {
   return await startTmux(`sh -c '${script}'`, { rows: 40, cols: 120 });
 }
 
-async function sessionTest(name: string, fn: (w: World, dir: string) => Promise<void>) {
+function sessionTest(name: string, fn: (w: World, dir: string) => Promise<void>) {
   Deno.test(name, async () => {
     const w = await world({ args: ["--interactive"] });
     const dir = await Deno.makeTempDir({ prefix: "aconctl-session-" });

@@ -16,7 +16,7 @@ async function stty(path: string): Promise<string> {
 }
 
 /** A pane that holds its tty; a dev daemon whose console it is. */
-async function consoleTest(
+function consoleTest(
   name: string,
   extra: string[],
   fn: (w: World, t: Tmux, tty: string) => Promise<void>,
