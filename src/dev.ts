@@ -41,9 +41,11 @@ Options (dev mode):
   --header-timeout S  seconds a connection has to deliver a request's headers (default 10)
   --body-timeout S    longest pause in a request body, in seconds (default 30)
   --log LEVEL         error|warn|info|debug (default info)
-  --interactive       interactive mode: Exec with timeout 0 gets a pty (a debug door into the
-                      containers; recorded as "interactive":true in the boot event, so a
-                      verifier sees it). Off by default: such an Exec is refused
+  --interactive       interactive mode: entry points (without logFDs 1/2) and Execs with
+                      timeout 0 get terminals, reachable by Attach/WriteTerminal (a debug door
+                      into the containers; recorded as "interactive":true in the boot event, so
+                      a verifier refuses it without --allow-interactive; docs/console.md).
+                      Off by default: such an Exec and the terminal RPCs are refused
   --console PATH      with --interactive: run the console multiplexer (as on the VM's console:
                       list, enter, log; docs/console.md) on the terminal PATH, e.g. a /dev/pts/N
   --debug-shell       with --interactive: the console's shell command (a root shell on this
