@@ -99,14 +99,16 @@
  * most events one shim_epoll_wait returns (its out array holds twice as many ints).
  * SPAWN_DEFAULT_TIMEOUT_MS: a spawn request's deadline when TIMEOUT_MS is <= 0.
  * SPAWN_KILL_GRACE_MS: after a timeout, how long the parent waits for the SIGKILLed child to be
- * gone (its fds closed, so no longer on the stacks the parent mapped) before it leaves them. */
+ * gone (its fds closed, so no longer on the stacks the parent mapped) before it leaves them.
+ * TTY_STATE_SIZE: bytes of a terminal state saved by shim_tty_save (a struct termios fits). */
 #define ACOND_LIMITS(X)              \
   X(MAX_ARGS, 256)                   \
   X(MAX_ENV, 1024)                   \
   X(MAX_USERS, 33)                   \
   X(EPOLL_MAX_EVENTS, 64)            \
   X(SPAWN_DEFAULT_TIMEOUT_MS, 10000) \
-  X(SPAWN_KILL_GRACE_MS, 2000)
+  X(SPAWN_KILL_GRACE_MS, 2000)       \
+  X(TTY_STATE_SIZE, 64)
 
 /* Which step of shim_if_config failed (*step). */
 #define ACOND_IF_STEPS(X) \
@@ -171,6 +173,13 @@ ACOND_EXPORT int64_t shim_write_files(const char *dir, const uint8_t *batch, uin
 ACOND_EXPORT int32_t shim_ioctl_path(const char *path, int32_t flags, uint64_t req, void *arg);
 ACOND_EXPORT int32_t shim_tdx_quote_ioctl(const char *path, uint64_t req, uint8_t *buf,
                                           uint64_t len);
+
+/* ---- tty.c: the console's terminal settings (src/console/mux/) ---- */
+ACOND_EXPORT int32_t shim_tty_save(int32_t fd, uint8_t *state, uint64_t len);
+ACOND_EXPORT int32_t shim_tty_restore(int32_t fd, const uint8_t *state, uint64_t len);
+ACOND_EXPORT int32_t shim_tty_raw(int32_t fd, const uint8_t *state, uint64_t len,
+                                  int32_t output_processing);
+ACOND_EXPORT int32_t shim_tty_winsize(int32_t fd, int32_t *out);
 
 /* ---- spawn.c: container processes ---- */
 ACOND_EXPORT int32_t shim_container_start(const int32_t *ints, const char *blob, uint64_t bloblen,

@@ -184,6 +184,20 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
   // In dev mode host processes may call the container socket: bound now. As PID 1 nothing in
   // the VM can call it before a container exists: it comes with the first Start.
   if (!opts.pid1) await sockets.bindShared();
+  // Interactive mode: the multiplexer on the console (console/mux/, loaded only then).
+  const consoleMux = interactive && opts.console
+    ? (await import("./console/mux/mod.ts")).startConsole({
+      path: opts.console,
+      hub: terminals,
+      sys: linuxSys,
+      fds: poller,
+      reaper,
+      debugShell: opts.debugShell ?? false,
+      consoleIsStderr: opts.pid1,
+      pid1: opts.pid1,
+      resizePty: linuxSys.resizePty,
+    })
+    : null;
   const stopContainers = async (graceMs: number) => {
     if (!containers) return false;
     await containers.stopAll(graceMs);
@@ -203,6 +217,7 @@ export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promi
       // Streams first: a listener lets requests in flight finish, and a Watch never does. Then
       // no new work (listeners cut what is left after their grace), then the containers.
       streamsEnd.abort();
+      consoleMux?.stop(); // the console's own settings back
       await sockets.closeAll();
       await Promise.all(listeners.map((l) => l.shutdown().catch(() => {})));
       await stopContainers(2000);

@@ -46,6 +46,10 @@ Options (dev mode):
                       into the containers; recorded as "interactive":true in the boot event, so
                       a verifier refuses it without --allow-interactive; docs/console.md).
                       Off by default: such an Exec and the terminal RPCs are refused
+  --console PATH      with --interactive: run the console multiplexer (as on the VM's console:
+                      list, enter, log; docs/console.md) on the terminal PATH, e.g. a /dev/pts/N
+  --debug-shell       with --interactive: the console's shell command (a root shell on this
+                      host; recorded as "debug_console":true in the boot event)
   --version           print the version
   -h, --help          this help
 `;
@@ -73,6 +77,8 @@ export async function runDev(argv: string[]): Promise<number> {
         "body-timeout": { type: "string" },
         log: { type: "string", default: "info" },
         interactive: { type: "boolean", default: false },
+        console: { type: "string" },
+        "debug-shell": { type: "boolean", default: false },
         version: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -100,6 +106,9 @@ export async function runDev(argv: string[]): Promise<number> {
   if (!["auto", "tdx", "sim"].includes(values.tee!)) return fail(`bad --tee "${values.tee}"`);
   if (!["error", "warn", "info", "debug"].includes(values.log!)) {
     return fail(`bad --log "${values.log}"`);
+  }
+  if ((values.console !== undefined || values["debug-shell"]) && !values.interactive) {
+    return fail("--console and --debug-shell need --interactive");
   }
   let opts: Options;
   try {
@@ -154,6 +163,8 @@ export async function runDev(argv: string[]): Promise<number> {
       maxRequestBytes: maxMiB ? maxMiB * 1024 * 1024 : DEFAULT_MAX_REQUEST_BYTES,
       logLevel: values.log as Options["logLevel"],
       interactive: values.interactive === true,
+      debugShell: values["debug-shell"] === true,
+      console: values.console,
     };
   } catch (e) {
     return fail((e as Error).message);

@@ -22,6 +22,16 @@ export interface Options {
   logLevel: "error" | "warn" | "info" | "debug";
   /** Interactive console/pty access (measured in the boot event; a verifier may refuse it). */
   interactive?: boolean;
+  /**
+   * The console's root shell (acond.debug_shell, dev --debug-shell); only with interactive.
+   * Measured as "debug_console":true in the boot event.
+   */
+  debugShell?: boolean;
+  /**
+   * The console the multiplexer runs on in interactive mode: /dev/console as PID 1, dev
+   * --console PATH (a tty); absent: none.
+   */
+  console?: string;
   /** Containers' resource limits (measured in the boot event); DEFAULT_LIMITS when absent. */
   limits?: CgroupLimits;
   /**

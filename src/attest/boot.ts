@@ -24,7 +24,8 @@ export async function measureBoot(
     tee: tee.kind,
     pid1: opts.pid1,
     interactive: opts.interactive ?? false,
-    debugConsole: false, // acond has no debug console: the boot event's field is always false
+    // The console's root shell: it exists only in interactive mode (console/mux/).
+    debugConsole: (opts.interactive ?? false) && (opts.debugShell ?? false),
     minHash: opts.minHash,
     limits,
   });

@@ -8,6 +8,7 @@ import { containerCommands } from "./containers.ts";
 import { reportCommands } from "./report.ts";
 import { dcapCommands } from "./dcap.ts";
 import { imageSideCommands } from "./image/mod.ts";
+import { attachCommand } from "./attach.ts";
 import { HealthResponseSchema } from "../gen/acon_pb.ts";
 
 const health: Command = {
@@ -25,6 +26,7 @@ const COMMANDS: Command[] = [
   ...imageCommands,
   ...imageSideCommands,
   ...containerCommands,
+  attachCommand,
   ...reportCommands,
   ...dcapCommands,
 ];
@@ -38,6 +40,12 @@ Usage: aconctl [--socket PATH | --tcp HOST:PORT] [--json] COMMAND [ARGS]
 
 Commands:
 ${COMMANDS.map((c) => `  ${c.usage}\n      ${c.summary}`).join("\n")}
+
+Terminal sessions (attach, exec -it; acond in interactive mode): the local terminal is raw and
+everything typed goes to the remote program, Ctrl-C included. Detach with Ctrl+Alt+O then x
+(the program goes on; attach again later, its recent output is shown first). When the program
+exits, aconctl exits with its status (128+N for signal N). The local terminal is restored on
+every way out. See docs/console.md.
 `;
 }
 

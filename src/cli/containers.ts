@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { toJson } from "@bufbuild/protobuf";
 import { type Command, printJson, UsageError } from "./command.ts";
 import { Event_Kind, EventSchema, InspectResponseSchema } from "../gen/acon_pb.ts";
+import { execInteractive, isInteractiveExec } from "./attach.ts";
 
 function cid(s: string | undefined): number {
   const n = Number(s);
@@ -64,9 +65,12 @@ export const containerCommands: Command[] = [
   },
   {
     name: "exec",
-    usage: "exec CID COMMAND [ARG ...] [--timeout S] [--stdin FILE] [--capture BYTES]",
-    summary: "run /lib/acon/entrypoint.d/COMMAND in the container; prints its output",
+    usage: "exec CID COMMAND [ARG ...] [--timeout S] [--stdin FILE] [--capture BYTES]\n" +
+      "  exec -it [--env K=V ...] CID COMMAND [ARG ...]",
+    summary: "run /lib/acon/entrypoint.d/COMMAND in the container; prints its output. With -it " +
+      "(interactive mode only): on a pty of its own, in a raw terminal session like attach",
     async run(c) {
+      if (isInteractiveExec(c.args)) return await execInteractive(c);
       const { values, positionals } = parseArgs({
         args: c.args,
         options: {

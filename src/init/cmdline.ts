@@ -25,6 +25,8 @@ export interface BootConfig {
   timeout: number;
   tee: TeeChoice;
   interactive: boolean;
+  /** acond.debug_shell: the console's `shell` command (a root shell; with interactive only). */
+  debugShell: boolean;
   logLevel: Level;
   ip: StaticIp | null;
   minHash: HashAlg;
@@ -54,6 +56,7 @@ export const BOOT_DEFAULTS: Readonly<BootConfig> = Object.freeze({
   timeout: 180,
   tee: "auto",
   interactive: false,
+  debugShell: false,
   logLevel: "info",
   ip: null,
   minHash: "sha384",
@@ -211,6 +214,12 @@ export function parseCmdline(text: string): ParsedCmdline {
         const b = parseBool(value);
         if (b === null) bad(key, value, "a boolean (1|0|true|false)", BOOT_DEFAULTS.interactive);
         else config.interactive = b;
+        break;
+      }
+      case "acond.debug_shell": {
+        const b = parseBool(value);
+        if (b === null) bad(key, value, "a boolean (1|0|true|false)", BOOT_DEFAULTS.debugShell);
+        else config.debugShell = b;
         break;
       }
       case "acond.log":

@@ -131,6 +131,9 @@ function readBootConfig(): BootConfig {
   const { config, problems } = parseCmdline(cmdline);
   setLogLevel(config.logLevel);
   for (const p of problems) log.error(p);
+  if (config.debugShell && !config.interactive) {
+    log.warn("acond.debug_shell ignored: the console's shell needs acond.interactive");
+  }
   return config;
 }
 
@@ -181,6 +184,9 @@ async function startPid1Daemon(
       maxRequestBytes: DEFAULT_MAX_REQUEST_BYTES,
       logLevel: config.logLevel,
       interactive: config.interactive,
+      debugShell: config.interactive && config.debugShell,
+      // Interactive mode: the multiplexer on the VM's console (console/mux/).
+      console: config.interactive ? "/dev/console" : undefined,
       limits: config.limits,
       conn: config.conn,
     }, {

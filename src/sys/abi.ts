@@ -76,6 +76,8 @@ export const EPOLL_MAX_EVENTS = 64;
 export const SPAWN_DEFAULT_TIMEOUT_MS = 10000;
 /** After a spawn's deadline: how long the SIGKILLed child may take to be gone. */
 export const SPAWN_KILL_GRACE_MS = 2000;
+/** Bytes of a terminal state saved by shim_tty_save (src/sys/tty.ts). */
+export const TTY_STATE_SIZE = 64;
 
 /** Which step of shim_if_config failed. */
 export const IF_STEP = { ADDRESS: 1, UP: 2, ROUTE: 3 } as const;
@@ -109,6 +111,7 @@ export function abiConstants(): Record<string, number> {
       EPOLL_MAX_EVENTS,
       SPAWN_DEFAULT_TIMEOUT_MS,
       SPAWN_KILL_GRACE_MS,
+      TTY_STATE_SIZE,
     }),
     ...prefixed("IF_STEP_", IF_STEP),
     ...prefixed("FILE_RECORD_", FILE_RECORD),

@@ -55,6 +55,7 @@ export const ERRNO: Record<string, number> = {
   ENOTDIR: 20,
   EISDIR: 21,
   EINVAL: 22,
+  ENOTTY: 25,
   ENOSPC: 28,
   EPIPE: 32,
   ERANGE: 34,

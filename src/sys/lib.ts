@@ -12,15 +12,25 @@ import { tdxSymbols } from "./symbols/tdx.ts";
 import { initSymbols } from "./symbols/init.ts";
 import { layerSymbols } from "./symbols/layer.ts";
 import { abiSymbols } from "./symbols/abi.ts";
+import { ttySymbols } from "./symbols/tty.ts";
 
-const tables = [fsSymbols, procSymbols, tdxSymbols, initSymbols, layerSymbols, abiSymbols] as const;
+const tables = [
+  fsSymbols,
+  procSymbols,
+  tdxSymbols,
+  initSymbols,
+  layerSymbols,
+  abiSymbols,
+  ttySymbols,
+] as const;
 type AllSymbols =
   & typeof abiSymbols
   & typeof fsSymbols
   & typeof procSymbols
   & typeof tdxSymbols
   & typeof initSymbols
-  & typeof layerSymbols;
+  & typeof layerSymbols
+  & typeof ttySymbols;
 type Shim = Deno.DynamicLibrary<AllSymbols>["symbols"];
 
 let facade: Shim | null = null;

@@ -310,3 +310,15 @@ export function openPty(): { master: number; slave: number; name: string } {
 export function resizePty(master: number, rows: number, cols: number): void {
   check(shim().shim_pty_resize(master, rows, cols), "ioctl", `TIOCSWINSZ ${master}`);
 }
+
+/**
+ * A process in acond's own namespaces (the VM's), as root, not in any container: the console's
+ * debug shell (acond.debug_shell). The same creation path as Exec, joining no namespace.
+ */
+export async function spawnInVm(spec: ProcessSpec, workingDir = "/"): Promise<number> {
+  const ints = header(spec, 0);
+  const b = blob([spec.path, ...spec.argv, ...spec.env, workingDir]);
+  const out = new Int32Array(OUT.EXEC_LEN);
+  const ret = await shim().shim_container_exec(ints, b, BigInt(b.length), out);
+  return finish(ret, out);
+}

@@ -37,7 +37,9 @@ interface Scenario {
   json: string;
 }
 
-async function scenario(o: { tee?: string; interactive?: boolean; debugAttr?: boolean } = {}) {
+async function scenario(
+  o: { tee?: string; interactive?: boolean; debugConsole?: boolean; debugAttr?: boolean } = {},
+) {
   const t = new SimTee();
   const log = [
     INIT_LINE,
@@ -46,7 +48,7 @@ async function scenario(o: { tee?: string; interactive?: boolean; debugAttr?: bo
       tee: o.tee ?? "tdx",
       pid1: true,
       interactive: o.interactive ?? false,
-      debugConsole: false,
+      debugConsole: o.debugConsole ?? false,
       minHash: "sha384",
     }),
     addManifestLine(IMAGE),
@@ -161,6 +163,16 @@ Deno.test("an interactive boot event is refused unless allowInteractive (allowDe
   // Not interactive: accepted without the flag.
   const plain = await scenario({ interactive: false });
   assertEquals(run(plain, dcapQuote(plain.tdreport, 4)).errors, []);
+});
+
+Deno.test("a boot event with the console's debug shell (debug_console) is refused unless --allow-debug", async () => {
+  const s = await scenario({ interactive: true, debugConsole: true });
+  const q = dcapQuote(s.tdreport, 4);
+  assertOk(run(s, q, { allowInteractive: true }).errors.some((e) => /debug console/.test(e)));
+  assertEquals(run(s, q, { allowInteractive: true, allowDebug: true }).errors, []);
+  const only = await scenario({ debugConsole: true });
+  const q2 = dcapQuote(only.tdreport, 4);
+  assertOk(run(only, q2).errors.some((e) => /debug console/.test(e)));
 });
 
 Deno.test("the boot event's TEE must match the evidence; the JSON must name measured images", async () => {

@@ -12,8 +12,8 @@ Deno.test("a typical QEMU cmdline", () => {
   const r = parseCmdline(
     "console=ttyS0 panic=-1 quiet acond.tcp_port=2000 acond.timeout=0 acond.tee=sim " +
       "acond.ip=eth0:10.0.2.15/24:10.0.2.2 acond.log=debug acond.vsock_port=5000 " +
-      "acond.min_hash=sha256 acond.interactive acond.on_fatal=reboot acond.memory_max=256 " +
-      "acond.pids_max=100 acond.reserve_memory=64 acond.reserve_pids=0 " +
+      "acond.min_hash=sha256 acond.interactive acond.debug_shell acond.on_fatal=reboot " +
+      "acond.memory_max=256 acond.pids_max=100 acond.reserve_memory=64 acond.reserve_pids=0 " +
       "acond.max_connections=32 acond.header_timeout=3 acond.body_timeout=7\n",
   );
   assertEquals(r.problems, []);
@@ -23,6 +23,7 @@ Deno.test("a typical QEMU cmdline", () => {
     timeout: 0,
     tee: "sim",
     interactive: true,
+    debugShell: true,
     logLevel: "debug",
     ip: { iface: "eth0", address: "10.0.2.15", prefix: 24, gateway: "10.0.2.2" },
     minHash: "sha256",
@@ -74,6 +75,7 @@ Deno.test("ACON's invalid vectors are reported and fall back to the default (no 
       ["acond.log=verbose", "acond.log"],
       ["acond.min_hash=md5", "acond.min_hash"],
       ["acond.interactive=maybe", "acond.interactive"],
+      ["acond.debug_shell=root", "acond.debug_shell"],
       ["acond.on_fatal=panic", "acond.on_fatal"],
       ["acond.ip=eth0", "acond.ip"],
       ["acond.test_fault=explode", "acond.test_fault"],

@@ -21,6 +21,7 @@ import { initSymbols } from "../../../src/sys/symbols/init.ts";
 import { layerSymbols } from "../../../src/sys/symbols/layer.ts";
 import { procSymbols } from "../../../src/sys/symbols/proc.ts";
 import { tdxSymbols } from "../../../src/sys/symbols/tdx.ts";
+import { ttySymbols } from "../../../src/sys/symbols/tty.ts";
 
 const ENOENT = 2, ERANGE = 34;
 
@@ -57,7 +58,16 @@ Deno.test("ABI: every constant of the library has the codec's value, and neither
   for (const prefix of ["STEP_", "I_", "F_", "OUT_", "IF_STEP_", "FILE_RECORD_"]) {
     assertOk(rows.some(([n]) => n.startsWith(prefix)), prefix);
   }
-  for (const n of ["MAX_ARGS", "MAX_ENV", "MAX_USERS", "EPOLL_MAX_EVENTS", "FILE_CHMOD"]) {
+  for (
+    const n of [
+      "MAX_ARGS",
+      "MAX_ENV",
+      "MAX_USERS",
+      "EPOLL_MAX_EVENTS",
+      "FILE_CHMOD",
+      "TTY_STATE_SIZE",
+    ]
+  ) {
     assertOk(n in lib, n);
   }
 });
@@ -98,6 +108,14 @@ Deno.test("ABI: the library exports exactly the FFI tables' symbols (everything 
     .map((l) => l.trim().split(/\s+/))
     .filter((f) => f.length === 3 && /^[TWDBRV]$/.test(f[1])) // global, defined
     .map((f) => f[2]).sort();
-  const tables = [abiSymbols, fsSymbols, initSymbols, layerSymbols, procSymbols, tdxSymbols];
+  const tables = [
+    abiSymbols,
+    fsSymbols,
+    initSymbols,
+    layerSymbols,
+    procSymbols,
+    tdxSymbols,
+    ttySymbols,
+  ];
   assertEquals(exported, tables.flatMap((t) => Object.keys(t)).sort());
 });

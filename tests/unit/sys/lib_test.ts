@@ -7,11 +7,20 @@ import { tdxSymbols } from "../../../src/sys/symbols/tdx.ts";
 import { initSymbols } from "../../../src/sys/symbols/init.ts";
 import { layerSymbols } from "../../../src/sys/symbols/layer.ts";
 import { abiSymbols } from "../../../src/sys/symbols/abi.ts";
+import { ttySymbols } from "../../../src/sys/symbols/tty.ts";
 
-Deno.test("shim(): all 6 tables' symbols, each a function bound once, that calls into the shim", async () => {
+Deno.test("shim(): all 7 tables' symbols, each a function bound once, that calls into the shim", async () => {
   const s = shim() as unknown as Record<string, unknown>;
-  const names = [fsSymbols, procSymbols, tdxSymbols, initSymbols, layerSymbols, abiSymbols]
-    .flatMap((t) => Object.keys(t)).sort();
+  const tables = [
+    fsSymbols,
+    procSymbols,
+    tdxSymbols,
+    initSymbols,
+    layerSymbols,
+    abiSymbols,
+    ttySymbols,
+  ];
+  const names = tables.flatMap((t) => Object.keys(t)).sort();
   assertEquals(Object.keys(s).sort(), names);
   assertEquals(shim(), shim());
   for (const n of names) {
