@@ -8,7 +8,7 @@ import { containerCommands } from "./containers.ts";
 import { reportCommands } from "./report.ts";
 import { dcapCommands } from "./dcap.ts";
 import { imageSideCommands } from "./image/mod.ts";
-import { attachCommand } from "./attach.ts";
+import { attachCommand, terminalsCommand } from "./attach.ts";
 import { HealthResponseSchema } from "../gen/acon_pb.ts";
 
 const health: Command = {
@@ -27,6 +27,7 @@ const COMMANDS: Command[] = [
   ...imageSideCommands,
   ...containerCommands,
   attachCommand,
+  terminalsCommand,
   ...reportCommands,
   ...dcapCommands,
 ];

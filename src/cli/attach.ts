@@ -1,6 +1,8 @@
 /** aconctl attach and exec -it: raw-mode sessions on acond's terminals (./terminal.ts). */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { type Command, type CommandContext, UsageError } from "./command.ts";
+import { toJson } from "@bufbuild/protobuf";
+import { type Command, type CommandContext, printJson, UsageError } from "./command.ts";
+import { ListTerminalsResponseSchema } from "../gen/acon_pb.ts";
 import { runSession, type TerminalId } from "./terminal.ts";
 import { HOTKEY_TEXT } from "../console/hotkey.ts";
 
@@ -16,10 +18,10 @@ function uint(s: string | undefined, what: string): number {
   return n;
 }
 
-/** Runs a session; a refusal because interactive mode is off says how to turn it on. */
-async function session(c: CommandContext, t: TerminalId): Promise<number> {
+/** A refusal because interactive mode is off says how to turn it on. */
+async function hinted<T>(call: () => Promise<T>): Promise<T> {
   try {
-    return await runSession(c.client(), t);
+    return await call();
   } catch (e) {
     if (e instanceof ConnectError && e.code === Code.FailedPrecondition) {
       const hint = /acond\.interactive/.test(e.rawMessage) ? "" : ` (${HOW_TO_TURN_ON})`;
@@ -28,6 +30,38 @@ async function session(c: CommandContext, t: TerminalId): Promise<number> {
     throw e;
   }
 }
+
+function session(c: CommandContext, t: TerminalId): Promise<number> {
+  return hinted(() => runSession(c.client(), t));
+}
+
+/** Strips control bytes: a container's command line must not drive the local terminal. */
+const printable = (s: string) =>
+  [...s].map((ch) => (ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f ? "?" : ch)).join("");
+
+export const terminalsCommand: Command = {
+  name: "terminals",
+  usage: "terminals",
+  summary: "list the terminals (interactive mode): container/session, image, command, state, " +
+    "clients attached, size",
+  async run(c) {
+    if (c.args.length) throw new UsageError(`unexpected argument "${c.args[0]}"`);
+    const r = await hinted(() => c.client().listTerminals({}));
+    if (c.json) {
+      printJson(toJson(ListTerminalsResponseSchema, r, { alwaysEmitImplicit: true }));
+      return 0;
+    }
+    console.log("TERMINAL\tIMAGE\tCOMMAND\tSTATE\tATTACHED\tSIZE");
+    for (const t of r.terminals) {
+      console.log(
+        `${t.terminal?.containerId}/${t.terminal?.session}\t${t.imageId}\t` +
+          `${printable(t.command)}\t${t.exited ? "exited" : "running"}\t${t.attached}\t` +
+          `${t.rows}x${t.cols}`,
+      );
+    }
+    return 0;
+  },
+};
 
 export const attachCommand: Command = {
   name: "attach",

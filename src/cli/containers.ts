@@ -129,7 +129,9 @@ export const containerCommands: Command[] = [
         const state = i.running ? STATE_NAMES[i.state] ?? String.fromCharCode(i.state) : "exited";
         const status = i.running ? "-" : i.exitSignal ? `signal ${i.wstatus}` : `${i.wstatus}`;
         console.log(`${i.containerId}\t${state}\t${status}\t${i.imageId}\t${i.exePath}`);
-        for (const x of i.sessions) console.log(`  session pid ${x.pid} ${x.pty} ${x.command}`);
+        for (const x of i.sessions) {
+          console.log(`  session ${i.containerId}/${x.session} pid ${x.pid} ${x.pty} ${x.command}`);
+        }
       }
       return 0;
     },

@@ -180,6 +180,23 @@ termTest("an interactive Exec's terminal, by the session id Exec returns", async
   assertEquals(sessions.map((s) => [s.session, s.command]), [[r.session, "Sh"]]);
   const list = (await w.c.listTerminals({}, BOUND)).terminals.map((t) => t.terminal?.session);
   assertEquals(list.sort(), [0, r.session].sort(), "the container's own terminal and the Exec's");
+  // aconctl lists both terminals and names the Exec's session in inspect.
+  const listed = await aconctl(w, ["terminals"]);
+  assertEquals(listed.code, 0, listed.out);
+  assertMatch(
+    listed.out,
+    new RegExp(`^${id}/0\\tsha384/\\S+\\t[^\\t]+\\trunning\\t0\\t24x80$`, "m"),
+  );
+  assertMatch(
+    listed.out,
+    new RegExp(`^${id}/${r.session}\\t\\S+\\tSh\\trunning\\t0\\t24x80$`, "m"),
+  );
+  const json = JSON.parse((await aconctl(w, ["--json", "terminals"])).out);
+  assertEquals(json.terminals.length, 2);
+  assertMatch(
+    (await aconctl(w, ["inspect", String(id)])).out,
+    new RegExp(`session ${id}/${r.session} pid \\d+ /dev/pts/\\d+ Sh`),
+  );
   const a = new Reader(w, id, r.session);
   try {
     await a.waitFor(/hello-9/); // from the scrollback if it came before the attach
@@ -287,6 +304,9 @@ termTest(
     });
     assertEquals(viaCurl.status, 400);
     assertMatch(viaCurl.raw, /failed_precondition/);
+    const t = await aconctl(w, ["terminals"]);
+    assertEquals(t.code, 1, t.out);
+    assertMatch(t.out, /interactive mode is off.*acond\.interactive/);
     const v = await aconctl(w, ["report", "--verify", "--allow-sim"]);
     assertEquals(v.code, 0, v.out);
     assertMatch(v.out, /verification: OK/);
