@@ -7,13 +7,10 @@
  */
 import { assertMatch } from "../helpers/assert.ts";
 import { startTmux } from "../helpers/tmux.ts";
-import { makeSigner } from "../helpers/pki.ts";
-import { baseManifest, signedManifest } from "../helpers/image.ts";
-import { buildRootfs, sha384hex, tarOf } from "../helpers/busybox.ts";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { AconService } from "../../src/gen/acon_pb.ts";
-import { ensureImage, TOP } from "./qemu.ts";
+import { ensureImage, pushBusybox, TOP } from "./qemu.ts";
 
 function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -66,19 +63,8 @@ Deno.test("console on ttyS0 as PID 1: the prompt, list, size, the debug shell's 
       AconService,
       createConnectTransport({ baseUrl: `http://127.0.0.1:${port}` }),
     );
-    const src = await Deno.makeTempDir();
-    await buildRootfs(src);
-    const tar = await tarOf(src);
-    await Deno.remove(src, { recursive: true });
-    const manifest = baseManifest({
-      layers: [`sha384/${await sha384hex(tar)}`],
-      entrypoint: ["/bin/sh"],
-      env: ["PATH=/bin"],
-      maxInstances: 0,
-    });
-    const r = await client.addManifest(await signedManifest(await makeSigner("ec-p384"), manifest));
-    if (r.missingLayers.length) await client.addBlob({ alg: 2, data: tar });
-    const id = (await client.start({ imageId: r.imageId })).containerId;
+    const imageId = await pushBusybox(client, { entrypoint: ["/bin/sh"] });
+    const id = (await client.start({ imageId })).containerId;
     await t.waitFor(new RegExp(`\\[new terminal ${id}/0: enter ${id}/0\\]`), 60000);
     await t.type(`enter ${id}`);
     await t.keys("Enter");

@@ -6,10 +6,7 @@
  * its descriptors nearly all in use, a flood of connections neither ends PID 1 nor stops reaping.
  */
 import { assert, assertEquals } from "../helpers/assert.ts";
-import { boot, ensureImage } from "./qemu.ts";
-import { makeSigner } from "../helpers/pki.ts";
-import { baseManifest, signedManifest } from "../helpers/image.ts";
-import { buildRootfs, sha384hex, tarOf } from "../helpers/busybox.ts";
+import { boot, ensureImage, pushBusybox } from "./qemu.ts";
 import { type Event, Event_Kind } from "../../src/gen/acon_pb.ts";
 import { parseBootEvent } from "../../src/attest/bootevent.ts";
 
@@ -22,26 +19,13 @@ Deno.test("PID 1: a fork bomb hits its pids limit, others still Start and Exec; 
   const watch = new AbortController();
   try {
     await vm.waitReady();
-    const src = await Deno.makeTempDir();
-    await buildRootfs(src);
-    const tar = await tarOf(src);
-    await Deno.remove(src, { recursive: true });
-    const layers = [`sha384/${await sha384hex(tar)}`];
-    const signer = await makeSigner("ec-p384");
     let n = 0;
-    const image = async (entrypoint: string[]) => {
-      const m = baseManifest({
-        layers,
+    const image = (entrypoint: string[]) =>
+      pushBusybox(vm.client, {
         entrypoint,
-        env: ["PATH=/bin"],
         signals: [9],
-        maxInstances: 0,
+        aliases: { self: { ".": [`limits${n++}:1`] } },
       });
-      (m as Record<string, unknown>).aliases = { self: { ".": [`limits${n++}:1`] } };
-      const r = await vm.client.addManifest(await signedManifest(signer, m));
-      if (r.missingLayers.length) await vm.client.addBlob({ alg: 2, data: tar });
-      return r.imageId;
-    };
     const events: Event[] = [];
     void (async () => {
       for await (const e of vm.client.watch({}, { signal: watch.signal })) events.push(e);
@@ -132,20 +116,9 @@ Deno.test("PID 1: descriptors run short (acond.test_fault=fds): 300 silent conne
     await vm.waitReady();
     await vm.waitSerial(/test fault fds: holding \d+ descriptors of \d+; \d+ left/);
     console.log(vm.serial().match(/test fault fds: .*/)?.[0]);
-    const src = await Deno.makeTempDir();
-    await buildRootfs(src);
-    const tar = await tarOf(src);
-    await Deno.remove(src, { recursive: true });
-    const m = baseManifest({
-      layers: [`sha384/${await sha384hex(tar)}`],
-      entrypoint: ["/bin/sleep", "4"],
-      env: ["PATH=/bin"],
-      maxInstances: 0,
-    });
-    const r = await vm.client.addManifest(await signedManifest(await makeSigner("ec-p384"), m));
-    if (r.missingLayers.length) await vm.client.addBlob({ alg: 2, data: tar });
     // A container that exits while the flood holds every descriptor the budget gives out.
-    const id = (await vm.client.start({ imageId: r.imageId })).containerId;
+    const imageId = await pushBusybox(vm.client, { entrypoint: ["/bin/sleep", "4"] });
+    const id = (await vm.client.start({ imageId })).containerId;
 
     for (let i = 0; i < 300; i++) {
       flood.push(await Deno.connect({ hostname: "127.0.0.1", port: vm.port }));

@@ -6,6 +6,9 @@
 import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { AconService } from "../../src/gen/acon_pb.ts";
+import { buildRootfs, sha384hex, tarOf } from "../helpers/busybox.ts";
+import { baseManifest, signedManifest } from "../helpers/image.ts";
+import { makeSigner } from "../helpers/pki.ts";
 
 export const TOP = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -204,4 +207,36 @@ export async function boot(append: string[] = [], opts: BootOptions = {}): Promi
     },
   };
   return vm;
+}
+
+/** A busybox layer (tests/helpers/busybox.ts), built once per test process. */
+let busyboxLayer: Promise<{ tar: Uint8Array; digest: string }> | null = null;
+
+function busybox(): Promise<{ tar: Uint8Array; digest: string }> {
+  busyboxLayer ??= (async () => {
+    const src = await Deno.makeTempDir();
+    try {
+      await buildRootfs(src);
+      const tar = await tarOf(src);
+      return { tar, digest: `sha384/${await sha384hex(tar)}` };
+    } finally {
+      await Deno.remove(src, { recursive: true });
+    }
+  })();
+  return busyboxLayer;
+}
+
+/**
+ * Signs a manifest over the busybox layer (`over` sets its fields: entrypoint, signals, ...),
+ * loads it into the VM with the layer when missing, and returns the image id.
+ */
+export async function pushBusybox(
+  client: Client<typeof AconService>,
+  over: Record<string, unknown>,
+): Promise<string> {
+  const { tar, digest } = await busybox();
+  const m = baseManifest({ layers: [digest], env: ["PATH=/bin"], maxInstances: 0, ...over });
+  const r = await client.addManifest(await signedManifest(await makeSigner("ec-p384"), m));
+  if (r.missingLayers.length) await client.addBlob({ alg: 2, data: tar });
+  return r.imageId;
 }
