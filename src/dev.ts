@@ -40,6 +40,8 @@ Options (dev mode):
                       when full, the oldest idle connection makes room, else the new one is closed
   --header-timeout S  seconds a connection has to deliver a request's headers (default 10)
   --body-timeout S    longest pause in a request body, in seconds (default 30)
+  --acpi-tables DIR   where to read the firmware's CC event log (DIR/CCEL and DIR/data/CCEL)
+                      that GetEventLog passes through (default /sys/firmware/acpi/tables)
   --log LEVEL         error|warn|info|debug (default info)
   --interactive       interactive mode: entry points (without logFDs 1/2) and Execs with
                       timeout 0 get terminals, reachable by Attach/WriteTerminal (a debug door
@@ -76,6 +78,7 @@ export async function runDev(argv: string[]): Promise<number> {
         "header-timeout": { type: "string" },
         "body-timeout": { type: "string" },
         log: { type: "string", default: "info" },
+        "acpi-tables": { type: "string" },
         interactive: { type: "boolean", default: false },
         console: { type: "string" },
         "debug-shell": { type: "boolean", default: false },
@@ -165,6 +168,7 @@ export async function runDev(argv: string[]): Promise<number> {
       interactive: values.interactive === true,
       debugShell: values["debug-shell"] === true,
       console: values.console,
+      acpiTables: values["acpi-tables"],
     };
   } catch (e) {
     return fail((e as Error).message);

@@ -39,6 +39,8 @@ export interface Options {
    * the request-header and body-pause deadlines. Dev flags; PID 1 uses the defaults.
    */
   conn?: { maxConnections?: number; headerTimeoutMs?: number; bodyIdleTimeoutMs?: number };
+  /** Where the ACPI tables are (the firmware's CCEL); default /sys/firmware/acpi/tables. */
+  acpiTables?: string;
 }
 
 /** Containers' resource limits (container/cgroup.ts; bytes and counts, 0 = none per container). */
