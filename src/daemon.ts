@@ -9,6 +9,7 @@ import { DEFAULT_LIMITS, MAX_CHUNK_BYTES, type Options, sharedDir } from "./opti
 import type { Context } from "./context.ts";
 import { EventLog } from "./attest/eventlog.ts";
 import { selectTee } from "./attest/select.ts";
+import { applyLaunchConfig } from "./attest/launch.ts";
 import { measureBoot } from "./attest/boot.ts";
 import { EventBus } from "./events.ts";
 import { Mutex } from "./util/mutex.ts";
@@ -81,10 +82,15 @@ export interface Daemon {
   shutdown(): Promise<void>;
 }
 
-export async function startDaemon(opts: Options, platform = DEV_PLATFORM): Promise<Daemon> {
-  await Deno.mkdir(opts.root, { recursive: true, mode: 0o700 });
-  const tee = await selectTee(opts.tee);
+export async function startDaemon(
+  given: Options,
+  platform = DEV_PLATFORM,
+): Promise<Daemon> {
+  await Deno.mkdir(given.root, { recursive: true, mode: 0o700 });
+  const tee = await selectTee(given.tee, undefined, undefined, given.simMrConfigId);
   log.info(`TEE backend: ${tee.kind} (${tee.note})`);
+  // A launch configuration bound to MRCONFIGID replaces the settings (or refuses all images).
+  const opts = await applyLaunchConfig(given, tee);
   const ctx: Context = {
     opts,
     tee,

@@ -12,6 +12,7 @@ import {
 import { startDaemon } from "./daemon.ts";
 import { log, setLogLevel } from "./util/log.ts";
 import { ACOND_VERSION } from "./version.ts";
+import { fromHex } from "./digest_boot.ts";
 
 const HELP = `acond ${ACOND_VERSION}: the init and runtime of an ACON confidential VM
 
@@ -40,6 +41,12 @@ Options (dev mode):
                       when full, the oldest idle connection makes room, else the new one is closed
   --header-timeout S  seconds a connection has to deliver a request's headers (default 10)
   --body-timeout S    longest pause in a request body, in seconds (default 30)
+  --acpi-tables DIR   where to read the firmware's CC event log (DIR/CCEL and DIR/data/CCEL)
+                      that GetEventLog passes through (default /sys/firmware/acpi/tables)
+  --launch-config FILE  a launch configuration document (docs/attestation.md, "Launch
+                      configuration"): applied only if its SHA-384 is the TD's MRCONFIGID, else
+                      every image is refused (Health and Report still answer)
+  --sim-mrconfigid HEX  the sim TEE's MRCONFIGID (up to 96 hex digits, zero-padded on the right)
   --log LEVEL         error|warn|info|debug (default info)
   --interactive       interactive mode: entry points (without logFDs 1/2) and Execs with
                       timeout 0 get terminals, reachable by Attach/WriteTerminal (a debug door
@@ -76,6 +83,9 @@ export async function runDev(argv: string[]): Promise<number> {
         "header-timeout": { type: "string" },
         "body-timeout": { type: "string" },
         log: { type: "string", default: "info" },
+        "acpi-tables": { type: "string" },
+        "launch-config": { type: "string" },
+        "sim-mrconfigid": { type: "string" },
         interactive: { type: "boolean", default: false },
         console: { type: "string" },
         "debug-shell": { type: "boolean", default: false },
@@ -150,7 +160,23 @@ export async function runDev(argv: string[]): Promise<number> {
       }
       conn[key] = n * scale;
     }
+    const mc = values["sim-mrconfigid"];
+    if (mc !== undefined && !/^([0-9a-fA-F]{2}){1,48}$/.test(mc)) {
+      return fail(`bad --sim-mrconfigid "${mc}" (up to 96 hex digits)`);
+    }
+    let launchConfig: Uint8Array | undefined;
+    if (values["launch-config"] !== undefined) {
+      try {
+        launchConfig = Deno.readFileSync(values["launch-config"]);
+      } catch (e) {
+        return fail(
+          `cannot read --launch-config ${values["launch-config"]}: ${(e as Error).message}`,
+        );
+      }
+    }
     opts = {
+      ...(launchConfig ? { launchConfig } : {}),
+      ...(mc !== undefined ? { simMrConfigId: fromHex(mc.toLowerCase()) } : {}),
       limits,
       conn,
       root: values.root.replace(/\/+$/, "") || "/",
@@ -165,6 +191,7 @@ export async function runDev(argv: string[]): Promise<number> {
       interactive: values.interactive === true,
       debugShell: values["debug-shell"] === true,
       console: values.console,
+      acpiTables: values["acpi-tables"],
     };
   } catch (e) {
     return fail((e as Error).message);

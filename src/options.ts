@@ -39,6 +39,21 @@ export interface Options {
    * the request-header and body-pause deadlines. Dev flags; PID 1 uses the defaults.
    */
   conn?: { maxConnections?: number; headerTimeoutMs?: number; bodyIdleTimeoutMs?: number };
+  /**
+   * The launch configuration document as delivered (dev --launch-config FILE); applied only if
+   * its SHA-384 is the TD's MRCONFIGID (attest/launch.ts).
+   */
+  launchConfig?: Uint8Array;
+  /** The sim TEE's MRCONFIGID (dev --sim-mrconfigid HEX); zero when absent. */
+  simMrConfigId?: Uint8Array;
+  /** Set from an accepted launch configuration: only images of these signers (`alg/digest`). */
+  trustedSigners?: string[];
+  /** Hex SHA-384 of the accepted launch configuration (recorded in the boot event). */
+  launchConfigDigest?: string;
+  /** Why the launch configuration was refused: no image is accepted (fail closed). */
+  launchRefused?: string;
+  /** Where the ACPI tables are (the firmware's CCEL); default /sys/firmware/acpi/tables. */
+  acpiTables?: string;
 }
 
 /** Containers' resource limits (container/cgroup.ts; bytes and counts, 0 = none per container). */

@@ -28,6 +28,7 @@ export async function measureBoot(
     debugConsole: (opts.interactive ?? false) && (opts.debugShell ?? false),
     minHash: opts.minHash,
     limits,
+    launchConfig: opts.launchConfigDigest,
   });
   await eventLog.measure(line);
   log.info(`measured: ${line}`);

@@ -7,6 +7,8 @@
  * (bytes) and pids.max (0: none of its own), what is reserved for acond, and which controllers
  * actually enforce them ("memory", "pids"; a verifier that requires limits checks this list).
  *   "limits":{"memory_max":536870912,"pids_max":1024,"reserve_memory":134217728,"reserve_pids":512,"enforced":["memory","pids"]}
+ * `launch_config` (last; only when a launch configuration was accepted): its hex SHA-384, which is
+ * the TD's MRCONFIGID (attest/launch.ts).
  */
 export const ACOND_DOMAIN = "acond";
 export const BOOT_OPERATION = "Boot";
@@ -22,6 +24,8 @@ export interface BootFacts {
   minHash: string;
   /** The containers' resource limits (docs/containers.md), when the line records them. */
   limits?: BootLimits;
+  /** Hex SHA-384 of the launch configuration applied (= MRCONFIGID), when there was one. */
+  launchConfig?: string;
 }
 
 export interface BootLimits {
@@ -42,6 +46,9 @@ export function bootEventLine(f: BootFacts): string {
     if (!SAFE.test(v)) throw new Error(`boot event: bad ${k} "${v}"`);
   }
   if (f.limits && !validLimits(f.limits)) throw new Error("boot event: bad limits");
+  if (f.launchConfig !== undefined && !/^[0-9a-f]{96}$/.test(f.launchConfig)) {
+    throw new Error("boot event: bad launch_config");
+  }
   const content = JSON.stringify({
     version: f.version,
     tee: f.tee,
@@ -60,6 +67,7 @@ export function bootEventLine(f: BootFacts): string {
         },
       }
       : {}),
+    ...(f.launchConfig !== undefined ? { launch_config: f.launchConfig } : {}),
   });
   return `${ACOND_DOMAIN} ${BOOT_OPERATION} ${content}`;
 }
@@ -84,6 +92,12 @@ export function parseBootEvent(line: string): BootFacts | null {
       debugConsole: o.debug_console,
       minHash: o.min_hash,
     };
+    if (o.launch_config !== undefined) {
+      if (typeof o.launch_config !== "string" || !/^[0-9a-f]{96}$/.test(o.launch_config)) {
+        return null;
+      }
+      facts.launchConfig = o.launch_config;
+    }
     if (o.limits === undefined) return facts;
     const l = o.limits;
     const limits: BootLimits = {

@@ -16,6 +16,8 @@ import {
   reportDataFor,
 } from "./attestation.ts";
 import { AcondError, MSG, withContext } from "../errors.ts";
+import { encodeTcgLog } from "./tcg_log.ts";
+import { type Ccel, readCcel } from "./ccel.ts";
 
 export const REQUEST_TDREPORT = 0;
 export const REQUEST_QUOTE = 1;
@@ -83,6 +85,10 @@ export interface EventLogSnapshot {
   lines: string[];
   rtmr3: Uint8Array;
   tee: TeeKind;
+  /** The same lines as TCG2 crypto-agile records (tcg_log.ts). */
+  tcgLog: Uint8Array;
+  /** The firmware's CCEL, when this machine has one. */
+  ccel: Ccel | null;
 }
 
 /**
@@ -91,10 +97,17 @@ export interface EventLogSnapshot {
  */
 export function eventLogSnapshot(
   deps: Pick<ReportDeps, "tee" | "eventLog" | "lock">,
+  acpiTables?: string,
 ): Promise<EventLogSnapshot> {
-  return deps.lock.run(async () => ({
-    lines: [...deps.eventLog.lines],
-    rtmr3: await withContext("read RTMR3", () => deps.tee.readRtmr(RTMR3)),
-    tee: deps.tee.kind,
-  }));
+  return deps.lock.run(async () => {
+    const lines = [...deps.eventLog.lines];
+    return {
+      lines,
+      rtmr3: await withContext("read RTMR3", () => deps.tee.readRtmr(RTMR3)),
+      tee: deps.tee.kind,
+      tcgLog: encodeTcgLog(lines),
+      // Firmware-written, unchanging: read each time (no state to keep), bounded in size.
+      ccel: await withContext("read the firmware's CCEL", () => readCcel(acpiTables)),
+    };
+  });
 }

@@ -13,8 +13,9 @@ export async function selectTee(
   choice: TeeChoice,
   paths?: TdxPaths,
   io?: TdxIo,
+  simMrConfigId?: Uint8Array,
 ): Promise<Tee> {
-  if (choice === "sim") return new SimTee("requested");
+  if (choice === "sim") return new SimTee("requested", simMrConfigId);
   const { DEFAULT_TDX_PATHS, tdxPresent, TdxTee } = await import("./tdx/backend.ts");
   const p = paths ?? DEFAULT_TDX_PATHS;
   const present = await tdxPresent(p);
@@ -29,5 +30,5 @@ export async function selectTee(
     return await TdxTee.create(p, io);
   }
   if (present) return await TdxTee.create(p, io);
-  return new SimTee(`auto: no TDX guest interface (${p.dev})`);
+  return new SimTee(`auto: no TDX guest interface (${p.dev})`, simMrConfigId);
 }

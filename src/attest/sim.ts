@@ -28,9 +28,16 @@ export class SimTee implements Tee {
   private signingKey: Promise<SimKey> | null = null;
   private extending: Promise<void> = Promise.resolve();
 
+  /** MRCONFIGID of the simulated TD (zero unless set: dev --sim-mrconfigid, acond.sim_mrconfigid). */
+  readonly mrConfigId: Uint8Array = new Uint8Array(48);
+
   /** why: how the simulator came to be chosen ("requested", "auto: …"), for the note. */
-  constructor(why = "requested") {
+  constructor(why = "requested", mrConfigId?: Uint8Array) {
     this.note = `software simulation (${why}): reports and quotes are not from TDX hardware`;
+    if (mrConfigId) {
+      if (mrConfigId.length > 48) throw new AcondError("internal", "MRCONFIGID is 48 bytes");
+      this.mrConfigId.set(mrConfigId);
+    }
   }
 
   /** The signing key's SPKI DER, generating the key if no report or quote has yet. */
@@ -92,6 +99,7 @@ export class SimTee implements Tee {
     dv.setBigUint64(TDR.tdAttributes, SIM_VALUES.tdAttributes, true);
     dv.setBigUint64(TDR.xfam, SIM_VALUES.xfam, true);
     r.set(SIM_VALUES.mrTd, TDR.mrTd);
+    r.set(this.mrConfigId, TDR.mrConfigId);
     for (let i = 0; i < 4; i++) r.set(this.rtmrs[i], TDR.rtmr0 + 48 * i);
     // As the TDX module does: the report MAC struct carries hashes of the two info structs.
     r.set(

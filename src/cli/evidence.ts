@@ -28,6 +28,11 @@ export interface Bundle {
   nonce: string;
   data: string;
   rtmr3Log: string[];
+  /** rtmr3Log as TCG2 crypto-agile records (hex; src/attest/tcg_log.ts). */
+  rtmr3TcgLog?: string;
+  /** The firmware's CC event log area and ACPI CCEL table (hex), on a TD that has them. */
+  ccel?: string;
+  ccelTable?: string;
   attestationData: string;
   simPublicKey?: string;
   collateral?: unknown;

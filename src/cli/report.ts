@@ -21,6 +21,7 @@ import {
   withVerifyHelp,
 } from "./evidence.ts";
 import { fetchCollateral } from "../attest/dcap/collateral.ts";
+import { encodeTcgLog, tcgLogLines } from "../attest/tcg_log.ts";
 import { readCollateralFile } from "./dcap.ts";
 
 function parseNonce(hex: string | undefined): Uint8Array {
@@ -75,6 +76,8 @@ const report: Command = withVerifyHelp(
           }
         }
       }
+      // The firmware's CCEL does not change after boot: any GetEventLog gives the same bytes.
+      const fw = await c.client().getEventLog({});
       const bundle: Bundle = {
         format: BUNDLE_FORMAT,
         createdAt: new Date().toISOString(),
@@ -85,6 +88,9 @@ const report: Command = withVerifyHelp(
         nonce: toHex(nonceBytes),
         data: toHex(r.data),
         rtmr3Log: log3,
+        rtmr3TcgLog: toHex(encodeTcgLog(log3)),
+        ...(fw.ccel !== undefined ? { ccel: toHex(fw.ccel) } : {}),
+        ...(fw.ccelTable !== undefined ? { ccelTable: toHex(fw.ccelTable) } : {}),
         attestationData: r.attestationData,
         ...(r.simPublicKey?.length ? { simPublicKey: toHex(r.simPublicKey) } : {}),
         ...(collateral !== undefined ? { collateral } : {}),
@@ -132,21 +138,67 @@ const report: Command = withVerifyHelp(
 
 const eventLog: Command = {
   name: "event-log",
-  usage: "event-log",
+  usage: "event-log [--tcg FILE] [--ccel FILE]",
   summary: "acond's RTMR3 event log and the RTMR3 value, with a replay check",
+  help:
+    "Prints acond's RTMR3 event log, RTMR3 and the replay of the log. --tcg FILE writes the same\n" +
+    "events as a binary TCG2 crypto-agile log (EV_EVENT_TAG records, MR index 4 = RTMR3;\n" +
+    'docs/attestation.md, "The TCG form"), which tpm2_eventlog reads; --ccel FILE writes the\n' +
+    "firmware's CC event log (RTMR0-2) when the TD has one (exit 1 if it has none).",
   async run(c) {
-    if (c.args.length > 0) throw new UsageError("event-log takes no arguments");
+    const { values, positionals } = parseArgs({
+      args: c.args,
+      options: { tcg: { type: "string" }, ccel: { type: "string" } },
+      allowPositionals: true,
+      strict: true,
+    });
+    if (positionals.length > 0) throw new UsageError("event-log takes no arguments");
     const r = await c.client().getEventLog({});
     const replayed = toHex(replay(r.lines));
     const rtmr3 = toHex(r.rtmr3);
+    // The TCG form must say what the lines say (a daemon bug must not reach a verifier).
+    let tcgMatches: boolean;
+    try {
+      const t = tcgLogLines(r.tcgLog);
+      tcgMatches = t.length === r.lines.length && t.every((l, i) => l === r.lines[i]);
+    } catch {
+      tcgMatches = false;
+    }
+    if (values.tcg !== undefined) await Deno.writeFile(values.tcg, r.tcgLog);
+    if (values.ccel !== undefined && r.ccel !== undefined) {
+      await Deno.writeFile(values.ccel, r.ccel);
+    }
+    const ok = replayed === rtmr3 && tcgMatches &&
+      (values.ccel === undefined || r.ccel !== undefined);
     if (c.json) {
-      printJson({ tee: r.tee, rtmr3, replayed, matches: replayed === rtmr3, lines: r.lines });
+      printJson({
+        tee: r.tee,
+        rtmr3,
+        replayed,
+        matches: replayed === rtmr3,
+        lines: r.lines,
+        tcgLog: toHex(r.tcgLog),
+        tcgMatches,
+        ...(r.ccel !== undefined ? { ccel: toHex(r.ccel) } : {}),
+        ...(r.ccelTable !== undefined ? { ccelTable: toHex(r.ccelTable) } : {}),
+      });
     } else {
       for (const l of r.lines) console.log(l);
       console.log(`RTMR3 (${r.tee}): ${rtmr3}`);
       console.log(`replayed:   ${replayed} ${replayed === rtmr3 ? "(matches)" : "(MISMATCH)"}`);
+      if (!tcgMatches) console.log("the TCG form does NOT match the lines");
+      if (values.tcg !== undefined) {
+        console.log(`TCG log (${r.tcgLog.length} bytes) written to ${values.tcg}`);
+      }
+      if (r.ccel !== undefined) {
+        console.log(
+          `firmware CCEL: ${r.ccel.length} bytes${
+            values.ccel ? `, written to ${values.ccel}` : ""
+          }`,
+        );
+      } else console.log("firmware CCEL: none (not a TD, or no ACPI CCEL table)");
     }
-    return replayed === rtmr3 ? 0 : 1;
+    return ok ? 0 : 1;
   },
 };
 
@@ -184,9 +236,24 @@ const verifyFile: Command = withVerifyHelp(
         if (typeof v !== "string") throw new UsageError(`${what} missing from ${positionals[0]}`);
         return fromHex(v);
       };
-      const lines = saved.rtmr3Log;
+      // The log as lines, or in the TCG form only (rtmr3TcgLog); when both, they must agree.
+      let tcgLines: string[] | undefined;
+      if (saved.rtmr3TcgLog !== undefined) {
+        try {
+          tcgLines = tcgLogLines(hex(saved.rtmr3TcgLog, "rtmr3TcgLog"));
+        } catch (e) {
+          throw new UsageError(`rtmr3TcgLog in ${positionals[0]}: ${(e as Error).message}`);
+        }
+      }
+      const lines = saved.rtmr3Log ?? tcgLines;
       if (!Array.isArray(lines) || !lines.every((l) => typeof l === "string")) {
         throw new UsageError(`rtmr3Log missing from ${positionals[0]}`);
+      }
+      if (
+        tcgLines !== undefined &&
+        (tcgLines.length !== lines.length || tcgLines.some((l, i) => l !== lines[i]))
+      ) {
+        throw new UsageError(`${positionals[0]}: rtmr3TcgLog and rtmr3Log disagree`);
       }
       if (typeof saved.attestationData !== "string") {
         throw new UsageError(`attestationData missing from ${positionals[0]}`);

@@ -24,6 +24,7 @@ import {
   stageImage,
 } from "./store.ts";
 import type { LoadedImage } from "../state.ts";
+import { signerTrusted } from "../attest/launch_config.ts";
 
 export interface AddManifestInput {
   manifest: string;
@@ -94,10 +95,19 @@ export class ImageService {
     const ctx = this.ctx;
     return ctx.lock.run(async () => {
       if (ctx.state.finalized) throw denied(MSG.finalized);
+      if (ctx.opts.launchRefused) {
+        throw precondition(`cannot add images: ${ctx.opts.launchRefused}`);
+      }
       if (!ctx.tee.canMeasure) {
         throw precondition(`cannot add images: this TEE cannot measure them (${ctx.tee.note})`);
       }
       const image = this.verify(input);
+      if (!signerTrusted(ctx.opts.trustedSigners, image.alg, image.signerDigest)) {
+        throw denied(
+          `image signer ${image.alg}/${image.signerDigest} is not in the launch configuration's ` +
+            "trustedSigners",
+        );
+      }
       const loaded = ctx.state.images.get(image.id);
       // Same bytes, same signer: already measured and committed.
       if (loaded) {

@@ -46,6 +46,7 @@ Deno.test("bundle: report --out, verify FILE with reference values and a policy;
       "format",
       "nonce",
       "rtmr3Log",
+      "rtmr3TcgLog",
       "simPublicKey",
       "tee",
       "teeNote",

@@ -22,8 +22,14 @@ export function attestHandlers(ctx: Context): Handlers {
       };
     },
     async getEventLog() {
-      const r = await eventLogSnapshot(ctx);
-      return { lines: r.lines, rtmr3: r.rtmr3, tee: r.tee };
+      const r = await eventLogSnapshot(ctx, ctx.opts.acpiTables);
+      return {
+        lines: r.lines,
+        rtmr3: r.rtmr3,
+        tee: r.tee,
+        tcgLog: r.tcgLog,
+        ...(r.ccel ? { ccel: r.ccel.data, ccelTable: r.ccel.table } : {}),
+      };
     },
   };
 }
