@@ -183,10 +183,13 @@ export async function startDaemon(
   const guards = peerGuards({ pid1: opts.pid1, devUidBase: DEV_UID_BASE });
   const serve = serveConfig(opts.conn);
   const listeners: Listener[] = [await serveUnix(opts.socket, routes, serve)];
-  if (opts.tcp) {
+  // PID 1 opens TCP and vsock itself (init/pid1.ts, supervised) from the effective options.
+  if (opts.tcp && !opts.pid1) {
     listeners.push(serveTcp(opts.tcp.hostname, opts.tcp.port, routes, guards.tcp, serve));
   }
-  if (opts.vsock != null) listeners.push(serveVsock(opts.vsock, routes, guards.vsock, serve));
+  if (opts.vsock != null && !opts.pid1) {
+    listeners.push(serveVsock(opts.vsock, routes, guards.vsock, serve));
+  }
   // In dev mode host processes may call the container socket: bound now. As PID 1 nothing in
   // the VM can call it before a container exists: it comes with the first Start.
   if (!opts.pid1) await sockets.bindShared();

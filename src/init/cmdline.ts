@@ -34,6 +34,8 @@ export interface BootConfig {
   onFatal: FatalAction;
   /** Containers' cgroup limits (acond.memory_max, pids_max, reserve_memory, reserve_pids). */
   limits: CgroupLimits;
+  /** The sim TEE's MRCONFIGID (acond.sim_mrconfigid; ignored by a real TEE): tests only. */
+  simMrConfigId: Uint8Array | null;
   /** The API's connection limits (acond.max_connections, header_timeout, body_timeout). */
   conn: ConnSettings;
   /** Test hook: faults to inject after boot (`acond.test_fault=throw,reject,...`); see docs/boot.md. */
@@ -62,6 +64,7 @@ export const BOOT_DEFAULTS: Readonly<BootConfig> = Object.freeze({
   minHash: "sha384",
   onFatal: "poweroff",
   limits: DEFAULT_LIMITS,
+  simMrConfigId: null,
   conn: {},
   testFaults: [],
 });
@@ -251,6 +254,14 @@ export function parseCmdline(text: string): ParsedCmdline {
         else config.limits[field] = n * unit;
         break;
       }
+      case "acond.sim_mrconfigid":
+        // Right-padded with zeros to 48 bytes by the sim TEE, as --sim-mrconfigid in dev mode.
+        if (value !== undefined && /^([0-9a-fA-F]{2}){1,48}$/.test(value)) {
+          config.simMrConfigId = Uint8Array.from(
+            value.match(/../g)!.map((h) => parseInt(h, 16)),
+          );
+        } else bad(key, value, "up to 96 hex digits", "none");
+        break;
       case "acond.max_connections":
       case "acond.header_timeout":
       case "acond.body_timeout": {

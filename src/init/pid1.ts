@@ -77,25 +77,49 @@ export async function runInit(_args: string[]): Promise<void> {
     { name: "unix", start: () => serveUnix(SOCKET, routes, daemon.serveConfig) },
     daemon.listeners[0],
   );
-  await supervisor.add({
-    name: "tcp",
-    start: () =>
-      serveTcp("0.0.0.0", config.tcpPort, routes, daemon.peerGuards.tcp, daemon.serveConfig),
-  });
+  // The command line's listeners, or an accepted launch configuration's (attest/launch.ts).
+  const { tcp, vsock } = daemon.ctx.opts;
+  if (tcp) {
+    await supervisor.add({
+      name: "tcp",
+      start: () =>
+        serveTcp(tcp.hostname, tcp.port, routes, daemon.peerGuards.tcp, daemon.serveConfig),
+    });
+  } else log.info("no TCP listener (the launch configuration turns it off)");
   phases.mark("listeners");
-  logReady(phases, { tcpPort: config.tcpPort, tee: daemon.ctx.tee.kind, timeout: config.timeout });
+  logReady(phases, { tcpPort: tcp?.port ?? 0, tee: daemon.ctx.tee.kind, timeout: config.timeout });
 
-  startVsock(
-    config.vsockPort,
-    routes,
-    daemon.peerGuards.vsock,
-    daemon.serveConfig,
-    supervisor,
-    modules,
-  );
+  if (vsock != null) {
+    startVsock(vsock, routes, daemon.peerGuards.vsock, daemon.serveConfig, supervisor, modules);
+  }
   injectFaults(config.testFaults, supervisor.listeners);
   // Keep the event loop alive forever: PID 1 must not return.
   setInterval(() => {}, 1 << 30);
+}
+
+/** Where QEMU's `-fw_cfg name=opt/acond/config,file=...` appears (module qemu_fw_cfg). */
+export const LAUNCH_CONFIG_FW_CFG = "/sys/firmware/qemu_fw_cfg/by_name/opt/acond/config/raw";
+
+/**
+ * The launch configuration the host delivered through fw_cfg, if any (applied only when its
+ * SHA-384 is the TD's MRCONFIGID: attest/launch.ts), and the sim TEE's MRCONFIGID for tests.
+ */
+function launchDelivery(
+  config: BootConfig,
+): { launchConfig?: Uint8Array; simMrConfigId?: Uint8Array } {
+  const out: { launchConfig?: Uint8Array; simMrConfigId?: Uint8Array } = {};
+  if (config.simMrConfigId) out.simMrConfigId = config.simMrConfigId;
+  try {
+    out.launchConfig = Deno.readFileSync(LAUNCH_CONFIG_FW_CFG);
+    log.info(`launch configuration: ${out.launchConfig.length} bytes from fw_cfg opt/acond/config`);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      // Present but unreadable: as a refused document (fail closed), not as none.
+      out.launchConfig = new TextEncoder().encode(`unreadable: ${(e as Error).message}`);
+      log.error(`launch configuration in fw_cfg unreadable: ${(e as Error).message}`);
+    }
+  }
+  return out;
 }
 
 /** An uncaught exception or rejection is logged; PID 1 keeps serving. */
@@ -177,7 +201,10 @@ async function startPid1Daemon(
     return await startDaemon({
       root: ROOT,
       socket: SOCKET,
-      tcp: null,
+      // Opened by the supervisor (main above) from the effective options, which an accepted
+      // launch configuration may change.
+      tcp: { hostname: "0.0.0.0", port: config.tcpPort },
+      vsock: config.vsockPort,
       tee: config.tee,
       minHash: config.minHash,
       pid1: true,
@@ -185,10 +212,12 @@ async function startPid1Daemon(
       logLevel: config.logLevel,
       interactive: config.interactive,
       debugShell: config.interactive && config.debugShell,
-      // Interactive mode: the multiplexer on the VM's console (console/mux/).
-      console: config.interactive ? "/dev/console" : undefined,
+      // Interactive mode (the command line's or the launch configuration's): the multiplexer on
+      // the VM's console (console/mux/).
+      console: "/dev/console",
       limits: config.limits,
       conn: config.conn,
+      ...launchDelivery(config),
     }, {
       power: (kind, graceMs, reason) => void power.run(kind, graceMs, reason),
       ensureModule: (name) => modules?.ensure(name) ?? Promise.resolve(),

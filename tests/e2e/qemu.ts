@@ -43,6 +43,8 @@ export async function packImage(env: Record<string, string>, out: string): Promi
 export interface BootOptions {
   /** An initramfs other than dist/initramfs.cpio.lz4 (see packImage). */
   initrd?: string;
+  /** More QEMU arguments (e.g. -fw_cfg). */
+  qemuArgs?: string[];
 }
 
 function freePort(): number {
@@ -117,6 +119,7 @@ export async function boot(append: string[] = [], opts: BootOptions = {}): Promi
     `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:1025`,
     "-device",
     "virtio-net-pci,netdev=n0,romfile=",
+    ...(opts.qemuArgs ?? []),
   ]; // deno-fmt-ignore
   const proc = new Deno.Command("qemu-system-x86_64", {
     args,

@@ -29,9 +29,15 @@ Deno.test("a typical QEMU cmdline", () => {
     minHash: "sha256",
     onFatal: "reboot",
     limits: { memoryMax: 256 << 20, pidsMax: 100, reserveMemory: 64 << 20, reservePids: 0 },
+    simMrConfigId: null,
     conn: { maxConnections: 32, headerTimeoutMs: 3000, bodyIdleTimeoutMs: 7000 },
     testFaults: [],
   });
+  assertEquals(
+    parseCmdline("acond.sim_mrconfigid=00ff10").config.simMrConfigId,
+    new Uint8Array([0, 255, 16]),
+  );
+  assertEquals(parseCmdline("acond.sim_mrconfigid=0g").problems.length, 1);
   assertEquals(parseCmdline("acond.test_fault=throw,reject,fds").config.testFaults, [
     "throw",
     "reject",
