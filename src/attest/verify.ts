@@ -213,6 +213,17 @@ export function verifyReport(input: VerifyInput): VerifyResult {
     if ((res.boot.tee === "sim") !== simulated) {
       errors.push(`the boot event says TEE "${res.boot.tee}" but the evidence is ${res.origin}`);
     }
+    // acond applies a launch configuration only when it is bound by MRCONFIGID: a boot event
+    // that names another one did not come from acond's check.
+    if (
+      res.boot.launchConfig !== undefined && res.mrConfigId !== "" &&
+      res.boot.launchConfig !== res.mrConfigId
+    ) {
+      errors.push(
+        `the boot event's launch configuration ${res.boot.launchConfig} is not the TD's ` +
+          `MRCONFIGID ${res.mrConfigId}`,
+      );
+    }
   }
 
   // 4. The JSON: shape, nonce, and the images it names vs. the images measured.

@@ -38,9 +38,16 @@ interface Scenario {
 }
 
 async function scenario(
-  o: { tee?: string; interactive?: boolean; debugConsole?: boolean; debugAttr?: boolean } = {},
+  o: {
+    tee?: string;
+    interactive?: boolean;
+    debugConsole?: boolean;
+    debugAttr?: boolean;
+    launchConfig?: string;
+    mrConfigId?: Uint8Array;
+  } = {},
 ) {
-  const t = new SimTee();
+  const t = new SimTee("requested", o.mrConfigId);
   const log = [
     INIT_LINE,
     bootEventLine({
@@ -50,6 +57,7 @@ async function scenario(
       interactive: o.interactive ?? false,
       debugConsole: o.debugConsole ?? false,
       minHash: "sha384",
+      ...(o.launchConfig !== undefined ? { launchConfig: o.launchConfig } : {}),
     }),
     addManifestLine(IMAGE),
   ];
@@ -173,6 +181,18 @@ Deno.test("a boot event with the console's debug shell (debug_console) is refuse
   const only = await scenario({ debugConsole: true });
   const q2 = dcapQuote(only.tdreport, 4);
   assertOk(run(only, q2).errors.some((e) => /debug console/.test(e)));
+});
+
+Deno.test("a boot event's launch configuration must be the TD's MRCONFIGID", async () => {
+  const bound = new Uint8Array(48).fill(0xab);
+  const ok = await scenario({ launchConfig: "ab".repeat(48), mrConfigId: bound });
+  assertEquals(run(ok, dcapQuote(ok.tdreport, 4)).errors, []);
+  const forged = await scenario({ launchConfig: "cd".repeat(48), mrConfigId: bound });
+  const errors = run(forged, dcapQuote(forged.tdreport, 4)).errors;
+  assertOk(
+    errors.some((e) => /launch configuration (cd)+ is not the TD's MRCONFIGID (ab)+/.test(e)),
+    String(errors),
+  );
 });
 
 Deno.test("the boot event's TEE must match the evidence; the JSON must name measured images", async () => {
