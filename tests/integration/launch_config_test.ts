@@ -115,3 +115,36 @@ Deno.test("launch config: one byte changed is refused; no image accepted; Health
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("launch config: its minHash and listeners take effect (a sha256 certificate accepted, the API on its TCP port)", async () => {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  const doc = JSON.stringify({
+    version: 1,
+    minHash: "sha256",
+    listeners: { tcp: `127.0.0.1:${port}`, vsock: null },
+  });
+  const dir = await Deno.makeTempDir({ prefix: "acond-lc-" });
+  await Deno.writeTextFile(`${dir}/config.json`, doc);
+  const digest = await opensslHex("sha384", doc);
+  const d = await startDaemon({
+    args: ["--launch-config", `${dir}/config.json`, "--sim-mrconfigid", digest],
+  });
+  try {
+    const c = d.client();
+    assertMatch((await c.getEventLog({})).lines[1], /"min_hash":"sha256"/);
+    const weak = await makeSigner("ec-p384", "sha256");
+    await c.addManifest(await signedManifest(weak, baseManifest())); // refused by default
+    const r = await fetch(`http://127.0.0.1:${port}/acon.grpc.AconService/Health`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    assertEquals(r.status, 200);
+    assertMatch(await r.text(), /"minHash":"sha256"/);
+  } finally {
+    await d.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
