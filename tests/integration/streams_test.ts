@@ -14,6 +14,7 @@ import { makeSigner } from "../helpers/pki.ts";
 import { baseManifest, signedManifest } from "../helpers/image.ts";
 import { buildRootfs, sha384hex, tarOf } from "../helpers/busybox.ts";
 import { AconService } from "../../src/gen/acon_pb.ts";
+import { cutStream } from "../helpers/rawstream.ts";
 
 const CUTS = 9;
 
@@ -50,8 +51,11 @@ async function steady(pid: number): Promise<string[]> {
   return last;
 }
 
-/** A container that writes a line a second (a Logs follower gets output, then waits). */
-async function ticker(d: DevDaemon, mark = "tick"): Promise<number> {
+/**
+ * A container that writes a line a second (a Logs follower gets output, then waits); with
+ * `once`, one line and then nothing (a follower then waits for good).
+ */
+async function ticker(d: DevDaemon, mark = "tick", once = false): Promise<number> {
   const src = await Deno.makeTempDir({ prefix: "bb-rootfs-" });
   await buildRootfs(src, {});
   const tar = await tarOf(src);
@@ -59,7 +63,11 @@ async function ticker(d: DevDaemon, mark = "tick"): Promise<number> {
   const layer = `sha384/${await sha384hex(tar)}`;
   const m = baseManifest({
     layers: [layer],
-    entrypoint: ["/bin/sh", "-c", `while true; do echo ${mark}; sleep 1; done`],
+    entrypoint: [
+      "/bin/sh",
+      "-c",
+      once ? `echo ${mark}; exec sleep 100000` : `while true; do echo ${mark}; sleep 1; done`,
+    ],
     env: ["PATH=/bin"],
     signals: [9, 15],
     maxInstances: 0,
@@ -219,6 +227,34 @@ Deno.test("streams cut by the client free their descriptors: KernelLog, Watch, L
       ac.abort();
       break;
     }
+  } finally {
+    await d.stop();
+  }
+});
+
+Deno.test("Logs follow streams whose client closes the connection free what they held", async () => {
+  const d = await startDaemon();
+  try {
+    // One line, then silence: every follower ends up waiting for output that never comes, the
+    // state a stream must be freed from when its client goes.
+    const id = await ticker(d, "once", true);
+    const pid = d.proc.pid;
+    const json = (fromStart: boolean) =>
+      `{"containerId":${id},"fromStart":${fromStart},"follow":true}`;
+    const first = await cutStream(d.socket, "Logs", json(true), 500);
+    assertEquals(first.status, "HTTP/1.1 200 OK", "a follower gets its answer");
+    const base = await steady(pid);
+    for (let i = 0; i < 24; i++) {
+      // Cut at once, after the backlog, or while parked waiting; with and without the backlog.
+      const s = await cutStream(d.socket, "Logs", json(i % 2 === 0), [0, 20, 150, 400][i % 4]);
+      if (s.status) assertEquals(s.status, "HTTP/1.1 200 OK");
+    }
+    const after = await settleTo(pid, base.length);
+    assertEquals(after.length, base.length, `descriptors: ${base.length} before, now ${after}`);
+    // And the daemon still follows a container's output for a client that stays.
+    const again = await cutStream(d.socket, "Logs", json(true), 500);
+    assertEquals(again.status, "HTTP/1.1 200 OK");
+    assertEquals(again.bytes > 0, true);
   } finally {
     await d.stop();
   }
