@@ -14,7 +14,8 @@ import type { PodState } from "../../src/state.ts";
 import type { LoadedImage, Manifest } from "../../src/state.ts";
 import { SysError } from "../../src/sys/errors.ts";
 import { FakeSys } from "./fake_sys.ts";
-import { cgroupPlan, Cgroups, DEFAULT_LIMITS } from "../../src/container/cgroup.ts";
+import { Cgroups, DEFAULT_LIMITS } from "../../src/container/cgroup.ts";
+import { cgroupPlan } from "../../src/container/cgroup_plan.ts";
 
 export const ROOT = "/state";
 export const SHARED = "/state/shared";
