@@ -28,11 +28,16 @@ function fds(pid: number): string[] {
   return out;
 }
 
-/** Waits (bounded) for the daemon's descriptors to come back to `n`; returns what it has. */
+/**
+ * Waits (bounded) for the daemon's descriptors to come back to `n` or fewer; returns what it
+ * has. Fewer counts as back: the baseline may hold a descriptor that was on its way out (a
+ * keep-alive connection closed by its 10 s idle deadline after the baseline was taken), and
+ * waiting for exactly `n` then misses the moment the count passes it. A leak stays above.
+ */
 async function settleTo(pid: number, n: number): Promise<string[]> {
   let now = fds(pid);
   // Up to 30 s: an idle keep-alive connection a client left open is closed after 10 s.
-  for (let i = 0; i < 300 && now.length !== n; i++) {
+  for (let i = 0; i < 300 && now.length > n; i++) {
     await new Promise((r) => setTimeout(r, 100));
     now = fds(pid);
   }
@@ -217,7 +222,11 @@ Deno.test("streams cut by the client free their descriptors: KernelLog, Watch, L
     await rounds();
     const after = await settleTo(pid, base.length);
     assertEquals(after.filter((l) => l === "/dev/kmsg"), [], "no /dev/kmsg left open");
-    assertEquals(after.length, base.length, `descriptors: ${base.length} before, now ${after}`);
+    assertEquals(
+      after.length <= base.length,
+      true,
+      `descriptors: ${base.length} before, now ${after}`,
+    );
     // The daemon still serves streams after all that.
     const ac = new AbortController();
     for await (
@@ -250,7 +259,11 @@ Deno.test("Logs follow streams whose client closes the connection free what they
       if (s.status) assertEquals(s.status, "HTTP/1.1 200 OK");
     }
     const after = await settleTo(pid, base.length);
-    assertEquals(after.length, base.length, `descriptors: ${base.length} before, now ${after}`);
+    assertEquals(
+      after.length <= base.length,
+      true,
+      `descriptors: ${base.length} before, now ${after}`,
+    );
     // And the daemon still follows a container's output for a client that stays.
     const again = await cutStream(d.socket, "Logs", json(true), 500);
     assertEquals(again.status, "HTTP/1.1 200 OK");
