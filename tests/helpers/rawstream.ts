@@ -8,9 +8,9 @@
 
 const enc = new TextEncoder();
 
-/** Connect's streaming request body: one envelope (flags 0, length, JSON message). */
-export function connectEnvelope(json: string): Uint8Array {
-  const body = enc.encode(json);
+/** A streaming request body: one envelope (flags 0, length, the message: JSON or binary). */
+export function connectEnvelope(message: string | Uint8Array): Uint8Array {
+  const body = typeof message === "string" ? enc.encode(message) : message;
   const env = new Uint8Array(5 + body.length);
   new DataView(env.buffer).setUint32(1, body.length);
   env.set(body, 5);
@@ -25,25 +25,27 @@ export interface CutStream {
 }
 
 /**
- * POSTs `json` to `/acon.grpc.AconService/<method>` (Connect streaming, JSON) on the Unix socket
- * `socket`, reads what comes for `ms` milliseconds (or until the daemon ends the response), and
- * closes the connection.
+ * POSTs `message` to `/acon.grpc.AconService/<method>` on the Unix socket `socket` (Connect
+ * streaming JSON by default; `contentType` application/connect+proto or application/grpc-web+proto
+ * with a binary message), reads what comes for `ms` milliseconds (or until the daemon ends the
+ * response), and closes the connection.
  */
 export async function cutStream(
   socket: string,
   method: string,
-  json: string,
+  message: string | Uint8Array,
   ms: number,
+  contentType = "application/connect+json",
 ): Promise<CutStream> {
   const conn = await Deno.connect({ transport: "unix", path: socket });
   let head = "";
   let bytes = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    const env = connectEnvelope(json);
+    const env = connectEnvelope(message);
     await conn.write(enc.encode(
       `POST /acon.grpc.AconService/${method} HTTP/1.1\r\nHost: x\r\n` +
-        `Content-Type: application/connect+json\r\nContent-Length: ${env.length}\r\n\r\n`,
+        `Content-Type: ${contentType}\r\nContent-Length: ${env.length}\r\n\r\n`,
     ));
     await conn.write(env);
     const CUT = Symbol("cut");

@@ -1,19 +1,23 @@
 /**
  * Cut streams free what they held, against the real dist/acond --dev: KernelLog (follow), Watch,
  * Logs (follow, of a real busybox container that keeps writing) and the raw layer PUT are each
- * opened and cut by the client many times (connect-es aborts, curl killed by its timeout, a raw
- * connection closed half-way through a body); the daemon's descriptors (/proc/<pid>/fd) return
- * to what they were, and no /dev/kmsg descriptor is left. The subscriber and waiter counts behind
- * Watch and Logs are checked where they live (tests/unit/events_test.ts, container/ring_test.ts).
+ * opened and cut by the client many times (the connection closed in each framing: Connect JSON,
+ * Connect binary, gRPC-web; curl killed by its timeout; a raw connection closed half-way through
+ * a body); the daemon's descriptors (/proc/<pid>/fd) return to what they were, and no /dev/kmsg
+ * descriptor is left. The subscriber and waiter counts behind Watch and Logs are checked where
+ * they live (tests/unit/streams_test.ts, tests/unit/container/logs_cut_test.ts).
  */
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { assertEquals } from "../helpers/assert.ts";
 import { type DevDaemon, startDaemon } from "../helpers/daemon.ts";
 import { makeSigner } from "../helpers/pki.ts";
 import { baseManifest, signedManifest } from "../helpers/image.ts";
 import { buildRootfs, sha384hex, tarOf } from "../helpers/busybox.ts";
-import { AconService } from "../../src/gen/acon_pb.ts";
+import {
+  KernelLogRequestSchema,
+  LogsRequestSchema,
+  WatchRequestSchema,
+} from "../../src/gen/acon_pb.ts";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { cutStream } from "../helpers/rawstream.ts";
 
 const CUTS = 9;
@@ -102,42 +106,29 @@ async function pendingLayer(d: DevDaemon, digest: string): Promise<string> {
   return digest;
 }
 
-/** Runs `open` (a stream the client reads a little of, then cuts) CUTS times, each kind of client. */
+/**
+ * Opens a stream CUTS times in each framing (Connect JSON, Connect binary, gRPC-web), reads a
+ * little of it and cuts it by closing the connection, then 4 times with curl killed by its
+ * timeout. (Not with connect-es over fetch: Deno 2.9.6's fetch does not always close the
+ * connection when the body of a stream with no data arriving is aborted, and the daemon then
+ * rightly keeps serving it: the test would count the client's connection as a leak.)
+ */
 async function cutMany(
   d: DevDaemon,
   what: string,
-  rpc: (c: ReturnType<typeof createClient<typeof AconService>>, s: AbortSignal) => AsyncIterable<
-    unknown
-  >,
+  binary: Uint8Array,
   curlBody: string | null,
 ): Promise<void> {
-  const http = Deno.createHttpClient({ proxy: { transport: "unix", path: d.socket } });
-  const f: typeof fetch = (i, init) => fetch(i, { ...init, client: http });
-  const clients = [
-    createClient(AconService, createConnectTransport({ baseUrl: "http://x", fetch: f })),
-    createClient(
-      AconService,
-      createConnectTransport({ baseUrl: "http://x", fetch: f, useBinaryFormat: true }),
-    ),
-    createClient(AconService, createGrpcWebTransport({ baseUrl: "http://x", fetch: f })),
+  const framings: [string, string | Uint8Array][] = [
+    ["application/connect+json", curlBody ?? "{}"],
+    ["application/connect+proto", binary],
+    ["application/grpc-web+proto", binary],
   ];
-  try {
-    for (let i = 0; i < CUTS; i++) {
-      const ac = new AbortController();
-      const it = rpc(clients[i % clients.length], ac.signal);
-      // Cut after a few messages (the daemon has more to send: KernelLog's backlog), or after
-      // a moment for a stream that has nothing yet.
-      const timer = setTimeout(() => ac.abort(), 300);
-      let n = 0;
-      try {
-        for await (const _ of it) {
-          if (++n === 4) ac.abort();
-        }
-      } catch { /* aborted */ }
-      clearTimeout(timer);
-    }
-  } finally {
-    http.close();
+  for (let i = 0; i < CUTS; i++) {
+    const [type, message] = framings[i % framings.length];
+    // Cut at once, after some of the answer (KernelLog's backlog), or while it waits.
+    const s = await cutStream(d.socket, what, message, [0, 50, 300][Math.floor(i / 3) % 3], type);
+    if (s.status) assertEquals(s.status, "HTTP/1.1 200 OK", `${what} ${type}`);
   }
   if (curlBody === null) return;
   for (let i = 0; i < 4; i++) {
@@ -181,14 +172,17 @@ Deno.test("streams cut by the client free their descriptors: KernelLog, Watch, L
       await cutMany(
         d,
         "KernelLog",
-        (c, signal) => c.kernelLog({ follow: true }, { signal }),
+        toBinary(KernelLogRequestSchema, create(KernelLogRequestSchema, { follow: true })),
         '{"follow":true}',
       );
-      await cutMany(d, "Watch", (c, signal) => c.watch({}, { signal }), "{}");
+      await cutMany(d, "Watch", toBinary(WatchRequestSchema, create(WatchRequestSchema)), "{}");
       await cutMany(
         d,
         "Logs",
-        (c, signal) => c.logs({ containerId: id, fromStart: false, follow: true }, { signal }),
+        toBinary(
+          LogsRequestSchema,
+          create(LogsRequestSchema, { containerId: id, fromStart: false, follow: true }),
+        ),
         `{"containerId":${id},"follow":true}`,
       );
       // The raw PUT: a body announced, part of it sent, the connection closed; the next PUT
