@@ -2,13 +2,16 @@
  * Load: `clients` concurrent clients (each its own connection pool) × `rpcs` mixed RPCs each
  * against one daemon with a running container. The oracle: every RPC succeeds or earns its error
  * (resource_exhausted from the upload cap, already_exists for a layer already there; a stream we
- * cut ends as we cut it), nothing hangs, and the daemon's descriptors and RSS after the run are
- * within 10 % of what they were after the warm-up (the first tenth of every client's RPCs).
+ * cut ends as we cut it), nothing hangs, and the daemon's descriptors and RSS at the end are
+ * within 10 % of what they were after the warm-up (the first half of every client's RPCs),
+ * measured with every client's connections closed and the daemon quiet (lowest of 5 samples).
+ * RSS is judged from RSS_MIN_RPCS RPCs per client on (shorter runs end inside V8's heap growth).
  *   load-unary:   Inspect, Exec, Report, Health, GetEventLog, uploads (AddBlob, chunks)
- *   load-fds:     the load-unary mix judged on errors, hangs and descriptors only: RSS is printed
- *                 and judged by load-unary (it grows today; see the README)
- *   load-streams: the same mix plus Logs and Watch streams cut at random moments
- *   load-kmsg:    the same mix plus KernelLog streams cut at random moments (issue 10, item 1)
+ *   load-fds:     the whole mix (unary and every stream) judged on errors, hangs and
+ *                 descriptors only (the reduced run's load check)
+ *   load-streams: the same mix plus Logs and Watch streams, each cut by closing its connection
+ *                 0..300 ms in
+ *   load-kmsg:    the same mix plus KernelLog streams cut the same way (issue 10, item 1)
  */
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
@@ -17,9 +20,13 @@ import type { AconClient } from "../../tests/helpers/daemon.ts";
 import { craftTar } from "../../tests/helpers/tarcraft.ts";
 import { sha384hex } from "../../tests/helpers/busybox.ts";
 import { canonicalJson } from "../../tests/helpers/image.ts";
+import { cutStream } from "../../tests/helpers/rawstream.ts";
 import { Oracle } from "./oracle.ts";
 import type { Tally } from "./tally.ts";
 import { cleanupDir, dec, HANG_MS, type ProcFigures, procFigures, sleep, World } from "./world.ts";
+
+/** Fewest RPCs per client for which the RSS criterion is applied (see loadOnce). */
+export const RSS_MIN_RPCS = 200;
 
 export const LOAD_CHECKS = ["load-unary", "load-fds", "load-streams", "load-kmsg"];
 
@@ -51,7 +58,7 @@ interface Mix {
   ops: [string, number, Op][];
 }
 
-async function mix(w: World, streams: "none" | "streams" | "kmsg"): Promise<Mix> {
+async function mix(w: World, streams: "none" | "streams" | "kmsg" | "all"): Promise<Mix> {
   const runner = await w.ensureRunner();
   // A few small layers, each referenced by a loaded manifest, uploaded again and again.
   const layers: { tar: Uint8Array; digest: string }[] = [];
@@ -114,37 +121,28 @@ async function mix(w: World, streams: "none" | "streams" | "kmsg"): Promise<Mix>
       await c.commitBlob({ uploadId: b.uploadId }, { signal });
     }],
   ];
-  const cut = (r: () => number) => sleep(Math.floor(r() * 300));
-  const stream = (
-    name: string,
-    open: (c: AconClient, signal: AbortSignal) => AsyncIterable<unknown>,
-  ): [string, number, Op] => [name, 1, async (c, r, signal) => {
-    const ac = new AbortController();
-    const onAbort = () => ac.abort();
-    signal.addEventListener("abort", onAbort);
-    const reading = (async () => {
-      for await (const _ of open(c, ac.signal)) { /* drop */ }
-    })();
-    await Promise.race([cut(r), reading.catch(() => {})]);
-    ac.abort();
-    try {
-      await reading;
-    } catch (e) {
-      if (!(e instanceof ConnectError && e.code === Code.Canceled)) throw e;
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-    }
-  }];
-  const streamOps: [string, number, Op][] = [
-    stream("Logs follow", (c, s) => c.logs({ containerId: runner, follow: true }, { signal: s })),
-    stream("Watch", (c, s) => c.watch({}, { signal: s })),
+  // A stream is cut by closing its connection 0..300 ms in (tests/helpers/rawstream.ts: a
+  // fetch abort under Deno 2.9.6 does not always close the connection of an idle stream).
+  const stream = (name: string, method: string, json: string): [string, number, Op] => [
+    name,
+    1,
+    async (_c, r) => {
+      const s = await cutStream(w.socket, method, json, Math.floor(r() * 300));
+      if (s.status && !s.status.startsWith("HTTP/1.1 200")) throw new Error(`${name}: ${s.status}`);
+    },
   ];
-  const kmsg = stream("KernelLog follow", (c, s) => c.kernelLog({ follow: true }, { signal: s }));
+  const streamOps: [string, number, Op][] = [
+    stream("Logs follow", "Logs", `{"containerId":${runner},"follow":true}`),
+    stream("Watch", "Watch", "{}"),
+  ];
+  const kmsg = stream("KernelLog follow", "KernelLog", '{"follow":true}');
   return {
     ops: streams === "streams"
       ? [...unary, ...streamOps]
       : streams === "kmsg"
       ? [...unary, kmsg]
+      : streams === "all"
+      ? [...unary, ...streamOps, kmsg]
       : unary,
   };
 }
@@ -180,22 +178,33 @@ async function loadOnce(t: Tally, p: LoadParams, check: string): Promise<void> {
   try {
     const m = await mix(
       w,
-      check === "load-streams" ? "streams" : check === "load-kmsg" ? "kmsg" : "none",
+      check === "load-streams"
+        ? "streams"
+        : check === "load-kmsg"
+        ? "kmsg"
+        : check === "load-fds"
+        ? "all"
+        : "none",
     );
     const choose = chooser(m.ops);
-    const clients = Array.from({ length: p.clients }, () => {
-      const http = Deno.createHttpClient({ proxy: { transport: "unix", path: w.socket } });
-      https.push(http);
-      return createClient(
-        AconService,
-        createConnectTransport({
-          baseUrl: "http://localhost",
-          useBinaryFormat: true,
-          fetch: (input, init) => fetch(input, { ...init, client: http }),
-        }),
-      );
-    });
-    const warm = Math.max(1, Math.floor(p.rpcs / 10));
+    // Each client its own connection pool; all closed at every checkpoint, so that what the
+    // daemon holds then is what it kept, not the pools' idle connections.
+    let clients: AconClient[] = [];
+    const connect = () => {
+      for (const h of https.splice(0)) h.close();
+      clients = Array.from({ length: p.clients }, () => {
+        const http = Deno.createHttpClient({ proxy: { transport: "unix", path: w.socket } });
+        https.push(http);
+        return createClient(
+          AconService,
+          createConnectTransport({
+            baseUrl: "http://localhost",
+            useBinaryFormat: true,
+            fetch: (input, init) => fetch(input, { ...init, client: http }),
+          }),
+        );
+      });
+    };
     const counts = new Map<string, number>();
     const runRound = (from: number, to: number) =>
       Promise.all(clients.map(async (c, ci) => {
@@ -218,29 +227,47 @@ async function loadOnce(t: Tally, p: LoadParams, check: string): Promise<void> {
           }
         }
       }));
-    await runRound(0, warm);
-    const base = await settled(w.pid);
+    /** Runs RPCs [from, to) of every client, closes their connections, then the figures. */
+    const phase = async (from: number, to: number) => {
+      connect();
+      await runRound(from, to);
+      for (const h of https.splice(0)) h.close();
+      return await settled(w.pid);
+    };
+    // Warm-up: the first half of every client's RPCs (V8 compiles and sizes its heap, which
+    // does not shrink again; lazily loaded modules and handlers are made); the figures at its
+    // end are the baseline the second half is judged against. A leak keeps growing through the
+    // second half; warm-up levels off. (The figures after the first third are printed too.)
+    const third = Math.max(1, Math.floor(p.rpcs / 3));
+    const half = Math.max(third, Math.floor(p.rpcs / 2));
+    const early = await phase(0, third);
+    const base = await phase(third, half);
     const t0 = Date.now();
-    await runRound(warm, p.rpcs);
+    const after = await phase(half, p.rpcs);
     const secs = (Date.now() - t0) / 1000;
-    const after = await settled(w.pid);
     const done = [...counts].map(([k, v]) => `${k} ${v}`).join(", ");
+    const mib = (f: ProcFigures) => (f.rssKiB / 1024).toFixed(1);
     console.error(
       `${check}: ${p.clients} clients × ${p.rpcs} RPCs (${done}); ` +
-        `${((p.clients * (p.rpcs - warm)) / secs).toFixed(0)} RPC/s after warm-up; ` +
-        `fds ${base.fds} → ${after.fds}, RSS ${(base.rssKiB / 1024).toFixed(1)} → ` +
-        `${(after.rssKiB / 1024).toFixed(1)} MiB`,
+        `${((p.clients * (p.rpcs - half)) / secs).toFixed(0)} RPC/s after warm-up; ` +
+        `after a third, after warm-up (half), at the end: fds ${early.fds} → ${base.fds} → ` +
+        `${after.fds}, RSS ${mib(early)} → ${mib(base)} → ${mib(after)} MiB`,
     );
     if (after.fds > base.fds * 1.1) {
       t.fail(check, "leaks", `descriptors ${base.fds} after warm-up, ${after.fds} after the run`);
     }
-    if (check !== "load-fds" && after.rssKiB > base.rssKiB * 1.1) {
+    // RSS is judged only on runs long enough for V8's heap to level off: measured at 16 clients,
+    // 40 RPCs each it still grows (121 → 145 MiB) where 400 each stay level (~175 MiB).
+    const judgeRss = check !== "load-fds" && p.rpcs >= RSS_MIN_RPCS;
+    if (check !== "load-fds" && !judgeRss) {
+      console.error(`${check}: RSS not judged (fewer than ${RSS_MIN_RPCS} RPCs per client)`);
+    }
+    if (judgeRss && after.rssKiB > base.rssKiB * 1.1) {
       t.fail(
         check,
         "leaks",
-        `RSS ${(base.rssKiB / 1024).toFixed(1)} MiB after warm-up, ${
-          (after.rssKiB / 1024).toFixed(1)
-        } MiB after the run`,
+        `RSS ${mib(early)} MiB after a third, ${mib(base)} after warm-up (half), ` +
+          `${mib(after)} MiB at the end`,
       );
     }
     const problems = await oracle.check();

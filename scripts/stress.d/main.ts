@@ -41,6 +41,7 @@ export const REDUCED = {
     "load-fds",
     "kill9-addmanifest",
     "kill9-start",
+    "enospc-manifest",
     "enospc-layer",
     "crash-loop",
     "restart-race",

@@ -15,6 +15,8 @@ export interface Row {
   consistency: number;
   /** The first failures, to replay and read. */
   examples: string[];
+  /** Why the check could not run on this host (reported as not run: neither passed nor failed). */
+  notRun?: string;
 }
 
 export type Failure = "crashes" | "hangs" | "leaks" | "unearned" | "wrong" | "consistency";
@@ -51,6 +53,16 @@ export class Tally {
     if (Deno.env.get("STRESS_VERBOSE")) console.error(`  [${check}] ${kind}: ${example}`);
   }
 
+  /** Records that `check` cannot run here, and why (and which test covers it instead). */
+  notRun(check: string, why: string): void {
+    this.row(check).notRun = why;
+    console.error(`  [${check}] not run: ${why}`);
+  }
+
+  get notRunCount(): number {
+    return [...this.rows.values()].filter((r) => r.notRun !== undefined).length;
+  }
+
   failures(r: Row): number {
     return r.crashes + r.hangs + r.leaks + r.unearned + r.wrong + r.consistency;
   }
@@ -81,7 +93,7 @@ export class Tally {
       String(r.unearned),
       String(r.wrong),
       String(r.consistency),
-      this.failures(r) ? "FAIL" : "ok",
+      this.failures(r) ? "FAIL" : r.notRun !== undefined ? "NOT RUN" : "ok",
     ]);
     const total = (k: keyof Row) =>
       String([...this.rows.values()].reduce((n, r) => n + (r[k] as number), 0));
@@ -94,7 +106,7 @@ export class Tally {
       total("unearned"),
       total("wrong"),
       total("consistency"),
-      this.failed ? "FAIL" : "ok",
+      this.failed ? "FAIL" : this.notRunCount ? `ok, ${this.notRunCount} not run` : "ok",
     ]);
     const w = cols.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i].length)));
     const line = (cells: string[]) =>
@@ -110,6 +122,9 @@ export class Tally {
       w.map((n) => "-".repeat(n)).join("-+-"),
       line(rows[rows.length - 1]),
     ];
+    for (const r of this.rows.values()) {
+      if (r.notRun !== undefined) out.push("", `${r.check}: NOT RUN: ${r.notRun}`);
+    }
     for (const r of this.rows.values()) {
       if (!r.examples.length) continue;
       out.push(

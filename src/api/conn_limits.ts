@@ -12,8 +12,11 @@
  * h2c, `serveHttpOnConnection`, what Deno.serve runs per listener), through the same handler.
  *
  * `admit` is the one place a connection is let in: a check on the peer goes there (one line).
+ * The descriptor budget is api/fd_budget.ts, one connection's deadlines api/conn.ts.
  */
 import { log } from "../util/log.ts";
+import { Conn, guardBody, type HttpConnServer } from "./conn.ts";
+import type { DescriptorBudget } from "./fd_budget.ts";
 
 export interface ConnLimits {
   /** Most connections one listener holds at once. */
@@ -33,71 +36,6 @@ export const DEFAULT_CONN_LIMITS: ConnLimits = {
   shutdownGraceMs: 1000,
 };
 
-/** The soft RLIMIT_NOFILE from /proc/self/limits; null when unknown. */
-export function openFileLimit(limits = "/proc/self/limits"): number | null {
-  try {
-    const m = /^Max open files\s+(\d+|unlimited)/m.exec(Deno.readTextFileSync(limits));
-    if (!m || m[1] === "unlimited") return null;
-    return Number(m[1]);
-  } catch {
-    return null;
-  }
-}
-
-function openFds(): number {
-  let n = 0;
-  try {
-    for (const _ of Deno.readDirSync("/proc/self/fd")) n++;
-  } catch {
-    return 0; // no /proc: the limit cannot be watched, connection caps still apply
-  }
-  return n;
-}
-
-/**
- * The process's descriptors: a connection is refused when fewer than `reserve` would be left
- * (a quarter of the limit, between 16 and 256). Shared by every listener of a daemon. The limit
- * is read again at most once a second (prlimit can change it under a running daemon).
- */
-export class DescriptorBudget {
-  #limit: number | null = null;
-  #readAt = -Infinity;
-  constructor(private readonly readLimit: () => number | null = openFileLimit) {}
-
-  get limit(): number | null {
-    const now = performance.now();
-    if (now - this.#readAt > 1000) {
-      this.#limit = this.readLimit();
-      this.#readAt = now;
-    }
-    return this.#limit;
-  }
-
-  get reserve(): number {
-    const l = this.limit;
-    return l === null ? 0 : Math.min(256, Math.max(16, Math.floor(l / 4)));
-  }
-
-  /** Whether one more descriptor can be given to a connection. */
-  roomForOne(): boolean {
-    const l = this.limit;
-    if (l === null) return true;
-    return openFds() + 1 <= l - this.reserve;
-  }
-
-  /** The cap a listener gets at this limit: at most a third of what is above the reserve. */
-  capFor(wanted: number): number {
-    const l = this.limit;
-    if (l === null) return wanted;
-    return Math.max(4, Math.min(wanted, Math.floor((l - this.reserve) / 3)));
-  }
-}
-
-interface HttpConnServer {
-  finished: Promise<void>;
-  shutdown(): Promise<void>;
-}
-
 type ServeOnConnection = (
   conn: Deno.Conn,
   signal: AbortSignal,
@@ -116,101 +54,6 @@ function serveOnConnection(): ServeOnConnection {
     throw new Error("this Deno has no serveHttpOnConnection; acond needs the pinned Deno");
   }
   return fn as ServeOnConnection;
-}
-
-/** One accepted connection and what bounds it. */
-class Conn {
-  inFlight = 0;
-  done = false;
-  cutting = false;
-  #abort = new AbortController();
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  server: HttpConnServer | undefined;
-
-  constructor(readonly id: number, private readonly headerTimeoutMs: number) {
-    this.#arm();
-  }
-
-  get signal(): AbortSignal {
-    return this.#abort.signal;
-  }
-
-  #arm(): void {
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      log.debug(`connection ${this.id}: no request headers within ${this.headerTimeoutMs} ms`);
-      this.cut();
-    }, this.headerTimeoutMs);
-  }
-
-  requestStarted(): void {
-    this.inFlight++;
-    clearTimeout(this.#timer);
-  }
-
-  requestEnded(): void {
-    if (--this.inFlight === 0 && !this.done) this.#arm();
-  }
-
-  /**
-   * Closes the connection now, whatever is in flight (its requests' signals abort). Called from
-   * a task of its own (a timer, the accept loop, shutdown after a timer): Deno's abort listener
-   * must not run after the connection's resource is gone, and by then `done` is set (every
-   * microtask of the close has run).
-   */
-  cut(): void {
-    this.cutting = true;
-    clearTimeout(this.#timer);
-    if (!this.done) this.#abort.abort();
-  }
-
-  ended(): void {
-    this.done = true;
-    clearTimeout(this.#timer);
-  }
-}
-
-/**
- * A request body that may not pause longer than `idleMs` while it is being read; a stall errors
- * the body (deadline_exceeded for the handler) and calls `onStall` (the connection is cut).
- */
-export function guardBody(
-  body: ReadableStream<Uint8Array>,
-  idleMs: number,
-  onStall: () => void,
-): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return new ReadableStream<Uint8Array>({
-    async pull(c) {
-      let stalled = false;
-      timer = setTimeout(() => {
-        stalled = true;
-        reader.cancel("stalled").catch(() => {});
-        onStall();
-      }, idleMs);
-      try {
-        const r = await reader.read();
-        if (stalled) throw new Error("stalled");
-        if (r.done) c.close();
-        else c.enqueue(r.value);
-      } catch (e) {
-        c.error(
-          stalled ? new BodyStalledError(`request body stalled for more than ${idleMs} ms`) : e,
-        );
-      } finally {
-        clearTimeout(timer);
-      }
-    },
-    cancel(reason) {
-      clearTimeout(timer);
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-}
-
-export class BodyStalledError extends Error {
-  override name = "BodyStalledError";
 }
 
 export interface ServedListener {

@@ -10,12 +10,8 @@
  */
 import { log } from "../util/log.ts";
 import type { PeerGuard } from "./peer.ts";
-import {
-  type ConnLimits,
-  DEFAULT_CONN_LIMITS,
-  DescriptorBudget,
-  serveListener,
-} from "./conn_limits.ts";
+import { type ConnLimits, DEFAULT_CONN_LIMITS, serveListener } from "./conn_limits.ts";
+import { DescriptorBudget } from "./fd_budget.ts";
 
 export type Route = (req: Request) => Promise<Response>;
 

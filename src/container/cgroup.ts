@@ -1,84 +1,29 @@
 /**
  * Resource limits: every container in its own cgroup v2 group with pids and memory limits, and
- * acond's own group protected (docs/containers.md, "Resource limits"). The layout is pure
- * (`cgroupPlan`); the file steps go through the `Sys` seam, so the fake kernel can fail each.
- *
- *   <base>/<name>/               acond's sub-tree (controllers enabled below it)
- *   <base>/<name>/daemon/        acond itself (a leaf: the "no internal processes" rule)
- *   <base>/<name>/containers/    all containers: memory.max = MemTotal − reserve, pids.max =
- *                                min(pid_max, threads-max) − reserve, so their sum cannot starve
- *                                the daemon; the daemon's leaf also gets memory.min = reserve
- *   <base>/<name>/containers/<id>/   one container (pids.max, memory.max, memory.oom.group)
- *
- * `base` is the cgroup2 root as PID 1 (mounted at /sys/fs/cgroup), acond's own cgroup in dev
- * mode; `name` is "acond" as PID 1, "acond-<pid>" in dev mode (several daemons on one host).
+ * acond's own group protected (docs/containers.md, "Resource limits"). The layout and the parsing
+ * are pure (cgroup_plan.ts); the file steps here go through the `Sys` seam, so the fake kernel
+ * can fail each; the OOM and pids-limit counters are watched by limit_watch.ts.
  * Processes join a group from their first instruction: the shim's child writes itself into the
  * group's cgroup.procs before it builds anything (see "cgroups" in ffi/spawn.c).
  */
 import type { Sys } from "../sys/mod.ts";
 import { type CgroupLimits, MIB } from "../options.ts";
 import { log } from "../util/log.ts";
-
-export type Controller = "memory" | "pids";
-const CONTROLLERS: readonly Controller[] = ["memory", "pids"];
+import {
+  cgroup2Mount,
+  type CgroupCounters,
+  type CgroupPlan,
+  cgroupPlan,
+  type Controller,
+  CONTROLLERS,
+  type LimitFacts,
+  ownCgroup,
+  parseKeyed,
+} from "./cgroup_plan.ts";
 
 export type { CgroupLimits } from "../options.ts";
 export { DEFAULT_LIMITS, MIB } from "../options.ts";
-
-export interface CgroupPlan {
-  /** acond's sub-tree. */
-  root: string;
-  daemon: string;
-  containers: string;
-}
-
-/** Where acond's sub-tree goes, under `base` (an absolute directory in a cgroup2 mount). */
-export function cgroupPlan(base: string, name: string): CgroupPlan {
-  const root = `${base.replace(/\/+$/, "")}/${name}`;
-  return { root, daemon: `${root}/daemon`, containers: `${root}/containers` };
-}
-
-/** The cgroup2 mount point in /proc/self/mountinfo, or null. */
-export function cgroup2Mount(mountinfo: string): string | null {
-  for (const line of mountinfo.split("\n")) {
-    const sep = line.indexOf(" - ");
-    if (sep < 0 || line.slice(sep + 3).split(" ")[0] !== "cgroup2") continue;
-    const target = line.slice(0, sep).split(" ")[4];
-    if (target) {
-      return target.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
-    }
-  }
-  return null;
-}
-
-/** The process's cgroup v2 path ("0::/path" of /proc/self/cgroup), or null. */
-export function ownCgroup(procCgroup: string): string | null {
-  const line = procCgroup.split("\n").find((l) => l.startsWith("0::"));
-  return line ? line.slice(3) || "/" : null;
-}
-
-/** `key value` lines (memory.events, pids.events, meminfo without its unit) as numbers. */
-export function parseKeyed(text: string): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    const f = line.trim().split(/[\s:]+/);
-    if (f.length >= 2 && /^\d+$/.test(f[1])) m.set(f[0], Number(f[1]));
-  }
-  return m;
-}
-
-/** What the boot event records: the limits, and which controllers actually enforce them. */
-export interface LimitFacts extends CgroupLimits {
-  enforced: Controller[];
-}
-
-/** A container's counters, as Inspect and Watch show them. */
-export interface CgroupCounters {
-  /** Processes the OOM killer killed in the container (memory.events oom_kill). */
-  oomKills: number;
-  /** Forks refused at the pids limit (pids.events max). */
-  pidsLimitHits: number;
-}
+export type { CgroupCounters, CgroupPlan, Controller, LimitFacts } from "./cgroup_plan.ts";
 
 export interface CgroupSetup {
   sys: Sys;
@@ -261,84 +206,6 @@ async function enable(sys: Sys, file: string, ctl: string, dir: string): Promise
         "it must have no processes of its own; run acond in a cgroup of its own",
       { cause: e },
     );
-  }
-}
-
-export type LimitEvent = "container_oom" | "container_pids_limit";
-
-/**
- * Watches running containers' counters and reports each increase (an OOM kill, forks refused at
- * the pids limit) once. Polled every `pollMs` while a container runs (0: only on `check`): the
- * kernel's notifications on these files are rate-limited, and older kernels send pids.events'
- * only once. A run's exit checks once more (exit.ts), so an OOM that killed it is never missed.
- */
-export class LimitWatch {
-  /** What was reported so far, by container (kept across runs: the group and its counts are). */
-  readonly #seen = new Map<number, CgroupCounters>();
-  /** Running containers, polled. */
-  readonly #active = new Set<number>();
-  #timer: ReturnType<typeof setInterval> | null = null;
-  #busy = false;
-  #chain: Promise<void> = Promise.resolve();
-
-  constructor(
-    readonly cgroups: Cgroups,
-    readonly report: (id: number, kind: LimitEvent, count: number) => void,
-    readonly pollMs: number,
-  ) {}
-
-  add(id: number): void {
-    if (!this.cgroups.path(id)) return;
-    if (!this.#seen.has(id)) this.#seen.set(id, { oomKills: 0, pidsLimitHits: 0 });
-    this.#active.add(id);
-    if (this.pollMs > 0 && this.#timer === null) {
-      const t = setInterval(() => void this.#poll(), this.pollMs);
-      Deno.unrefTimer(t as unknown as number);
-      this.#timer = t;
-    }
-  }
-
-  /** A last check, then no more polling of `id` (until it runs again). */
-  async remove(id: number): Promise<void> {
-    if (!this.#active.delete(id)) return;
-    if (this.#active.size === 0 && this.#timer !== null) {
-      clearInterval(this.#timer);
-      this.#timer = null;
-    }
-    await this.check(id);
-  }
-
-  /** Reports what grew since the last check (checks run one at a time: each report once). */
-  check(id: number): Promise<void> {
-    const run = this.#chain.then(() => this.#check(id));
-    this.#chain = run.catch(() => {});
-    return run;
-  }
-
-  async #check(id: number): Promise<void> {
-    const last = this.#seen.get(id);
-    if (!last) return;
-    const now = await this.cgroups.counters(id);
-    this.#seen.set(id, {
-      oomKills: Math.max(now.oomKills, last.oomKills),
-      pidsLimitHits: Math.max(now.pidsLimitHits, last.pidsLimitHits),
-    });
-    if (now.oomKills > last.oomKills) this.report(id, "container_oom", now.oomKills);
-    if (now.pidsLimitHits > last.pidsLimitHits) {
-      this.report(id, "container_pids_limit", now.pidsLimitHits);
-    }
-  }
-
-  async #poll(): Promise<void> {
-    if (this.#busy) return;
-    this.#busy = true;
-    try {
-      for (const id of [...this.#active]) await this.check(id);
-    } catch (e) {
-      log.warn(`cgroups: counters: ${(e as Error).message}`);
-    } finally {
-      this.#busy = false;
-    }
   }
 }
 

@@ -7,7 +7,7 @@ import { AcondError, invalid, MSG } from "../errors.ts";
 import type { ContainerDeps } from "./deps.ts";
 import { IdAllocator } from "./ids.ts";
 import type { Container } from "./types.ts";
-import { LimitWatch } from "./cgroup.ts";
+import { LimitWatch } from "./limit_watch.ts";
 
 /** Host uid base in dev mode (as PID 1 the container id is the host uid, as in ACON). */
 export const DEV_UID_BASE = 1_000_000;

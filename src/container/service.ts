@@ -87,6 +87,11 @@ export class ContainerService {
     return logs(this.#table(), id, fromStart, follow, signal);
   }
 
+  /** Logs streams waiting for a container's output now (a cut stream must leave none). */
+  logWaiters(id: number): number {
+    return this.#table().get(id).logs?.waiters ?? 0;
+  }
+
   /** Stops every running container (see stop.ts); a no-op before the first Start. */
   async stopAll(graceMs: number): Promise<void> {
     if (this.#reg) await stopAll(this.#reg, graceMs);

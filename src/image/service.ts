@@ -153,8 +153,9 @@ export class ImageService {
     try {
       await commitImage(ctx.layout, image, staged);
     } catch (e) {
-      // Measured but not stored (rename/symlink on our own tmpfs failed): the image cannot be
-      // used without its files, so it is not inserted; the log line stays, as RTMR3 has it.
+      // Measured but not stored (a rename or mkdir on our own state directory failed; every
+      // write that needs space was staged before the measurement): the image cannot be used
+      // without its files, so it is not inserted; the log line stays, as RTMR3 has it.
       log.error(`AddManifest ${image.id}: measured but commit failed: ${(e as Error).message}`);
       await discardStaged(staged);
       throw noSpace(e, "the image (measured, not stored)") ??

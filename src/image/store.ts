@@ -54,8 +54,22 @@ export function contentAliasTarget(object: string): string {
     : `../../../${object}`;
 }
 
-/** Writes the image directory (manifest, certificate, layer links) under tmp/; returns its path. */
-export async function stageImage(layout: Layout, image: LoadedImage): Promise<string> {
+/** An image directory staged under tmp/, and the alias links made beside it, to be moved in. */
+export interface StagedImage {
+  dir: string;
+  /** [where the link was made under `dir`/.aliases, where commitImage moves it]. */
+  links: [string, string][];
+}
+
+/** Where the staged alias links wait (removed from the image directory before it moves in). */
+const ALIASES = ".aliases";
+
+/**
+ * Writes the image directory (manifest, certificate, layer links) under tmp/, and its alias
+ * links beside it: every write that needs space happens here, before the measurement, so that
+ * commitImage (after it) only renames (a long link target takes a page of its own on tmpfs).
+ */
+export async function stageImage(layout: Layout, image: LoadedImage): Promise<StagedImage> {
   await Deno.mkdir(layout.tmp, { recursive: true, mode: 0o700 });
   const dir = await Deno.makeTempDir({ dir: layout.tmp, prefix: "image-" });
   try {
@@ -66,7 +80,23 @@ export async function stageImage(layout: Layout, image: LoadedImage): Promise<st
     for (const [i, ref] of image.manifest.layers.entries()) {
       await Deno.symlink(layerLinkTarget(ref), `${dir}/l/${i}`);
     }
-    return dir;
+    const links: [string, string][] = [];
+    const signerDir = layout.signerImagesDir(image.alg, image.signerDigest);
+    const aliasDir = layout.signerAliasDir(image.alg, image.signerDigest);
+    const want: [string, string][] = [];
+    for (const names of Object.values(image.manifest.aliases.self)) {
+      for (const name of names) want.push([image.manifestDigest, `${signerDir}/${name}`]);
+    }
+    for (const [object, names] of Object.entries(image.manifest.aliases.contents)) {
+      for (const name of names) want.push([contentAliasTarget(object), `${aliasDir}/${name}`]);
+    }
+    if (want.length > 0) await Deno.mkdir(`${dir}/${ALIASES}`, { mode: 0o700 });
+    for (const [i, [target, dest]] of want.entries()) {
+      const at = `${dir}/${ALIASES}/${i}`;
+      await Deno.symlink(target, at);
+      links.push([at, dest]);
+    }
+    return { dir, links };
   } catch (e) {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw noSpace(e, "the image") ?? e;
@@ -84,25 +114,19 @@ export function noSpace(e: unknown, what: string): AcondError | null {
   );
 }
 
-export async function discardStaged(dir: string): Promise<void> {
-  await Deno.remove(dir, { recursive: true }).catch(() => {});
+export async function discardStaged(staged: StagedImage): Promise<void> {
+  await Deno.remove(staged.dir, { recursive: true }).catch(() => {});
 }
 
-/** A link is created only where nothing exists yet (even a dangling link): first definition wins. */
-async function linkIfAbsent(target: string, path: string): Promise<void> {
-  if ((await lstatOrNull(path)) !== null) return;
-  try {
-    await Deno.symlink(target, path);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-  }
-}
-
-/** Moves the staged directory into place and creates the alias links. */
+/**
+ * Moves the staged directory and its alias links into place: renames, and directories (which
+ * take no data pages on tmpfs, where the state lives). A link moves in only where nothing exists
+ * yet (even a dangling link): first definition wins (the state lock keeps others out meanwhile).
+ */
 export async function commitImage(
   layout: Layout,
   image: LoadedImage,
-  staged: string,
+  staged: StagedImage,
 ): Promise<void> {
   const signerDir = layout.signerImagesDir(image.alg, image.signerDigest);
   await Deno.mkdir(signerDir, { recursive: true, mode: 0o755 });
@@ -113,20 +137,19 @@ export async function commitImage(
     await Deno.rename(dest, `${trash}/d`);
     await Deno.remove(trash, { recursive: true });
   }
-  await Deno.rename(staged, dest);
-  for (const names of Object.values(image.manifest.aliases.self)) {
-    for (const name of names) await linkIfAbsent(image.manifestDigest, `${signerDir}/${name}`);
-  }
-  const contents = Object.entries(image.manifest.aliases.contents);
-  if (contents.length > 0) {
-    const aliasDir = layout.signerAliasDir(image.alg, image.signerDigest);
-    await Deno.mkdir(aliasDir, { recursive: true, mode: 0o755 });
-    for (const [object, names] of contents) {
-      for (const name of names) {
-        await linkIfAbsent(contentAliasTarget(object), `${aliasDir}/${name}`);
-      }
+  if (staged.links.length > 0) {
+    if (Object.keys(image.manifest.aliases.contents).length > 0) {
+      await Deno.mkdir(layout.signerAliasDir(image.alg, image.signerDigest), {
+        recursive: true,
+        mode: 0o755,
+      });
     }
+    for (const [at, to] of staged.links) {
+      if ((await lstatOrNull(to)) === null) await Deno.rename(at, to);
+    }
+    await Deno.remove(`${staged.dir}/${ALIASES}`, { recursive: true });
   }
+  await Deno.rename(staged.dir, dest);
 }
 
 /**

@@ -3,7 +3,7 @@
  * (an uncaught exception, an unhandled rejection, SIGTERM to itself, a listener that ends, its
  * descriptors nearly all in use).
  */
-import { DescriptorBudget } from "../api/conn_limits.ts";
+import { DescriptorBudget } from "../api/fd_budget.ts";
 import type { Listener } from "../api/server.ts";
 import { log } from "../util/log.ts";
 

@@ -15,7 +15,8 @@ import type { LoadedImage, Manifest } from "../../src/state.ts";
 import { SysError } from "../../src/sys/errors.ts";
 import { FakeSys } from "./fake_sys.ts";
 import { type TerminalLimits, Terminals } from "../../src/console/terminals.ts";
-import { cgroupPlan, Cgroups, DEFAULT_LIMITS } from "../../src/container/cgroup.ts";
+import { Cgroups, DEFAULT_LIMITS } from "../../src/container/cgroup.ts";
+import { cgroupPlan } from "../../src/container/cgroup_plan.ts";
 
 export const ROOT = "/state";
 export const SHARED = "/state/shared";

@@ -12,7 +12,7 @@ import { type AconClient, type DevDaemon, startDaemon } from "../helpers/daemon.
 import { makeSigner } from "../helpers/pki.ts";
 import { baseManifest, signedManifest } from "../helpers/image.ts";
 import { buildRootfs, sha384hex, tarOf } from "../helpers/busybox.ts";
-import { cgroup2Mount, ownCgroup } from "../../src/container/cgroup.ts";
+import { cgroup2Mount, ownCgroup } from "../../src/container/cgroup_plan.ts";
 import { parseBootEvent } from "../../src/attest/bootevent.ts";
 
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);

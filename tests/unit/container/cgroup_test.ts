@@ -7,14 +7,8 @@
 import { assert, assertEquals, assertRejects } from "../../helpers/assert.ts";
 import { CGROUPS, harness } from "../../fakes/containers.ts";
 import { FakeSys } from "../../fakes/fake_sys.ts";
-import {
-  cgroup2Mount,
-  cgroupPlan,
-  Cgroups,
-  DEFAULT_LIMITS,
-  MIB,
-  ownCgroup,
-} from "../../../src/container/cgroup.ts";
+import { Cgroups, DEFAULT_LIMITS, MIB } from "../../../src/container/cgroup.ts";
+import { cgroup2Mount, cgroupPlan, ownCgroup } from "../../../src/container/cgroup_plan.ts";
 import { ERRNO } from "../../../src/sys/errors.ts";
 
 const MOUNTINFO = "22 1 0:21 / /sys rw - sysfs sysfs rw\n" +

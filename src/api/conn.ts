@@ -1,0 +1,107 @@
+/**
+ * One accepted API connection and what bounds it: the deadline for a request's headers (from
+ * its accept, or the end of its previous request), its cut, and the idle deadline of a request
+ * body (`guardBody`). The listener loop that makes them is api/conn_limits.ts.
+ */
+import { log } from "../util/log.ts";
+
+/** What Deno's per-connection HTTP server gives back (conn_limits.ts runs it). */
+export interface HttpConnServer {
+  finished: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+/** One accepted connection and what bounds it. */
+export class Conn {
+  inFlight = 0;
+  done = false;
+  cutting = false;
+  #abort = new AbortController();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  server: HttpConnServer | undefined;
+
+  constructor(readonly id: number, private readonly headerTimeoutMs: number) {
+    this.#arm();
+  }
+
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  #arm(): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      log.debug(`connection ${this.id}: no request headers within ${this.headerTimeoutMs} ms`);
+      this.cut();
+    }, this.headerTimeoutMs);
+  }
+
+  requestStarted(): void {
+    this.inFlight++;
+    clearTimeout(this.#timer);
+  }
+
+  requestEnded(): void {
+    if (--this.inFlight === 0 && !this.done) this.#arm();
+  }
+
+  /**
+   * Closes the connection now, whatever is in flight (its requests' signals abort). Called from
+   * a task of its own (a timer, the accept loop, shutdown after a timer): Deno's abort listener
+   * must not run after the connection's resource is gone, and by then `done` is set (every
+   * microtask of the close has run).
+   */
+  cut(): void {
+    this.cutting = true;
+    clearTimeout(this.#timer);
+    if (!this.done) this.#abort.abort();
+  }
+
+  ended(): void {
+    this.done = true;
+    clearTimeout(this.#timer);
+  }
+}
+
+/**
+ * A request body that may not pause longer than `idleMs` while it is being read; a stall errors
+ * the body (deadline_exceeded for the handler) and calls `onStall` (the connection is cut).
+ */
+export function guardBody(
+  body: ReadableStream<Uint8Array>,
+  idleMs: number,
+  onStall: () => void,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      let stalled = false;
+      timer = setTimeout(() => {
+        stalled = true;
+        reader.cancel("stalled").catch(() => {});
+        onStall();
+      }, idleMs);
+      try {
+        const r = await reader.read();
+        if (stalled) throw new Error("stalled");
+        if (r.done) c.close();
+        else c.enqueue(r.value);
+      } catch (e) {
+        c.error(
+          stalled ? new BodyStalledError(`request body stalled for more than ${idleMs} ms`) : e,
+        );
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    cancel(reason) {
+      clearTimeout(timer);
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+export class BodyStalledError extends Error {
+  override name = "BodyStalledError";
+}
