@@ -82,18 +82,23 @@ export function serveListener(
   const conns = new Set<Conn>(); // insertion order: oldest first
   let stopping = false;
   let refusedSince = 0;
+  /** Cut by `admit` to make room; their descriptors are not closed yet. */
+  const releasing = new Set<Conn>();
 
   /**
    * Whether `conn` may be served. Too few free descriptors: no. A full listener makes room by
    * cutting its oldest idle connection (which counts until Deno has closed it); none idle: no.
    */
   const admit = (_conn: Deno.Conn): boolean => {
-    if (!budget.roomForOne()) return false;
+    // Connections cut to make room still hold their descriptors until Deno has closed them
+    // (within a task or so): counting them would refuse a client that talks during a flood.
+    if (!budget.roomForOne(releasing.size)) return false;
     if (conns.size < budget.capFor(limits.maxConnections)) return true;
     const idle = [...conns].find((c) => c.inFlight === 0 && !c.done && !c.cutting);
     if (!idle) return false;
     idle.cut();
-    conns.delete(idle); // its descriptor is closed within a task; roomForOne counts the real ones
+    conns.delete(idle);
+    releasing.add(idle);
     return true;
   };
 
@@ -144,6 +149,7 @@ export function serveListener(
     server.finished.catch((e) => log.debug(`${name}: connection ${c.id}: ${e}`)).finally(() => {
       c.ended();
       conns.delete(c);
+      releasing.delete(c);
     });
   };
 

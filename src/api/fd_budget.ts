@@ -48,11 +48,12 @@ export class DescriptorBudget {
     return l === null ? 0 : Math.min(256, Math.max(16, Math.floor(l / 4)));
   }
 
-  /** Whether one more descriptor can be given to a connection. */
-  roomForOne(): boolean {
+  /** Whether one more descriptor can be given to a connection (`releasing`: open descriptors
+   * already on their way to being closed). */
+  roomForOne(releasing = 0): boolean {
     const l = this.limit;
     if (l === null) return true;
-    return openFds() + 1 <= l - this.reserve;
+    return openFds() - releasing + 1 <= l - this.reserve;
   }
 
   /** The cap a listener gets at this limit: at most a third of what is above the reserve. */
