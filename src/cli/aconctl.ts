@@ -2,7 +2,7 @@
 import { toJson } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
 import { AddrError, connect, describeConnectionError, resolveAddr } from "./client.ts";
-import { type Command, printJson, UsageError } from "./command.ts";
+import { type Command, printJson, UsageError, withNumbers } from "./command.ts";
 import { wantsHelp } from "./image/args.ts";
 import { imageCommands } from "./images.ts";
 import { containerCommands } from "./containers.ts";
@@ -20,7 +20,8 @@ const health: Command = {
   usage: "health",
   summary: "acond's version, TEE backend and state (JSON)",
   async run(c) {
-    printJson(toJson(HealthResponseSchema, await c.client().health({})));
+    const h = await c.client().health({});
+    printJson(withNumbers(toJson(HealthResponseSchema, h), h));
     return 0;
   },
 };

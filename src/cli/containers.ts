@@ -1,7 +1,7 @@
 /** aconctl container and power commands. */
 import { parseArgs } from "node:util";
 import { toJson } from "@bufbuild/protobuf";
-import { type Command, printJson, UsageError } from "./command.ts";
+import { type Command, printJson, UsageError, withNumbers } from "./command.ts";
 import { Event_Kind, EventSchema, InspectResponseSchema } from "../gen/acon_pb.ts";
 
 function cid(s: string | undefined): number {
@@ -52,7 +52,19 @@ export const containerCommands: Command[] = [
     async run(c) {
       const r = await c.client().inspect({ containerId: c.args[0] ? cid(c.args[0]) : 0 });
       if (c.json) {
-        printJson(toJson(InspectResponseSchema, r, { alwaysEmitImplicit: true }));
+        const j = withNumbers(
+          toJson(InspectResponseSchema, r, { alwaysEmitImplicit: true }),
+          r,
+        ) as {
+          info: Record<string, unknown>[];
+        };
+        // The state as a word beside its character code.
+        for (const [n, i] of r.info.entries()) {
+          j.info[n].stateName = i.running
+            ? STATE_NAMES[i.state] ?? String.fromCharCode(i.state)
+            : "exited";
+        }
+        printJson(j);
         return 0;
       }
       console.log("ID\tSTATE\tSTATUS\tIMAGE\tEXE");
@@ -73,7 +85,7 @@ export const containerCommands: Command[] = [
     summary: "stream lifecycle events (one JSON object per line)",
     async run(c) {
       for await (const e of c.client().watch({})) {
-        const j = toJson(EventSchema, e) as Record<string, unknown>;
+        const j = withNumbers(toJson(EventSchema, e), e) as Record<string, unknown>;
         j.kind = Event_Kind[e.kind];
         console.log(JSON.stringify(j));
       }

@@ -74,6 +74,9 @@ Deno.test("aconctl: connection errors say what happened (exit 3); ACON_ADDR's un
       assertEquals(r.code, 0, `${addr}: ${r.stderr}`);
       assertEquals(JSON.parse(r.stdout), []);
     }
+    // --json: 64-bit counters as numbers, not strings.
+    const h = JSON.parse((await aconctl(["--json", "health"], { ACON_ADDR: d.socket })).stdout);
+    assertEquals(typeof h.uptimeMs, "number");
     const noSock = await aconctl(["ps"], { ACON_ADDR: `unix:${d.dir}/none.sock` });
     assertEquals(noSock.code, 3);
     assertEquals(

@@ -177,6 +177,10 @@ Deno.test("aconctl: keygen → generate (umoci) → sign → push interrupted an
     assert(["running", "sleeping"].includes(ps[0].state), ps[0].state);
     assertEquals(typeof ps[0].uptimeSeconds, "number");
     assertEquals(ps[0].exitCode, null);
+    // inspect --json: numbers as numbers, the state as a word too.
+    const insp = JSON.parse(await ok([...S, "--json", "inspect", String(cid)]));
+    assertEquals(typeof insp.info[0].startedMs, "number");
+    assert(["running", "sleeping"].includes(insp.info[0].stateName), insp.info[0].stateName);
     const table = await ok([...S, "ps"]);
     assertMatch(table, /^CONTAINER ID +IMAGE +COMMAND +STATE +STATUS +PID\n/);
     assertMatch(

@@ -17,6 +17,7 @@ import {
 } from "../../../src/cli/runtime.ts";
 import { parseRate } from "../../../src/cli/images.ts";
 import { Event_Kind } from "../../../src/gen/acon_pb.ts";
+import { withNumbers } from "../../../src/cli/command.ts";
 
 Deno.test("parseSignal() takes names with or without SIG, any case, numbers, RT signals, - for the group", () => {
   assertEquals(parseSignal("TERM"), 15);
@@ -212,4 +213,16 @@ Deno.test("parseRate(): bytes, k, m; a clear error otherwise", () => {
   assertEquals(parseRate(undefined), undefined);
   assertThrows(() => parseRate("fast"), /--limit-rate takes bytes a second/);
   assertThrows(() => parseRate("0"), /--limit-rate/);
+});
+
+Deno.test("withNumbers(): protobuf JSON's 64-bit strings back to numbers, nested and in arrays", () => {
+  const msg = { a: 5n, b: "x", c: [{ d: 7n }], e: { f: 2n ** 60n }, g: 3 };
+  const json = { a: "5", b: "x", c: [{ d: "7" }], e: { f: "1152921504606846976" }, g: 3 };
+  assertEquals(withNumbers(json, msg), {
+    a: 5,
+    b: "x",
+    c: [{ d: 7 }],
+    e: { f: "1152921504606846976" },
+    g: 3,
+  });
 });
