@@ -1,10 +1,14 @@
 /** aconctl: the command-line client of acond. */
 import { toJson } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
-import { connect, resolveAddr } from "./client.ts";
-import { type Command, printJson, UsageError } from "./command.ts";
+import { AddrError, connect, describeConnectionError, resolveAddr } from "./client.ts";
+import { type Command, printJson, UsageError, withNumbers } from "./command.ts";
+import { wantsHelp } from "./image/args.ts";
 import { imageCommands } from "./images.ts";
 import { containerCommands } from "./containers.ts";
+import { runtimeCommands, splitExecArgs } from "./runtime.ts";
+import { completionCommand } from "./completion.ts";
+import { ACOND_VERSION } from "../version.ts";
 import { reportCommands } from "./report.ts";
 import { dcapCommands } from "./dcap.ts";
 import { imageSideCommands } from "./image/mod.ts";
@@ -16,7 +20,8 @@ const health: Command = {
   usage: "health",
   summary: "acond's version, TEE backend and state (JSON)",
   async run(c) {
-    printJson(toJson(HealthResponseSchema, await c.client().health({})));
+    const h = await c.client().health({});
+    printJson(withNumbers(toJson(HealthResponseSchema, h), h));
     return 0;
   },
 };
@@ -25,19 +30,29 @@ const COMMANDS: Command[] = [
   health,
   ...imageCommands,
   ...imageSideCommands,
+  ...runtimeCommands,
   ...containerCommands,
   attachCommand,
   terminalsCommand,
   ...reportCommands,
   ...dcapCommands,
 ];
+COMMANDS.push(completionCommand(() => COMMANDS));
+
+/** Exit statuses (docs/aconctl.md). */
+export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
 
 function help(): string {
   return `aconctl: the client of acond
 
 Usage: aconctl [--socket PATH | --tcp HOST:PORT] [--json] COMMAND [ARGS]
-  The address can also come from ACON_ADDR (unix:/path, /path, or host:port);
-  the default is unix:/run/acond/acond.sock.
+       aconctl COMMAND --help | aconctl --version
+  The address can also come from ACON_ADDR (unix:PATH, /PATH, tcp:HOST:PORT, http://HOST:PORT
+  or HOST:PORT); the default is unix:/run/acond/acond.sock. --json (anywhere) prints JSON.
+
+Exit status: 0 success; 1 a failure (acond refused, a file is wrong…); 2 a usage error;
+3 acond could not be reached (no socket, connection refused, not acond). exec -it and attach
+end with the program's status.
 
 Commands:
 ${COMMANDS.map((c) => `  ${c.usage}\n      ${c.summary}`).join("\n")}
@@ -52,9 +67,10 @@ every way out. See docs/console.md.
 
 /** Splits global flags (before the command) from the command and its arguments. */
 function splitGlobal(argv: string[]) {
-  const g: { socket?: string; tcp?: string; json: boolean; help: boolean } = {
+  const g: { socket?: string; tcp?: string; json: boolean; help: boolean; version: boolean } = {
     json: false,
     help: false,
+    version: false,
   };
   let i = 0;
   for (; i < argv.length; i++) {
@@ -68,6 +84,7 @@ function splitGlobal(argv: string[]) {
     else if (a.startsWith("--tcp=")) g.tcp = a.slice(6);
     else if (a === "--json") g.json = true;
     else if (a === "-h" || a === "--help") g.help = true;
+    else if (a === "--version" || a === "-V") g.version = true;
     else break;
   }
   return { g, name: argv[i], rest: argv.slice(i + 1).filter((a) => a !== "--json"), argv };
@@ -82,6 +99,18 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const { g, name, rest } = parsed;
+  if (g.version || name === "version") {
+    if (g.json || argv.includes("--json")) printJson({ aconctl: ACOND_VERSION });
+    else console.log(`aconctl ${ACOND_VERSION}`);
+    return 0;
+  }
+  const topic = name === "help" ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
+  if (topic) {
+    console.log(
+      `usage: aconctl ${topic.usage}\n\n${topic.summary}${topic.help ? `\n\n${topic.help}` : ""}`,
+    );
+    return 0;
+  }
   if (g.help || !name || name === "help") {
     console.log(help());
     return name || g.help ? 0 : 2;
@@ -91,13 +120,20 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`aconctl: unknown command "${name}"\n\n${help()}`);
     return 2;
   }
-  if (rest.includes("--help") || rest.includes("-h")) {
+  if (wantsHelp(cmd.name === "exec" ? splitExecArgs(rest).head : rest)) {
     console.log(
       `usage: aconctl ${cmd.usage}\n\n${cmd.summary}${cmd.help ? `\n\n${cmd.help}` : ""}`,
     );
     return 0;
   }
-  const addr = resolveAddr(g.socket, g.tcp, Deno.env.get("ACON_ADDR"));
+  let addr: string;
+  try {
+    addr = resolveAddr(g.socket, g.tcp, Deno.env.get("ACON_ADDR"));
+  } catch (e) {
+    if (!(e instanceof AddrError)) throw e;
+    console.error(`aconctl: ${e.message}`);
+    return EXIT.usage;
+  }
   let client: ReturnType<typeof connect> | undefined;
   try {
     return await cmd.run({
@@ -110,12 +146,12 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`aconctl ${name}: ${e.message}\nusage: aconctl ${cmd.usage}`);
       return 2;
     }
+    const conn = describeConnectionError(addr, e);
+    if (conn) {
+      console.error(`aconctl ${name}: ${conn}`);
+      return EXIT.unreachable;
+    }
     if (e instanceof ConnectError) {
-      // A transport failure surfaces as an Unknown error whose cause is the fetch error.
-      if (e.code === 2 && e.cause instanceof TypeError) {
-        console.error(`aconctl ${name}: cannot reach acond at ${addr}: ${e.cause.message}`);
-        return 1;
-      }
       console.error(`aconctl ${name}: ${e.rawMessage} [${codeName(e.code)}]`);
       return 1;
     }

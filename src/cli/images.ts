@@ -5,7 +5,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromString } from "@connectrpc/connect/protocol-connect";
 import { type AconClient, type RawHttp, rawHttpOf } from "./client.ts";
 import { BLOB_STREAM_PREFIX, streamContentRange } from "../api/wire.ts";
-import { addImageManifest, loadImage } from "./image/imagedir.ts";
+import { addImageManifest, type LoadedImageFiles, loadImage } from "./image/imagedir.ts";
+import { findUpload, forgetUpload, loadUploads, rememberUpload } from "./upload_state.ts";
 
 const CHUNK = 4 * 1024 * 1024;
 
@@ -62,6 +63,7 @@ async function putFrom(
   offset: number,
   size: number,
   progress?: (done: number) => void,
+  opts: SendOptions = {},
 ): Promise<number> {
   const f = await Deno.open(path);
   // Aborted once the answer is read: a refusal can come while the body is still being sent.
@@ -69,12 +71,19 @@ async function putFrom(
   try {
     await f.seek(offset, Deno.SeekMode.Start);
     let body: ReadableStream<Uint8Array> = f.readable;
-    if (progress) {
+    if (progress || opts.rate || opts.sent) {
       let done = offset;
+      const t0 = Date.now();
       body = body.pipeThrough(
         new TransformStream({
-          transform(chunk, ctl) {
-            progress(done += chunk.length);
+          async transform(chunk, ctl) {
+            if (opts.rate) {
+              // --limit-rate: no faster than `rate` bytes a second since this request began.
+              const due = t0 + ((done - offset + chunk.length) * 1000) / opts.rate;
+              if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+            }
+            progress?.(done += chunk.length);
+            if (opts.sent) opts.sent.bytes += chunk.length;
             ctl.enqueue(chunk);
           },
         }),
@@ -109,27 +118,71 @@ function resumable(e: unknown): boolean {
 
 const RETRIES = 5;
 
+export interface SendOptions {
+  /** Bytes a second at most (push --limit-rate). */
+  rate?: number;
+  /** Counts the bytes sent. */
+  sent?: { bytes: number };
+}
+
+/** What uploading one layer did (push --json). */
+export interface LayerUpload {
+  digest: string;
+  size: number;
+  /** Where it resumed an upload begun by an earlier, interrupted push (0: a new upload). */
+  resumedFrom: number;
+  /** Bytes this push sent. */
+  sent: number;
+}
+
 /**
- * Uploads a layer: BeginBlob, the file (sendLayer), CommitBlob.
+ * Uploads a layer: BeginBlob (or, when an earlier push of it was interrupted, that upload where
+ * BlobStatus says it stands: ./upload_state.ts), the file (sendLayer), CommitBlob.
  */
 export async function uploadLayer(
   client: AconClient,
   path: string,
   digest: string,
   quiet: boolean,
-): Promise<void> {
+  opts: SendOptions = {},
+): Promise<LayerUpload> {
   const size = (await Deno.stat(path)).size;
-  const st = await client.beginBlob({ digest, size: BigInt(size) });
+  const addr = rawHttpOf(client)?.addr;
+  let uploadId: string | undefined;
+  let received = 0;
+  const saved = addr ? findUpload(addr, digest, size) : undefined;
+  if (saved) {
+    try {
+      received = Number((await client.blobStatus({ uploadId: saved.uploadId })).received);
+      uploadId = saved.uploadId;
+      if (!quiet) {
+        console.error(
+          `aconctl: resuming the upload of ${digest.slice(0, 19)}… at ${received} of ${size} bytes`,
+        );
+      }
+    } catch {
+      if (addr) forgetUpload(addr, digest, size); // expired, refused or a restarted daemon
+    }
+  }
+  if (!uploadId) {
+    uploadId = (await client.beginBlob({ digest, size: BigInt(size) })).uploadId;
+    if (addr) {
+      rememberUpload({ addr, digest, size, uploadId, path, savedMs: Date.now() });
+    }
+  }
   const progress = quiet ? undefined : progressLine(digest, size);
-  await sendLayer(client, st.uploadId, path, size, progress);
+  const sent = opts.sent ?? { bytes: 0 };
+  await sendLayer(client, uploadId, path, size, progress, { ...opts, sent }, received);
   if (progress) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
-  await client.commitBlob({ uploadId: st.uploadId, alg: 0 });
+  await client.commitBlob({ uploadId, alg: 0 });
+  if (addr) forgetUpload(addr, digest, size);
+  return { digest, size, resumedFrom: received, sent: sent.bytes };
 }
 
 /**
- * Sends a file into a begun upload: streamed as raw PUTs, resumed from BlobStatus's `received`
- * after a failure. A client without plain HTTP access (not made by connect()) falls back to
- * WriteBlob chunks.
+ * Sends a file into a begun upload from `from`: streamed as raw PUTs, resumed from BlobStatus's
+ * `received` after a failure. A client without plain HTTP access (not made by connect()) falls
+ * back to WriteBlob chunks.
  */
 export async function sendLayer(
   client: AconClient,
@@ -137,13 +190,16 @@ export async function sendLayer(
   path: string,
   size: number,
   progress?: (done: number) => void,
+  opts: SendOptions = {},
+  from = 0,
 ): Promise<void> {
   const http = rawHttpOf(client);
   if (!http) return await writeChunks(client, uploadId, path, progress);
-  let received = 0;
+  let received = from;
+  if (received >= size) return;
   for (let failures = 0;;) {
     try {
-      received = await putFrom(http, uploadId, path, received, size, progress);
+      received = await putFrom(http, uploadId, path, received, size, progress, opts);
       if (received >= size) return;
     } catch (e) {
       if (!resumable(e) || ++failures > RETRIES) throw e;
@@ -195,6 +251,41 @@ async function writeChunks(
   }
 }
 
+/** push --limit-rate: `1000`, `512k`, `2m`. */
+export function parseRate(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^([0-9]+)([kKmM]?)$/.exec(v);
+  if (!m || Number(m[1]) === 0) {
+    throw new UsageError(`--limit-rate takes bytes a second (e.g. 512k, 2m), not "${v}"`);
+  }
+  const unit = m[2].toLowerCase() === "k" ? 1024 : m[2].toLowerCase() === "m" ? 1024 * 1024 : 1;
+  return Number(m[1]) * unit;
+}
+
+export interface PushResult {
+  imageId: string;
+  /** Missing layers no file was given for. */
+  unresolved: string[];
+  uploads: LayerUpload[];
+}
+
+/** AddManifest, then every missing layer the image has a file for (push and run). */
+export async function pushImage(
+  client: AconClient,
+  img: LoadedImageFiles,
+  opts: { quiet: boolean; rate?: number },
+): Promise<PushResult> {
+  const r = await addImageManifest(client, img);
+  const unresolved: string[] = [];
+  const uploads: LayerUpload[] = [];
+  for (const missing of r.missingLayers) {
+    const file = img.layers.get(missing);
+    if (!file) unresolved.push(missing);
+    else uploads.push(await uploadLayer(client, file, missing, opts.quiet, { rate: opts.rate }));
+  }
+  return { imageId: r.imageId, unresolved, uploads };
+}
+
 export const imageCommands: Command[] = [
   {
     name: "add-manifest",
@@ -214,9 +305,19 @@ export const imageCommands: Command[] = [
   },
   {
     name: "push",
-    usage: "push DIR | MANIFEST SIGNATURE CERT.der [LAYER.tar ...] [--start] [--env K=V ...]",
+    usage: "push DIR | MANIFEST SIGNATURE CERT.der [LAYER.tar ...] [--start] [--env K=V ...] " +
+      "[--limit-rate BYTES] [-q]",
     summary:
       "add-manifest, then upload each missing layer (from the image directory DIR or the tars)",
+    help: `An interrupted push (Ctrl-C, a killed aconctl, a lost connection) resumes: run it again
+and each layer continues where acond's BlobStatus says its upload stands (uploads begun are
+remembered in $ACONCTL_STATE_DIR, $XDG_STATE_HOME/aconctl or ~/.local/state/aconctl; acond forgets
+an upload idle for 10 minutes or when it restarts). aconctl uploads lists them.
+  --start             start a container once every layer is there (prints "container N")
+  --env K=V           its environment (with --start; repeatable)
+  --limit-rate BYTES  send at most BYTES a second (suffixes k, m: 512k, 2m)
+  -q, --quiet         no progress bar (there is one only on a terminal anyway)
+--json prints {imageId, unresolved, containerId, uploads: [{digest, size, resumedFrom, sent}]}.`,
     async run(c) {
       const { values, positionals } = parseArgs({
         args: c.args,
@@ -224,34 +325,64 @@ export const imageCommands: Command[] = [
           start: { type: "boolean" },
           env: { type: "string", multiple: true },
           quiet: { type: "boolean", short: "q" },
+          "limit-rate": { type: "string" },
         },
         allowPositionals: true,
       });
       const img = await loadImage(positionals);
       const client = c.client();
-      const r = await addImageManifest(client, img);
-      const byDigest = img.layers;
-      const unresolved: string[] = [];
-      for (const missing of r.missingLayers) {
-        const file = byDigest.get(missing);
-        if (!file) {
-          unresolved.push(missing);
-          continue;
-        }
-        await uploadLayer(client, file, missing, values.quiet ?? false);
-      }
+      const rate = parseRate(values["limit-rate"]);
+      const r = await pushImage(client, img, { quiet: values.quiet ?? false, rate });
       let containerId: number | undefined;
-      if (values.start && unresolved.length === 0) {
+      if (values.start && r.unresolved.length === 0) {
         containerId = (await client.start({ imageId: r.imageId, envs: values.env ?? [] }))
           .containerId;
       }
-      if (c.json) printJson({ imageId: r.imageId, unresolved, containerId });
+      if (c.json) printJson({ ...r, containerId });
       else {
         console.log(r.imageId);
-        for (const u of unresolved) console.error(`aconctl: no layer file given for ${u}`);
+        for (const u of r.unresolved) console.error(`aconctl: no layer file given for ${u}`);
         if (containerId !== undefined) console.log(`container ${containerId}`);
       }
-      return unresolved.length ? 1 : 0;
+      return r.unresolved.length ? 1 : 0;
+    },
+  },
+  {
+    name: "uploads",
+    usage: "uploads",
+    summary: "layer uploads begun by an interrupted push, and where acond says each stands",
+    async run(c) {
+      const client = c.client();
+      const addr = rawHttpOf(client)?.addr;
+      const out = [];
+      for (const u of loadUploads().filter((u) => u.addr === addr)) {
+        let received: number | null = null;
+        let error: string | undefined;
+        try {
+          received = Number((await client.blobStatus({ uploadId: u.uploadId })).received);
+        } catch (e) {
+          error = (e as Error).message;
+        }
+        out.push({
+          digest: u.digest,
+          size: u.size,
+          received,
+          uploadId: u.uploadId,
+          path: u.path,
+          error,
+        });
+      }
+      if (c.json) printJson(out);
+      else {
+        if (out.length === 0) console.log("no uploads in progress");
+        for (const u of out) {
+          console.log(
+            `${u.digest.slice(0, 19)}…  ${u.received ?? "?"} of ${u.size} bytes` +
+              (u.error ? `  (${u.error}; the next push begins again)` : "") + `  ${u.path}`,
+          );
+        }
+      }
+      return 0;
     },
   },
   {

@@ -29,6 +29,7 @@ export async function onExit(reg: Registry, c: Container, s: ExitStatus): Promis
   c.state = "exited";
   c.pid = 0;
   c.exit = s;
+  c.exitedMs = Date.now();
   c.logs?.stateChanged(); // a Logs follower waiting for output sees the exit
   // Still mounted if that failed: the next exit tries again.
   if (c.mounted) c.mounted = !unmountRoot(reg, c);

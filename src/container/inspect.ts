@@ -22,6 +22,9 @@ export interface ContainerInfo {
   /** Processes the OOM killer killed; forks refused at the pids limit (since its Start). */
   oomKills: number;
   pidsLimitHits: number;
+  /** When the current (or last) run started / exited (ms since epoch; 0: not yet). */
+  startedMs: number;
+  exitedMs: number;
 }
 
 /** One container (id > 0) or all of them (id 0), by id. */
@@ -47,6 +50,8 @@ export async function info(reg: Registry, c: Container): Promise<ContainerInfo> 
     sessions: reg.deps.terminals.sessions(c.id),
     ...limits,
     ...counters,
+    startedMs: c.startedMs,
+    exitedMs: c.exitedMs,
   };
 }
 

@@ -66,6 +66,8 @@ export async function start(reg: Registry, imageId: string, envs: string[]): Pro
         ? new LogRing(LOG_RING_BYTES)
         : null,
       runs: 0,
+      startedMs: 0,
+      exitedMs: 0,
       cgroup: null,
     };
     const dir = deps.layout.containerDir(id);
@@ -205,6 +207,8 @@ export async function launch(reg: Registry, c: Container, first: boolean): Promi
   c.state = "running";
   c.pid = spawned.pid;
   c.runs++;
+  c.startedMs = Date.now();
+  c.exitedMs = 0;
   c.exited = spawned.exit.then((s) => onExit(reg, c, s));
   pty?.started(spawned.pid, spawned.exit.then(terminalExit));
   reg.limits.add(c.id);

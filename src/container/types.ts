@@ -32,6 +32,9 @@ export interface Container extends ContainerRecord {
   ns: KeptNamespaces | null;
   /** The overlay is mounted in the daemon's namespace (first run, until an exit unmounts it). */
   mounted: boolean;
+  /** When the current (or last) run started and, once exited, when it exited (ms since epoch; 0 none). */
+  startedMs: number;
+  exitedMs: number;
   /** Runs so far (1 after Start, +1 per Restart). */
   runs: number;
   /** Its cgroup directory (kept across restarts), or null when containers get none. */

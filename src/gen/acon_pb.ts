@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file acon.proto.
  */
 export const file_acon: GenFile = /*@__PURE__*/
-  fileDesc("CgphY29uLnByb3RvEglhY29uLmdycGMiTgoSQWRkTWFuaWZlc3RSZXF1ZXN0EhAKCG1hbmlmZXN0GAEgASgJEhEKCXNpZ25hdHVyZRgCIAEoDBITCgtjZXJ0aWZpY2F0ZRgDIAEoDCI/ChNBZGRNYW5pZmVzdFJlc3BvbnNlEhAKCGltYWdlX2lkGAEgASgJEhYKDm1pc3NpbmdfbGF5ZXJzGAIgAygJIisKDkFkZEJsb2JSZXF1ZXN0EgsKA2FsZxgBIAEoDRIMCgRkYXRhGAIgASgMIi4KDFN0YXJ0UmVxdWVzdBIQCghpbWFnZV9pZBgBIAEoCRIMCgRlbnZzGAIgAygJIiUKDVN0YXJ0UmVzcG9uc2USFAoMY29udGFpbmVyX2lkGAEgASgNIjcKDlJlc3RhcnRSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoDRIPCgd0aW1lb3V0GAIgASgEIosBCgtFeGVjUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKA0SDwoHY29tbWFuZBgCIAEoCRIPCgd0aW1lb3V0GAMgASgEEhEKCWFyZ3VtZW50cxgEIAMoCRIMCgRlbnZzGAUgAygJEg0KBXN0ZGluGAYgASgMEhQKDGNhcHR1cmVfc2l6ZRgHIAEoBCI/CgxFeGVjUmVzcG9uc2USDgoGc3Rkb3V0GAEgASgMEg4KBnN0ZGVychgCIAEoDBIPCgdzZXNzaW9uGAMgASgNIjcKC0tpbGxSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoDRISCgpzaWduYWxfbnVtGAIgASgFIiYKDkluc3BlY3RSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoDSI5Cg9JbnNwZWN0UmVzcG9uc2USJgoEaW5mbxgBIAMoCzIYLmFjb24uZ3JwYy5Db250YWluZXJJbmZvIpwCCg1Db250YWluZXJJbmZvEhQKDGNvbnRhaW5lcl9pZBgBIAEoDRINCgVzdGF0ZRgCIAEoDRIPCgd3c3RhdHVzGAMgASgFEhAKCGltYWdlX2lkGAQgASgJEhAKCGV4ZV9wYXRoGAUgASgJEg8KB3J1bm5pbmcYBiABKAgSEwoLZXhpdF9zaWduYWwYByABKAgSCwoDcGlkGAggASgNEigKCHNlc3Npb25zGAkgAygLMhYuYWNvbi5ncnBjLkV4ZWNTZXNzaW9uEhQKDG1lbW9yeV9saW1pdBgKIAEoBBISCgpwaWRzX2xpbWl0GAsgASgEEhEKCW9vbV9raWxscxgMIAEoBBIXCg9waWRzX2xpbWl0X2hpdHMYDSABKAQiSQoLRXhlY1Nlc3Npb24SCwoDcGlkGAEgASgNEgsKA3B0eRgCIAEoCRIPCgdjb21tYW5kGAMgASgJEg8KB3Nlc3Npb24YBCABKA0iNAoLVGVybWluYWxSZWYSFAoMY29udGFpbmVyX2lkGAEgASgNEg8KB3Nlc3Npb24YAiABKA0iUAoNQXR0YWNoUmVxdWVzdBIoCgh0ZXJtaW5hbBgBIAEoCzIWLmFjb24uZ3JwYy5UZXJtaW5hbFJlZhIVCg1ub19zY3JvbGxiYWNrGAIgASgIImUKDlRlcm1pbmFsT3V0cHV0EgwKBGRhdGEYASABKAwSDwoHZHJvcHBlZBgCIAEoBBIOCgZleGl0ZWQYAyABKAgSDwoHd3N0YXR1cxgEIAEoBRITCgtleGl0X3NpZ25hbBgFIAEoCCJOChRXcml0ZVRlcm1pbmFsUmVxdWVzdBIoCgh0ZXJtaW5hbBgBIAEoCzIWLmFjb24uZ3JwYy5UZXJtaW5hbFJlZhIMCgRkYXRhGAIgASgMIl0KFVJlc2l6ZVRlcm1pbmFsUmVxdWVzdBIoCgh0ZXJtaW5hbBgBIAEoCzIWLmFjb24uZ3JwYy5UZXJtaW5hbFJlZhIMCgRyb3dzGAIgASgNEgwKBGNvbHMYAyABKA0iQwoVTGlzdFRlcm1pbmFsc1Jlc3BvbnNlEioKCXRlcm1pbmFscxgBIAMoCzIXLmFjb24uZ3JwYy5UZXJtaW5hbEluZm8ipgEKDFRlcm1pbmFsSW5mbxIoCgh0ZXJtaW5hbBgBIAEoCzIWLmFjb24uZ3JwYy5UZXJtaW5hbFJlZhIQCghpbWFnZV9pZBgCIAEoCRIPCgdjb21tYW5kGAMgASgJEgsKA3BpZBgEIAEoDRIOCgZleGl0ZWQYBSABKAgSEAoIYXR0YWNoZWQYBiABKA0SDAoEcm93cxgHIAEoDRIMCgRjb2xzGAggASgNIkkKDVJlcG9ydFJlcXVlc3QSEAoIbm9uY2VfbG8YASABKAQSEAoIbm9uY2VfaGkYAiABKAQSFAoMcmVxdWVzdF90eXBlGAMgASgNIhUKBU1yTG9nEgwKBGxvZ3MYASADKAki+QEKDlJlcG9ydFJlc3BvbnNlEgwKBGRhdGEYASABKAwSMwoFbXJsb2cYAiADKAsyJC5hY29uLmdycGMuUmVwb3J0UmVzcG9uc2UuTXJsb2dFbnRyeRIYChBhdHRlc3RhdGlvbl9kYXRhGAMgASgJEgsKA3RlZRgEIAEoCRIWCg5zaW1fcHVibGljX2tleRgFIAEoDBITCgtjYW5fbWVhc3VyZRgGIAEoCBIQCgh0ZWVfbm90ZRgHIAEoCRo+CgpNcmxvZ0VudHJ5EgsKA2tleRgBIAEoDRIfCgV2YWx1ZRgCIAEoCzIQLmFjb24uZ3JwYy5NckxvZzoCOAEiJgoSR2V0TWFuaWZlc3RSZXF1ZXN0EhAKCGltYWdlX2lkGAEgASgJIjwKE0dldE1hbmlmZXN0UmVzcG9uc2USEAoIbWFuaWZlc3QYASABKAkSEwoLY2VydGlmaWNhdGUYAiABKAwi1AEKDkhlYWx0aFJlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSEwoLYXBpX3ZlcnNpb24YAiABKAkSCwoDdGVlGAMgASgJEhEKCWZpbmFsaXplZBgEIAEoCBIOCgZpbWFnZXMYBSABKA0SEgoKY29udGFpbmVycxgGIAEoDRIRCgl1cHRpbWVfbXMYByABKAQSEAoIbWluX2hhc2gYCCABKAkSDAoEcGlkMRgJIAEoCBITCgtjYW5fbWVhc3VyZRgKIAEoCBIQCgh0ZWVfbm90ZRgLIAEoCSI9ChBCZWdpbkJsb2JSZXF1ZXN0Eg4KBmRpZ2VzdBgBIAEoCRIMCgRzaXplGAIgASgEEgsKA2FsZxgDIAEoDSI3ChBCbG9iVXBsb2FkU3RhdHVzEhEKCXVwbG9hZF9pZBgBIAEoCRIQCghyZWNlaXZlZBgCIAEoBCJDChBXcml0ZUJsb2JSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCRIOCgZvZmZzZXQYAiABKAQSDAoEZGF0YRgDIAEoDCImChFCbG9iU3RhdHVzUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkiMwoRQ29tbWl0QmxvYlJlcXVlc3QSEQoJdXBsb2FkX2lkGAEgASgJEgsKA2FsZxgCIAEoDSJHCgtMb2dzUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKA0SDgoGZm9sbG93GAIgASgIEhIKCmZyb21fc3RhcnQYAyABKAgiNQoITG9nQ2h1bmsSCgoCZmQYASABKAUSDAoEZGF0YRgCIAEoDBIPCgd0aW1lX21zGAMgASgEIg4KDFdhdGNoUmVxdWVzdCLMAgoFRXZlbnQSIwoEa2luZBgBIAEoDjIVLmFjb24uZ3JwYy5FdmVudC5LaW5kEhQKDGNvbnRhaW5lcl9pZBgCIAEoDRIQCghpbWFnZV9pZBgDIAEoCRIPCgd3c3RhdHVzGAQgASgFEhMKC2V4aXRfc2lnbmFsGAUgASgIEg8KB3RpbWVfbXMYBiABKAQSDQoFY291bnQYByABKAQirwEKBEtpbmQSFAoQS0lORF9VTlNQRUNJRklFRBAAEg8KC0lNQUdFX0FEREVEEAESFQoRQ09OVEFJTkVSX1NUQVJURUQQAhIUChBDT05UQUlORVJfRVhJVEVEEAMSFwoTQ09OVEFJTkVSX1JFU1RBUlRFRBAEEg0KCUZJTkFMSVpFRBAFEhEKDUNPTlRBSU5FUl9PT00QBhIYChRDT05UQUlORVJfUElEU19MSU1JVBAHIiUKDFBvd2VyUmVxdWVzdBIVCg1ncmFjZV9zZWNvbmRzGAEgASgEIiIKEEtlcm5lbExvZ1JlcXVlc3QSDgoGZm9sbG93GAEgASgIIh0KDUtlcm5lbExvZ0xpbmUSDAoEbGluZRgBIAEoCSKSAQoQRXZlbnRMb2dSZXNwb25zZRINCgVsaW5lcxgBIAMoCRINCgVydG1yMxgCIAEoDBILCgN0ZWUYAyABKAkSDwoHdGNnX2xvZxgEIAEoDBIRCgRjY2VsGAUgASgMSACIAQESFwoKY2NlbF90YWJsZRgGIAEoDEgBiAEBQgcKBV9jY2VsQg0KC19jY2VsX3RhYmxlMv0MCgtBY29uU2VydmljZRJMCgtBZGRNYW5pZmVzdBIdLmFjb24uZ3JwYy5BZGRNYW5pZmVzdFJlcXVlc3QaHi5hY29uLmdycGMuQWRkTWFuaWZlc3RSZXNwb25zZRI6CghGaW5hbGl6ZRIWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRI8CgdBZGRCbG9iEhkuYWNvbi5ncnBjLkFkZEJsb2JSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5EjoKBVN0YXJ0EhcuYWNvbi5ncnBjLlN0YXJ0UmVxdWVzdBoYLmFjb24uZ3JwYy5TdGFydFJlc3BvbnNlEjwKB1Jlc3RhcnQSGS5hY29uLmdycGMuUmVzdGFydFJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkSNwoERXhlYxIWLmFjb24uZ3JwYy5FeGVjUmVxdWVzdBoXLmFjb24uZ3JwYy5FeGVjUmVzcG9uc2USNgoES2lsbBIWLmFjb24uZ3JwYy5LaWxsUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRJACgdJbnNwZWN0EhkuYWNvbi5ncnBjLkluc3BlY3RSZXF1ZXN0GhouYWNvbi5ncnBjLkluc3BlY3RSZXNwb25zZRI9CgZSZXBvcnQSGC5hY29uLmdycGMuUmVwb3J0UmVxdWVzdBoZLmFjb24uZ3JwYy5SZXBvcnRSZXNwb25zZRJMCgtHZXRNYW5pZmVzdBIdLmFjb24uZ3JwYy5HZXRNYW5pZmVzdFJlcXVlc3QaHi5hY29uLmdycGMuR2V0TWFuaWZlc3RSZXNwb25zZRJACgZIZWFsdGgSFi5nb29nbGUucHJvdG9idWYuRW1wdHkaGS5hY29uLmdycGMuSGVhbHRoUmVzcG9uc2UiA5ACARJFCglCZWdpbkJsb2ISGy5hY29uLmdycGMuQmVnaW5CbG9iUmVxdWVzdBobLmFjb24uZ3JwYy5CbG9iVXBsb2FkU3RhdHVzEkUKCVdyaXRlQmxvYhIbLmFjb24uZ3JwYy5Xcml0ZUJsb2JSZXF1ZXN0GhsuYWNvbi5ncnBjLkJsb2JVcGxvYWRTdGF0dXMSRwoKQmxvYlN0YXR1cxIcLmFjb24uZ3JwYy5CbG9iU3RhdHVzUmVxdWVzdBobLmFjb24uZ3JwYy5CbG9iVXBsb2FkU3RhdHVzEkIKCkNvbW1pdEJsb2ISHC5hY29uLmdycGMuQ29tbWl0QmxvYlJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkSQgoLR2V0RXZlbnRMb2cSFi5nb29nbGUucHJvdG9idWYuRW1wdHkaGy5hY29uLmdycGMuRXZlbnRMb2dSZXNwb25zZRI1CgRMb2dzEhYuYWNvbi5ncnBjLkxvZ3NSZXF1ZXN0GhMuYWNvbi5ncnBjLkxvZ0NodW5rMAESNAoFV2F0Y2gSFy5hY29uLmdycGMuV2F0Y2hSZXF1ZXN0GhAuYWNvbi5ncnBjLkV2ZW50MAESOwoIU2h1dGRvd24SFy5hY29uLmdycGMuUG93ZXJSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5EjkKBlJlYm9vdBIXLmFjb24uZ3JwYy5Qb3dlclJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkSRAoJS2VybmVsTG9nEhsuYWNvbi5ncnBjLktlcm5lbExvZ1JlcXVlc3QaGC5hY29uLmdycGMuS2VybmVsTG9nTGluZTABEkkKDUxpc3RUZXJtaW5hbHMSFi5nb29nbGUucHJvdG9idWYuRW1wdHkaIC5hY29uLmdycGMuTGlzdFRlcm1pbmFsc1Jlc3BvbnNlEj8KBkF0dGFjaBIYLmFjb24uZ3JwYy5BdHRhY2hSZXF1ZXN0GhkuYWNvbi5ncnBjLlRlcm1pbmFsT3V0cHV0MAESSAoNV3JpdGVUZXJtaW5hbBIfLmFjb24uZ3JwYy5Xcml0ZVRlcm1pbmFsUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRJKCg5SZXNpemVUZXJtaW5hbBIgLmFjb24uZ3JwYy5SZXNpemVUZXJtaW5hbFJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHliBnByb3RvMw", [file_google_protobuf_empty]);
+  fileDesc("CgphY29uLnByb3RvEglhY29uLmdycGMiTgoSQWRkTWFuaWZlc3RSZXF1ZXN0EhAKCG1hbmlmZXN0GAEgASgJEhEKCXNpZ25hdHVyZRgCIAEoDBITCgtjZXJ0aWZpY2F0ZRgDIAEoDCI/ChNBZGRNYW5pZmVzdFJlc3BvbnNlEhAKCGltYWdlX2lkGAEgASgJEhYKDm1pc3NpbmdfbGF5ZXJzGAIgAygJIisKDkFkZEJsb2JSZXF1ZXN0EgsKA2FsZxgBIAEoDRIMCgRkYXRhGAIgASgMIi4KDFN0YXJ0UmVxdWVzdBIQCghpbWFnZV9pZBgBIAEoCRIMCgRlbnZzGAIgAygJIiUKDVN0YXJ0UmVzcG9uc2USFAoMY29udGFpbmVyX2lkGAEgASgNIjcKDlJlc3RhcnRSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoDRIPCgd0aW1lb3V0GAIgASgEIosBCgtFeGVjUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKA0SDwoHY29tbWFuZBgCIAEoCRIPCgd0aW1lb3V0GAMgASgEEhEKCWFyZ3VtZW50cxgEIAMoCRIMCgRlbnZzGAUgAygJEg0KBXN0ZGluGAYgASgMEhQKDGNhcHR1cmVfc2l6ZRgHIAEoBCI/CgxFeGVjUmVzcG9uc2USDgoGc3Rkb3V0GAEgASgMEg4KBnN0ZGVychgCIAEoDBIPCgdzZXNzaW9uGAMgASgNIjcKC0tpbGxSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoDRISCgpzaWduYWxfbnVtGAIgASgFIiYKDkluc3BlY3RSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoDSI5Cg9JbnNwZWN0UmVzcG9uc2USJgoEaW5mbxgBIAMoCzIYLmFjb24uZ3JwYy5Db250YWluZXJJbmZvIsMCCg1Db250YWluZXJJbmZvEhQKDGNvbnRhaW5lcl9pZBgBIAEoDRINCgVzdGF0ZRgCIAEoDRIPCgd3c3RhdHVzGAMgASgFEhAKCGltYWdlX2lkGAQgASgJEhAKCGV4ZV9wYXRoGAUgASgJEg8KB3J1bm5pbmcYBiABKAgSEwoLZXhpdF9zaWduYWwYByABKAgSCwoDcGlkGAggASgNEigKCHNlc3Npb25zGAkgAygLMhYuYWNvbi5ncnBjLkV4ZWNTZXNzaW9uEhQKDG1lbW9yeV9saW1pdBgKIAEoBBISCgpwaWRzX2xpbWl0GAsgASgEEhEKCW9vbV9raWxscxgMIAEoBBIXCg9waWRzX2xpbWl0X2hpdHMYDSABKAQSEgoKc3RhcnRlZF9tcxgOIAEoBBIRCglleGl0ZWRfbXMYDyABKAQiSQoLRXhlY1Nlc3Npb24SCwoDcGlkGAEgASgNEgsKA3B0eRgCIAEoCRIPCgdjb21tYW5kGAMgASgJEg8KB3Nlc3Npb24YBCABKA0iNAoLVGVybWluYWxSZWYSFAoMY29udGFpbmVyX2lkGAEgASgNEg8KB3Nlc3Npb24YAiABKA0iUAoNQXR0YWNoUmVxdWVzdBIoCgh0ZXJtaW5hbBgBIAEoCzIWLmFjb24uZ3JwYy5UZXJtaW5hbFJlZhIVCg1ub19zY3JvbGxiYWNrGAIgASgIImUKDlRlcm1pbmFsT3V0cHV0EgwKBGRhdGEYASABKAwSDwoHZHJvcHBlZBgCIAEoBBIOCgZleGl0ZWQYAyABKAgSDwoHd3N0YXR1cxgEIAEoBRITCgtleGl0X3NpZ25hbBgFIAEoCCJOChRXcml0ZVRlcm1pbmFsUmVxdWVzdBIoCgh0ZXJtaW5hbBgBIAEoCzIWLmFjb24uZ3JwYy5UZXJtaW5hbFJlZhIMCgRkYXRhGAIgASgMIl0KFVJlc2l6ZVRlcm1pbmFsUmVxdWVzdBIoCgh0ZXJtaW5hbBgBIAEoCzIWLmFjb24uZ3JwYy5UZXJtaW5hbFJlZhIMCgRyb3dzGAIgASgNEgwKBGNvbHMYAyABKA0iQwoVTGlzdFRlcm1pbmFsc1Jlc3BvbnNlEioKCXRlcm1pbmFscxgBIAMoCzIXLmFjb24uZ3JwYy5UZXJtaW5hbEluZm8ipgEKDFRlcm1pbmFsSW5mbxIoCgh0ZXJtaW5hbBgBIAEoCzIWLmFjb24uZ3JwYy5UZXJtaW5hbFJlZhIQCghpbWFnZV9pZBgCIAEoCRIPCgdjb21tYW5kGAMgASgJEgsKA3BpZBgEIAEoDRIOCgZleGl0ZWQYBSABKAgSEAoIYXR0YWNoZWQYBiABKA0SDAoEcm93cxgHIAEoDRIMCgRjb2xzGAggASgNIkkKDVJlcG9ydFJlcXVlc3QSEAoIbm9uY2VfbG8YASABKAQSEAoIbm9uY2VfaGkYAiABKAQSFAoMcmVxdWVzdF90eXBlGAMgASgNIhUKBU1yTG9nEgwKBGxvZ3MYASADKAki+QEKDlJlcG9ydFJlc3BvbnNlEgwKBGRhdGEYASABKAwSMwoFbXJsb2cYAiADKAsyJC5hY29uLmdycGMuUmVwb3J0UmVzcG9uc2UuTXJsb2dFbnRyeRIYChBhdHRlc3RhdGlvbl9kYXRhGAMgASgJEgsKA3RlZRgEIAEoCRIWCg5zaW1fcHVibGljX2tleRgFIAEoDBITCgtjYW5fbWVhc3VyZRgGIAEoCBIQCgh0ZWVfbm90ZRgHIAEoCRo+CgpNcmxvZ0VudHJ5EgsKA2tleRgBIAEoDRIfCgV2YWx1ZRgCIAEoCzIQLmFjb24uZ3JwYy5NckxvZzoCOAEiJgoSR2V0TWFuaWZlc3RSZXF1ZXN0EhAKCGltYWdlX2lkGAEgASgJIjwKE0dldE1hbmlmZXN0UmVzcG9uc2USEAoIbWFuaWZlc3QYASABKAkSEwoLY2VydGlmaWNhdGUYAiABKAwiOgoSTGlzdEltYWdlc1Jlc3BvbnNlEiQKBmltYWdlcxgBIAMoCzIULmFjb24uZ3JwYy5JbWFnZUluZm8iYwoJSW1hZ2VJbmZvEhAKCGltYWdlX2lkGAEgASgJEg4KBmxheWVycxgCIAMoCRISCgplbnRyeXBvaW50GAMgAygJEg8KB3NpZ25hbHMYBCADKAUSDwoHYWxpYXNlcxgFIAMoCSLUAQoOSGVhbHRoUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRITCgthcGlfdmVyc2lvbhgCIAEoCRILCgN0ZWUYAyABKAkSEQoJZmluYWxpemVkGAQgASgIEg4KBmltYWdlcxgFIAEoDRISCgpjb250YWluZXJzGAYgASgNEhEKCXVwdGltZV9tcxgHIAEoBBIQCghtaW5faGFzaBgIIAEoCRIMCgRwaWQxGAkgASgIEhMKC2Nhbl9tZWFzdXJlGAogASgIEhAKCHRlZV9ub3RlGAsgASgJIj0KEEJlZ2luQmxvYlJlcXVlc3QSDgoGZGlnZXN0GAEgASgJEgwKBHNpemUYAiABKAQSCwoDYWxnGAMgASgNIjcKEEJsb2JVcGxvYWRTdGF0dXMSEQoJdXBsb2FkX2lkGAEgASgJEhAKCHJlY2VpdmVkGAIgASgEIkMKEFdyaXRlQmxvYlJlcXVlc3QSEQoJdXBsb2FkX2lkGAEgASgJEg4KBm9mZnNldBgCIAEoBBIMCgRkYXRhGAMgASgMIiYKEUJsb2JTdGF0dXNSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCSIzChFDb21taXRCbG9iUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkSCwoDYWxnGAIgASgNIkcKC0xvZ3NSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoDRIOCgZmb2xsb3cYAiABKAgSEgoKZnJvbV9zdGFydBgDIAEoCCI1CghMb2dDaHVuaxIKCgJmZBgBIAEoBRIMCgRkYXRhGAIgASgMEg8KB3RpbWVfbXMYAyABKAQiDgoMV2F0Y2hSZXF1ZXN0IswCCgVFdmVudBIjCgRraW5kGAEgASgOMhUuYWNvbi5ncnBjLkV2ZW50LktpbmQSFAoMY29udGFpbmVyX2lkGAIgASgNEhAKCGltYWdlX2lkGAMgASgJEg8KB3dzdGF0dXMYBCABKAUSEwoLZXhpdF9zaWduYWwYBSABKAgSDwoHdGltZV9tcxgGIAEoBBINCgVjb3VudBgHIAEoBCKvAQoES2luZBIUChBLSU5EX1VOU1BFQ0lGSUVEEAASDwoLSU1BR0VfQURERUQQARIVChFDT05UQUlORVJfU1RBUlRFRBACEhQKEENPTlRBSU5FUl9FWElURUQQAxIXChNDT05UQUlORVJfUkVTVEFSVEVEEAQSDQoJRklOQUxJWkVEEAUSEQoNQ09OVEFJTkVSX09PTRAGEhgKFENPTlRBSU5FUl9QSURTX0xJTUlUEAciJQoMUG93ZXJSZXF1ZXN0EhUKDWdyYWNlX3NlY29uZHMYASABKAQiIgoQS2VybmVsTG9nUmVxdWVzdBIOCgZmb2xsb3cYASABKAgiHQoNS2VybmVsTG9nTGluZRIMCgRsaW5lGAEgASgJIpIBChBFdmVudExvZ1Jlc3BvbnNlEg0KBWxpbmVzGAEgAygJEg0KBXJ0bXIzGAIgASgMEgsKA3RlZRgDIAEoCRIPCgd0Y2dfbG9nGAQgASgMEhEKBGNjZWwYBSABKAxIAIgBARIXCgpjY2VsX3RhYmxlGAYgASgMSAGIAQFCBwoFX2NjZWxCDQoLX2NjZWxfdGFibGUywg0KC0Fjb25TZXJ2aWNlEkwKC0FkZE1hbmlmZXN0Eh0uYWNvbi5ncnBjLkFkZE1hbmlmZXN0UmVxdWVzdBoeLmFjb24uZ3JwYy5BZGRNYW5pZmVzdFJlc3BvbnNlEjoKCEZpbmFsaXplEhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5EjwKB0FkZEJsb2ISGS5hY29uLmdycGMuQWRkQmxvYlJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkSOgoFU3RhcnQSFy5hY29uLmdycGMuU3RhcnRSZXF1ZXN0GhguYWNvbi5ncnBjLlN0YXJ0UmVzcG9uc2USPAoHUmVzdGFydBIZLmFjb24uZ3JwYy5SZXN0YXJ0UmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRI3CgRFeGVjEhYuYWNvbi5ncnBjLkV4ZWNSZXF1ZXN0GhcuYWNvbi5ncnBjLkV4ZWNSZXNwb25zZRI2CgRLaWxsEhYuYWNvbi5ncnBjLktpbGxSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5EkAKB0luc3BlY3QSGS5hY29uLmdycGMuSW5zcGVjdFJlcXVlc3QaGi5hY29uLmdycGMuSW5zcGVjdFJlc3BvbnNlEj0KBlJlcG9ydBIYLmFjb24uZ3JwYy5SZXBvcnRSZXF1ZXN0GhkuYWNvbi5ncnBjLlJlcG9ydFJlc3BvbnNlEkwKC0dldE1hbmlmZXN0Eh0uYWNvbi5ncnBjLkdldE1hbmlmZXN0UmVxdWVzdBoeLmFjb24uZ3JwYy5HZXRNYW5pZmVzdFJlc3BvbnNlEkAKBkhlYWx0aBIWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRoZLmFjb24uZ3JwYy5IZWFsdGhSZXNwb25zZSIDkAIBEkMKCkxpc3RJbWFnZXMSFi5nb29nbGUucHJvdG9idWYuRW1wdHkaHS5hY29uLmdycGMuTGlzdEltYWdlc1Jlc3BvbnNlEkUKCUJlZ2luQmxvYhIbLmFjb24uZ3JwYy5CZWdpbkJsb2JSZXF1ZXN0GhsuYWNvbi5ncnBjLkJsb2JVcGxvYWRTdGF0dXMSRQoJV3JpdGVCbG9iEhsuYWNvbi5ncnBjLldyaXRlQmxvYlJlcXVlc3QaGy5hY29uLmdycGMuQmxvYlVwbG9hZFN0YXR1cxJHCgpCbG9iU3RhdHVzEhwuYWNvbi5ncnBjLkJsb2JTdGF0dXNSZXF1ZXN0GhsuYWNvbi5ncnBjLkJsb2JVcGxvYWRTdGF0dXMSQgoKQ29tbWl0QmxvYhIcLmFjb24uZ3JwYy5Db21taXRCbG9iUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRJCCgtHZXRFdmVudExvZxIWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRobLmFjb24uZ3JwYy5FdmVudExvZ1Jlc3BvbnNlEjUKBExvZ3MSFi5hY29uLmdycGMuTG9nc1JlcXVlc3QaEy5hY29uLmdycGMuTG9nQ2h1bmswARI0CgVXYXRjaBIXLmFjb24uZ3JwYy5XYXRjaFJlcXVlc3QaEC5hY29uLmdycGMuRXZlbnQwARI7CghTaHV0ZG93bhIXLmFjb24uZ3JwYy5Qb3dlclJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkSOQoGUmVib290EhcuYWNvbi5ncnBjLlBvd2VyUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRJECglLZXJuZWxMb2cSGy5hY29uLmdycGMuS2VybmVsTG9nUmVxdWVzdBoYLmFjb24uZ3JwYy5LZXJuZWxMb2dMaW5lMAESSQoNTGlzdFRlcm1pbmFscxIWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRogLmFjb24uZ3JwYy5MaXN0VGVybWluYWxzUmVzcG9uc2USPwoGQXR0YWNoEhguYWNvbi5ncnBjLkF0dGFjaFJlcXVlc3QaGS5hY29uLmdycGMuVGVybWluYWxPdXRwdXQwARJICg1Xcml0ZVRlcm1pbmFsEh8uYWNvbi5ncnBjLldyaXRlVGVybWluYWxSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5EkoKDlJlc2l6ZVRlcm1pbmFsEiAuYWNvbi5ncnBjLlJlc2l6ZVRlcm1pbmFsUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eWIGcHJvdG8z", [file_google_protobuf_empty]);
 
 /**
  * @generated from message acon.grpc.AddManifestRequest
@@ -398,6 +398,20 @@ export type ContainerInfo = Message<"acon.grpc.ContainerInfo"> & {
    * @generated from field: uint64 pids_limit_hits = 13;
    */
   pidsLimitHits: bigint;
+
+  /**
+   * when the current (or last) run started, ms since the epoch
+   *
+   * @generated from field: uint64 started_ms = 14;
+   */
+  startedMs: bigint;
+
+  /**
+   * when the last run exited (0 while running)
+   *
+   * @generated from field: uint64 exited_ms = 15;
+   */
+  exitedMs: bigint;
 };
 
 /**
@@ -811,6 +825,66 @@ export const GetManifestResponseSchema: GenMessage<GetManifestResponse> = /*@__P
   messageDesc(file_acon, 24);
 
 /**
+ * @generated from message acon.grpc.ListImagesResponse
+ */
+export type ListImagesResponse = Message<"acon.grpc.ListImagesResponse"> & {
+  /**
+   * @generated from field: repeated acon.grpc.ImageInfo images = 1;
+   */
+  images: ImageInfo[];
+};
+
+/**
+ * Describes the message acon.grpc.ListImagesResponse.
+ * Use `create(ListImagesResponseSchema)` to create a new message.
+ */
+export const ListImagesResponseSchema: GenMessage<ListImagesResponse> = /*@__PURE__*/
+  messageDesc(file_acon, 25);
+
+/**
+ * @generated from message acon.grpc.ImageInfo
+ */
+export type ImageInfo = Message<"acon.grpc.ImageInfo"> & {
+  /**
+   * @generated from field: string image_id = 1;
+   */
+  imageId: string;
+
+  /**
+   * the manifest's layers, in order
+   *
+   * @generated from field: repeated string layers = 2;
+   */
+  layers: string[];
+
+  /**
+   * @generated from field: repeated string entrypoint = 3;
+   */
+  entrypoint: string[];
+
+  /**
+   * the manifest's signals (Kill allows only these)
+   *
+   * @generated from field: repeated int32 signals = 4;
+   */
+  signals: number[];
+
+  /**
+   * the manifest's aliases.self names (every key and value)
+   *
+   * @generated from field: repeated string aliases = 5;
+   */
+  aliases: string[];
+};
+
+/**
+ * Describes the message acon.grpc.ImageInfo.
+ * Use `create(ImageInfoSchema)` to create a new message.
+ */
+export const ImageInfoSchema: GenMessage<ImageInfo> = /*@__PURE__*/
+  messageDesc(file_acon, 26);
+
+/**
  * @generated from message acon.grpc.HealthResponse
  */
 export type HealthResponse = Message<"acon.grpc.HealthResponse"> & {
@@ -889,7 +963,7 @@ export type HealthResponse = Message<"acon.grpc.HealthResponse"> & {
  * Use `create(HealthResponseSchema)` to create a new message.
  */
 export const HealthResponseSchema: GenMessage<HealthResponse> = /*@__PURE__*/
-  messageDesc(file_acon, 25);
+  messageDesc(file_acon, 27);
 
 /**
  * Chunked, resumable blob upload: BeginBlob names an upload by the layer digest the client
@@ -928,7 +1002,7 @@ export type BeginBlobRequest = Message<"acon.grpc.BeginBlobRequest"> & {
  * Use `create(BeginBlobRequestSchema)` to create a new message.
  */
 export const BeginBlobRequestSchema: GenMessage<BeginBlobRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 26);
+  messageDesc(file_acon, 28);
 
 /**
  * @generated from message acon.grpc.BlobUploadStatus
@@ -950,7 +1024,7 @@ export type BlobUploadStatus = Message<"acon.grpc.BlobUploadStatus"> & {
  * Use `create(BlobUploadStatusSchema)` to create a new message.
  */
 export const BlobUploadStatusSchema: GenMessage<BlobUploadStatus> = /*@__PURE__*/
-  messageDesc(file_acon, 27);
+  messageDesc(file_acon, 29);
 
 /**
  * @generated from message acon.grpc.WriteBlobRequest
@@ -977,7 +1051,7 @@ export type WriteBlobRequest = Message<"acon.grpc.WriteBlobRequest"> & {
  * Use `create(WriteBlobRequestSchema)` to create a new message.
  */
 export const WriteBlobRequestSchema: GenMessage<WriteBlobRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 28);
+  messageDesc(file_acon, 30);
 
 /**
  * @generated from message acon.grpc.BlobStatusRequest
@@ -994,7 +1068,7 @@ export type BlobStatusRequest = Message<"acon.grpc.BlobStatusRequest"> & {
  * Use `create(BlobStatusRequestSchema)` to create a new message.
  */
 export const BlobStatusRequestSchema: GenMessage<BlobStatusRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 29);
+  messageDesc(file_acon, 31);
 
 /**
  * @generated from message acon.grpc.CommitBlobRequest
@@ -1018,7 +1092,7 @@ export type CommitBlobRequest = Message<"acon.grpc.CommitBlobRequest"> & {
  * Use `create(CommitBlobRequestSchema)` to create a new message.
  */
 export const CommitBlobRequestSchema: GenMessage<CommitBlobRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 30);
+  messageDesc(file_acon, 32);
 
 /**
  * @generated from message acon.grpc.LogsRequest
@@ -1049,7 +1123,7 @@ export type LogsRequest = Message<"acon.grpc.LogsRequest"> & {
  * Use `create(LogsRequestSchema)` to create a new message.
  */
 export const LogsRequestSchema: GenMessage<LogsRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 31);
+  messageDesc(file_acon, 33);
 
 /**
  * @generated from message acon.grpc.LogChunk
@@ -1078,7 +1152,7 @@ export type LogChunk = Message<"acon.grpc.LogChunk"> & {
  * Use `create(LogChunkSchema)` to create a new message.
  */
 export const LogChunkSchema: GenMessage<LogChunk> = /*@__PURE__*/
-  messageDesc(file_acon, 32);
+  messageDesc(file_acon, 34);
 
 /**
  * @generated from message acon.grpc.WatchRequest
@@ -1091,7 +1165,7 @@ export type WatchRequest = Message<"acon.grpc.WatchRequest"> & {
  * Use `create(WatchRequestSchema)` to create a new message.
  */
 export const WatchRequestSchema: GenMessage<WatchRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 33);
+  messageDesc(file_acon, 35);
 
 /**
  * @generated from message acon.grpc.Event
@@ -1140,7 +1214,7 @@ export type Event = Message<"acon.grpc.Event"> & {
  * Use `create(EventSchema)` to create a new message.
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
-  messageDesc(file_acon, 34);
+  messageDesc(file_acon, 36);
 
 /**
  * @generated from enum acon.grpc.Event.Kind
@@ -1197,7 +1271,7 @@ export enum Event_Kind {
  * Describes the enum acon.grpc.Event.Kind.
  */
 export const Event_KindSchema: GenEnum<Event_Kind> = /*@__PURE__*/
-  enumDesc(file_acon, 34, 0);
+  enumDesc(file_acon, 36, 0);
 
 /**
  * @generated from message acon.grpc.PowerRequest
@@ -1216,7 +1290,7 @@ export type PowerRequest = Message<"acon.grpc.PowerRequest"> & {
  * Use `create(PowerRequestSchema)` to create a new message.
  */
 export const PowerRequestSchema: GenMessage<PowerRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 35);
+  messageDesc(file_acon, 37);
 
 /**
  * @generated from message acon.grpc.KernelLogRequest
@@ -1233,7 +1307,7 @@ export type KernelLogRequest = Message<"acon.grpc.KernelLogRequest"> & {
  * Use `create(KernelLogRequestSchema)` to create a new message.
  */
 export const KernelLogRequestSchema: GenMessage<KernelLogRequest> = /*@__PURE__*/
-  messageDesc(file_acon, 36);
+  messageDesc(file_acon, 38);
 
 /**
  * @generated from message acon.grpc.KernelLogLine
@@ -1250,7 +1324,7 @@ export type KernelLogLine = Message<"acon.grpc.KernelLogLine"> & {
  * Use `create(KernelLogLineSchema)` to create a new message.
  */
 export const KernelLogLineSchema: GenMessage<KernelLogLine> = /*@__PURE__*/
-  messageDesc(file_acon, 37);
+  messageDesc(file_acon, 39);
 
 /**
  * @generated from message acon.grpc.EventLogResponse
@@ -1300,7 +1374,7 @@ export type EventLogResponse = Message<"acon.grpc.EventLogResponse"> & {
  * Use `create(EventLogResponseSchema)` to create a new message.
  */
 export const EventLogResponseSchema: GenMessage<EventLogResponse> = /*@__PURE__*/
-  messageDesc(file_acon, 38);
+  messageDesc(file_acon, 40);
 
 /**
  * @generated from service acon.grpc.AconService
@@ -1404,6 +1478,16 @@ export const AconService: GenService<{
     methodKind: "unary";
     input: typeof EmptySchema;
     output: typeof HealthResponseSchema;
+  },
+  /**
+   * The images acond holds (loaded manifests), in load order.
+   *
+   * @generated from rpc acon.grpc.AconService.ListImages
+   */
+  listImages: {
+    methodKind: "unary";
+    input: typeof EmptySchema;
+    output: typeof ListImagesResponseSchema;
   },
   /**
    * @generated from rpc acon.grpc.AconService.BeginBlob

@@ -177,6 +177,11 @@ export class ImageService {
     });
   }
 
+  /** The loaded images, in load order. */
+  list(): LoadedImage[] {
+    return [...this.ctx.state.images.values()];
+  }
+
   async getManifest(imageId: string): Promise<{ manifest: string; certificate: Uint8Array }> {
     if (!this.ctx.state.images.has(imageId)) throw invalid(MSG.badImageId);
     const { raw, certificate } = await readImage(this.ctx.layout, imageId);

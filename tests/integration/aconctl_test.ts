@@ -16,8 +16,11 @@ Deno.test("aconctl health works by --socket and by ACON_ADDR; errors are clear",
     const b = await aconctl(["health"], { ACON_ADDR: `unix:${d.socket}` });
     assertEquals(b.code, 0, b.stderr);
     const bad = await aconctl(["--socket", `${d.dir}/nope.sock`, "health"]);
-    assertEquals(bad.code, 1);
-    assertMatch(bad.stderr, /cannot reach acond at unix:/);
+    assertEquals(bad.code, 3);
+    assertMatch(
+      bad.stderr,
+      /^aconctl health: no socket at .*\/nope\.sock \(is acond running\?\)\n$/,
+    );
     const usage = await aconctl(["--socket", d.socket, "start"]);
     assertEquals(usage.code, 2);
     assertMatch(usage.stderr, /usage: aconctl start IMAGE_ID/);

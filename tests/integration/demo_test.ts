@@ -18,3 +18,24 @@ Deno.test("scripts/demo: keys, image, curl calls, Exec and a verified report", a
     await d.stop();
   }
 });
+
+Deno.test("scripts/demo says that it finalizes; with --no-finalize the daemon stays open", async () => {
+  const d = await startDaemon();
+  try {
+    const run = (args: string[]) =>
+      new Deno.Command(`${TOP}/scripts/demo`, { args, stdin: "null" }).output();
+    const out = await run(["--no-finalize", d.socket]);
+    const dec = new TextDecoder();
+    assertEquals(out.code, 0, dec.decode(out.stderr) + dec.decode(out.stdout));
+    assertMatch(dec.decode(out.stdout), /^verification: OK$/m);
+    assertEquals((await d.client().health({})).finalized, false);
+    const fin = await run([d.socket]); // the same image again, then Finalize
+    assertMatch(
+      dec.decode(fin.stderr),
+      /^demo: this finalizes acond at .*--no-finalize to keep it open$/m,
+    );
+    assertEquals((await d.client().health({})).finalized, true);
+  } finally {
+    await d.stop();
+  }
+});

@@ -52,6 +52,8 @@ export function containerHandlers(svc: ContainerService, events: EventBus): Hand
           pidsLimit: BigInt(i.pidsLimit),
           oomKills: BigInt(i.oomKills),
           pidsLimitHits: BigInt(i.pidsLimitHits),
+          startedMs: BigInt(i.startedMs),
+          exitedMs: BigInt(i.exitedMs),
         })),
       };
     },

@@ -15,6 +15,17 @@ export function imageHandlers(images: ImageService): Handlers {
       await images.finalize();
       return {};
     },
+    listImages() {
+      return {
+        images: images.list().map((i) => ({
+          imageId: i.id,
+          layers: i.manifest.layers,
+          entrypoint: i.manifest.entrypoint,
+          signals: i.manifest.signals ?? [],
+          aliases: Object.entries(i.manifest.aliases?.self ?? {}).flatMap(([k, v]) => [k, ...v]),
+        })),
+      };
+    },
     async getManifest(req) {
       return await images.getManifest(req.imageId);
     },

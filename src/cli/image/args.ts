@@ -29,6 +29,7 @@ export function withHelp(
     name: cmd.name,
     usage: cmd.usage,
     summary: cmd.summary,
+    help: cmd.help.trimEnd(),
     run(c) {
       if (wantsHelp(c.args)) {
         console.log(`usage: aconctl ${cmd.usage}\n\n${cmd.summary}\n\n${cmd.help.trimEnd()}`);

@@ -1,5 +1,10 @@
-import { assertEquals } from "../../helpers/assert.ts";
-import { DEFAULT_ADDR, resolveAddr } from "../../../src/cli/client.ts";
+import { assertEquals, assertThrows } from "../../helpers/assert.ts";
+import {
+  DEFAULT_ADDR,
+  describeConnectionError,
+  parseAddr,
+  resolveAddr,
+} from "../../../src/cli/client.ts";
 
 Deno.test("resolveAddr() prefers --socket, then --tcp, then ACON_ADDR, then the default", () => {
   assertEquals(resolveAddr("/s.sock", "h:1", "x:2"), "unix:/s.sock");
@@ -33,8 +38,60 @@ Deno.test("aconctl bundles no server module: only cli/, gen/, wire constants, pu
   walk(`${src}cli/aconctl.ts`);
   const ours = [...seen].filter((s) => s.startsWith(src)).map((s) => s.slice(src.length)).sort();
   // Wire constants, the generic hash helpers, the pure verification code, and the pure detach
-  // hotkey the console shares with attach / exec -it.
+  // hotkey the console shares with attach / exec -it; the version constant (aconctl --version).
   const allowed =
-    /^(cli\/|gen\/|api\/wire\.ts$|digest(_boot)?\.ts$|attest\/(verify|replay|tdreport|quote|bootevent|attestation|sim_values)\.ts$|console\/hotkey\.ts$)/;
+    /^(cli\/|gen\/|api\/wire\.ts$|digest(_boot)?\.ts$|attest\/(verify|replay|tdreport|quote|bootevent|attestation|sim_values)\.ts$|console\/hotkey\.ts$|version\.ts$)/;
   assertEquals(ours.filter((p) => !allowed.test(p)), []);
+});
+
+Deno.test("parseAddr() (ACON_ADDR): unix:, /path, tcp:, http:// and host:port; anything else refused", () => {
+  assertEquals(parseAddr("unix:/run/a.sock"), "unix:/run/a.sock");
+  assertEquals(parseAddr("/run/a.sock"), "unix:/run/a.sock");
+  assertEquals(parseAddr("tcp:127.0.0.1:1025"), "tcp:127.0.0.1:1025");
+  assertEquals(parseAddr("http://localhost:1025"), "tcp:localhost:1025");
+  assertEquals(parseAddr("http://127.0.0.1:1025/"), "tcp:127.0.0.1:1025");
+  assertEquals(parseAddr("[::1]:1025"), "tcp:[::1]:1025");
+  assertEquals(parseAddr("http://[::1]:1025"), "tcp:[::1]:1025");
+  assertEquals(resolveAddr(undefined, undefined, "http://h:9"), "tcp:h:9");
+  for (const bad of ["unix:", "localhost", "tcp:h", "http://h", "http://h:1/x", "h:0", "h:99999"]) {
+    assertThrows(
+      () => parseAddr(bad),
+      /is not an address: give unix:PATH, tcp:HOST:PORT or http:\/\/HOST:PORT/,
+      bad,
+    );
+  }
+  assertThrows(() => parseAddr("https://h:1"), /acond speaks plain HTTP/);
+});
+
+Deno.test("describeConnectionError(): says what happened", async () => {
+  const te = (m: string) => Object.assign(new Error("x"), { code: 2, cause: new TypeError(m) });
+  assertEquals(
+    describeConnectionError(
+      "unix:/x.sock",
+      te("client error (Connect): No such file or directory (os error 2)"),
+    ),
+    "no socket at /x.sock (is acond running?)",
+  );
+  // A file where the socket should be, that nothing listens on.
+  const file = await Deno.makeTempFile();
+  assertEquals(
+    describeConnectionError(`unix:${file}`, te("Connection refused (os error 111)")),
+    `connection refused at ${file} (a socket file, but nothing listens on it)`,
+  );
+  await Deno.remove(file);
+  assertEquals(
+    describeConnectionError(
+      "tcp:127.0.0.1:9",
+      te("tcp connect error: Connection refused (os error 111)"),
+    ),
+    "connection refused at 127.0.0.1:9",
+  );
+  assertEquals(
+    describeConnectionError("tcp:h:9", { code: 12, rawMessage: "HTTP 404" }),
+    "not acond: HTTP 404 at http://h:9",
+  );
+  assertEquals(
+    describeConnectionError("tcp:h:9", { code: 5, rawMessage: "Invalid Container ID" }),
+    undefined,
+  );
 });
