@@ -249,12 +249,9 @@ const verifyFile: Command = withVerifyHelp(
       if (!Array.isArray(lines) || !lines.every((l) => typeof l === "string")) {
         throw new UsageError(`rtmr3Log missing from ${positionals[0]}`);
       }
-      if (
-        tcgLines !== undefined &&
-        (tcgLines.length !== lines.length || tcgLines.some((l, i) => l !== lines[i]))
-      ) {
-        throw new UsageError(`${positionals[0]}: rtmr3TcgLog and rtmr3Log disagree`);
-      }
+      // Evidence that contradicts itself fails verification (exit 1), as any tampering does.
+      const formsDisagree = tcgLines !== undefined &&
+        (tcgLines.length !== lines.length || tcgLines.some((l, i) => l !== lines[i]));
       if (typeof saved.attestationData !== "string") {
         throw new UsageError(`attestationData missing from ${positionals[0]}`);
       }
@@ -281,6 +278,10 @@ const verifyFile: Command = withVerifyHelp(
         dcap,
         expect: s.expect,
       });
+      if (formsDisagree) {
+        v.errors.unshift("rtmr3TcgLog and rtmr3Log disagree (the bundle's two forms of the log)");
+        v.ok = false;
+      }
       if (c.json) printJson(v);
       else printVerdict(v);
       return v.ok ? 0 : 1;
