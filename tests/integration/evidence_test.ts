@@ -4,24 +4,14 @@
  * refused, and a real DCAP quote's bundle needing its collateral.
  */
 import { assertEquals, assertMatch, assertOk } from "../helpers/assert.ts";
-import { startDaemon, TOP } from "../helpers/daemon.ts";
+import { startDaemon } from "../helpers/daemon.ts";
 import { makeSigner } from "../helpers/pki.ts";
 import { baseManifest, signedManifest } from "../helpers/image.ts";
 import { V4_COLLATERAL, V4_QUOTE } from "../helpers/dcap.ts";
 import { replay } from "../../src/attest/replay.ts";
 import { toHex } from "../../src/digest.ts";
 import { SIM_VALUES } from "../../src/attest/sim_values.ts";
-
-async function aconctl(...args: string[]) {
-  const o = await new Deno.Command(`${TOP}/dist/aconctl`, {
-    args,
-    stdout: "piped",
-    stderr: "piped",
-    stdin: "null",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: o.code, out: dec.decode(o.stdout) + dec.decode(o.stderr) };
-}
+import { aconctl } from "../helpers/aconctl.ts";
 
 Deno.test("bundle: report --out, verify FILE with reference values and a policy; mismatches named", async () => {
   const d = await startDaemon();

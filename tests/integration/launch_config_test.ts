@@ -7,20 +7,10 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { assertEquals, assertMatch, assertOk } from "../helpers/assert.ts";
-import { startDaemon, TOP } from "../helpers/daemon.ts";
+import { startDaemon } from "../helpers/daemon.ts";
 import { makeSigner } from "../helpers/pki.ts";
 import { baseManifest, opensslHex, signedManifest } from "../helpers/image.ts";
-
-async function aconctl(...args: string[]) {
-  const o = await new Deno.Command(`${TOP}/dist/aconctl`, {
-    args,
-    stdout: "piped",
-    stderr: "piped",
-    stdin: "null",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: o.code, out: dec.decode(o.stdout) + dec.decode(o.stderr) };
-}
+import { aconctl } from "../helpers/aconctl.ts";
 
 async function rpcError(p: Promise<unknown>): Promise<ConnectError> {
   try {
