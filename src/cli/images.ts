@@ -7,6 +7,7 @@ import { type AconClient, type RawHttp, rawHttpOf } from "./client.ts";
 import { BLOB_STREAM_PREFIX, streamContentRange } from "../api/wire.ts";
 import { addImageManifest, type LoadedImageFiles, loadImage } from "./image/imagedir.ts";
 import { findUpload, forgetUpload, loadUploads, rememberUpload } from "./upload_state.ts";
+import { progressText } from "./progress.ts";
 
 const CHUNK = 4 * 1024 * 1024;
 
@@ -27,16 +28,31 @@ async function addManifest(client: AconClient, m: string, sig: string, cert: str
   });
 }
 
-/** Progress on stderr, when it is a terminal and not --quiet. */
-function progressLine(digest: string, size: number): ((done: number) => void) | undefined {
+/**
+ * Progress on stderr, when it is a terminal and not --quiet: redrawn at most every 100 ms and
+ * at the end; `from` is what acond already had (a resumed upload).
+ */
+function progressLine(
+  digest: string,
+  size: number,
+  from: number,
+): ((done: number) => void) | undefined {
   if (!Deno.stderr.isTerminal()) return undefined;
   const enc = new TextEncoder();
-  let last = -1;
+  const t0 = performance.now();
+  let drawn = -Infinity;
   return (done) => {
-    const pct = size ? Math.floor((done * 100) / size) : 100;
-    if (pct === last) return;
-    last = pct;
-    Deno.stderr.writeSync(enc.encode(`\r${digest.slice(0, 19)}… ${pct}% (${done} bytes)`));
+    const now = performance.now();
+    if (now - drawn < 100 && done < size) return;
+    drawn = now;
+    const line = progressText({
+      name: `${digest.slice(0, 19)}…`,
+      size,
+      done,
+      startedAt: from,
+      elapsedMs: now - t0,
+    });
+    Deno.stderr.writeSync(enc.encode(`\r${line}\x1b[K`));
   };
 }
 
@@ -170,7 +186,7 @@ export async function uploadLayer(
       rememberUpload({ addr, digest, size, uploadId, path, savedMs: Date.now() });
     }
   }
-  const progress = quiet ? undefined : progressLine(digest, size);
+  const progress = quiet ? undefined : progressLine(digest, size, received);
   const sent = opts.sent ?? { bytes: 0 };
   await sendLayer(client, uploadId, path, size, progress, { ...opts, sent }, received);
   if (progress) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
