@@ -182,6 +182,10 @@ export async function startDaemon(
   budgetAddBlob(routes, opts.maxRequestBytes); // bodies held at once: api/bodygate.ts
   const guards = peerGuards({ pid1: opts.pid1, devUidBase: DEV_UID_BASE });
   const serve = serveConfig(opts.conn);
+  // In dev mode host processes may call the container socket: bound (and its mode set) before
+  // the API answers, so a client that saw Health can use it. As PID 1 nothing in the VM can call
+  // it before a container exists: it comes with the first Start.
+  if (!opts.pid1) await sockets.bindShared();
   const listeners: Listener[] = [await serveUnix(opts.socket, routes, serve)];
   // PID 1 opens TCP and vsock itself (init/pid1.ts, supervised) from the effective options.
   if (opts.tcp && !opts.pid1) {
@@ -190,9 +194,6 @@ export async function startDaemon(
   if (opts.vsock != null && !opts.pid1) {
     listeners.push(serveVsock(opts.vsock, routes, guards.vsock, serve));
   }
-  // In dev mode host processes may call the container socket: bound now. As PID 1 nothing in
-  // the VM can call it before a container exists: it comes with the first Start.
-  if (!opts.pid1) await sockets.bindShared();
   // Interactive mode: the multiplexer on the console (console/mux/, loaded only then).
   const consoleMux = interactive && opts.console
     ? (await import("./console/mux/mod.ts")).startConsole({
