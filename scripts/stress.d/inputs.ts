@@ -1192,7 +1192,12 @@ export const ipcFrames: Property<{
       return {};
     }
     if (dataOk && (x.requestType === 0 || x.requestType === 1) && msg.length <= 1 << 20) {
-      if (r.kind !== "report") return { wrong: `valid get_report answered ${show(r)}` };
+      if (r.kind !== "report") {
+        return {
+          wrong: `valid get_report (${msg.length} bytes, type ${x.type}, request type ` +
+            `${x.requestType}, sent ${x.twice ? "twice" : "once"}) answered ${show(r)}`,
+        };
+      }
     } else if (r.kind === "report" && !dataOk) {
       return { wrong: `get_report with bad data (type ${x.type}) answered a report` };
     } else if (r.kind === "error" && r.request !== CMD_GET_REPORT) {
@@ -1235,7 +1240,15 @@ async function exchange(
   let timedOut = false;
   const t0 = Date.now();
   try {
-    for (const m of msgs) if (m.length) await conn.write(m).catch(() => {});
+    // Whole messages: one write may take only part of a large one (a short write on the socket),
+    // which would send a truncated request while the check holds it valid.
+    for (const m of msgs) {
+      for (let o = 0; o < m.length;) {
+        const n = await conn.write(m.subarray(o)).catch(() => 0);
+        if (n === 0) break; // the daemon closed its end (it answered a refusal early)
+        o += n;
+      }
+    }
     await conn.closeWrite().catch(() => {});
     const parts: Uint8Array[] = [];
     const buf = new Uint8Array(1 << 16);
