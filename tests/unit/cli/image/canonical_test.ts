@@ -138,7 +138,12 @@ Deno.test("property: canonicalize(text) is byte-for-byte what jq -jcS . writes",
       }
       const lines = new TextDecoder().decode(r.stdout).split("\n").slice(0, -1);
       assertEquals(lines.length, docs.length);
-      docs.forEach((d, i) => assertEquals(ours(d), lines[i], d));
+      // A mismatch is judged by jq -jcS on that document alone: once (seen in a full run, not
+      // reproducible with its seed) jq's batch output differed from its output for the same
+      // document on its own, which is what `aconctl sign` promises to match.
+      for (const [i, d] of docs.entries()) {
+        if (ours(d) !== lines[i]) await sameAsJq(d);
+      }
     }),
     { numRuns: 80 },
   );
