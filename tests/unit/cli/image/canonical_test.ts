@@ -9,6 +9,7 @@ import {
   CanonicalError,
   canonicalize,
   goCanonical,
+  hasEscapedKey,
   isCanonical,
   jqNumber,
 } from "../../../../src/cli/image/canonical.ts";
@@ -106,6 +107,11 @@ function ours(input: string): string | CanonicalError {
 async function sameAsJq(input: string): Promise<void> {
   const real = await jq(input);
   const mine = ours(input);
+  if (hasEscapedKey(input)) {
+    // Refused on purpose (see hasEscapedKey), whatever jq makes of it.
+    assertEquals(mine instanceof CanonicalError, true, `${input}: ${mine}`);
+    return;
+  }
   if (!real.ok) {
     // jq refuses what we refuse (a lone surrogate escape).
     assertEquals(mine instanceof CanonicalError, true, `jq refused ${input}, we gave ${mine}`);
@@ -142,7 +148,7 @@ Deno.test("property: canonicalize(text) is byte-for-byte what jq -jcS . writes",
       // reproducible with its seed) jq's batch output differed from its output for the same
       // document on its own, which is what `aconctl sign` promises to match.
       for (const [i, d] of docs.entries()) {
-        if (ours(d) !== lines[i]) await sameAsJq(d);
+        if (hasEscapedKey(d) || ours(d) !== lines[i]) await sameAsJq(d);
       }
     }),
     { numRuns: 80 },
@@ -177,4 +183,23 @@ Deno.test("goCanonical: what aconcli (Go encoding/json) signed", () => {
     goCanonical('{"b":"<a&b>\\u2028\\u007f","a":[1.0,1e21,1e-7,0.000001,123456789]}'),
     '{"a":[1,1e+21,1e-7,0.000001,123456789],"b":"\\u003ca\\u0026b\\u003e\\u2028\x7f"}',
   );
+});
+
+Deno.test("object keys with a backslash escape are refused (Deno's JSON.parse decodes them wrongly)", () => {
+  // The runtime's defect, as seen: after a few parses, an escaped key comes back as a backslash.
+  let wrong = 0;
+  for (let i = 0; i < 30; i++) {
+    const k = ["\\u0022", "\\u0000", "\\u005c"][i % 3];
+    const keys = Object.keys(JSON.parse(`{"${k}":${i},"x${i}":1}`));
+    if (!keys.includes(JSON.parse(`"${k}"`))) wrong++;
+  }
+  console.log(`JSON.parse decoded ${wrong} of 30 escaped keys wrongly`);
+  for (const t of ['{"\\u0022":1}', '{"a":{"b\\n" : 2}}', '[{"\\\\":null}]']) {
+    assertEquals(hasEscapedKey(t), true, t);
+    assertThrows(() => canonicalize(t), CanonicalError, "backslash escape");
+  }
+  for (const t of ['{"a":"\\u0022"}', '["\\":1]', '{"a":["x\\"",":"]}', '"\\u0000:"']) {
+    assertEquals(hasEscapedKey(t), false, t);
+  }
+  assertEquals(canonicalize('{"b":"\\u0022","a":1}'), '{"a":1,"b":"\\""}');
 });
