@@ -38,7 +38,7 @@ Deno.test("aconctl push on a terminal: a progress line with bytes, rate and ETA;
     const t = await startTmux(cmd, { rows: 10, cols: 140 });
     try {
       const m = await t.waitFor(
-        /sha384\/[0-9a-f]{12}… \[#*-+\] +\d+%  [\d.]+ MiB\/[\d.]+ MiB  [\d.]+ MiB\/s  ETA \d\d:\d\d/,
+        /sha384\/[0-9a-f]{12}… \[#*-+\] +\d+% {2}[\d.]+ MiB\/[\d.]+ MiB {2}[\d.]+ MiB\/s {2}ETA \d\d:\d\d/,
         60_000,
       );
       assertMatch(m[0], /ETA/);
