@@ -97,3 +97,19 @@ export async function waitExited(w: World, id: number, ms = 15000) {
     await sleep(20);
   }
 }
+
+/** A test with its own daemon (options `o`), stopped however the test ends. */
+export function worldTest(
+  name: string,
+  fn: (w: World) => Promise<void>,
+  o: DaemonOptions = {},
+): void {
+  Deno.test(name, async () => {
+    const w = await world(o);
+    try {
+      await fn(w);
+    } finally {
+      await w.d.stop();
+    }
+  });
+}

@@ -5,23 +5,13 @@
  */
 import { Code } from "@connectrpc/connect";
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
-import { code, image, info, sh, waitExited, type World, world } from "../helpers/containers.ts";
-import type { DaemonOptions } from "../helpers/daemon.ts";
+import { code, image, info, sh, waitExited, worldTest } from "../helpers/containers.ts";
 import { Event_Kind } from "../../src/gen/acon_pb.ts";
 
 /** A bound on every call, so that a daemon that hangs fails the test instead of hanging it. */
 const BOUND = { timeoutMs: 30000 };
 
-function procsTest(name: string, fn: (w: World) => Promise<void>, o: DaemonOptions = {}): void {
-  Deno.test(name, async () => {
-    const w = await world(o);
-    try {
-      await fn(w);
-    } finally {
-      await w.d.stop();
-    }
-  });
-}
+const procsTest = worldTest;
 
 procsTest(
   "two concurrent Restarts: one relaunches, one is refused; the lock stays free",

@@ -8,24 +8,23 @@
  */
 import { Code } from "@connectrpc/connect";
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
-import { code, image, info, sleep, waitExited, type World, world } from "../helpers/containers.ts";
-import { type DaemonOptions, TOP } from "../helpers/daemon.ts";
+import {
+  code,
+  image,
+  info,
+  sleep,
+  waitExited,
+  type World,
+  worldTest,
+} from "../helpers/containers.ts";
+import { TOP } from "../helpers/daemon.ts";
 import type { TerminalOutput } from "../../src/gen/acon_pb.ts";
 
 /** A bound on every call, so that a daemon that hangs fails the test instead of hanging it. */
 const BOUND = { timeoutMs: 30000 };
 const enc = (s: string) => new TextEncoder().encode(s);
 
-function termTest(name: string, fn: (w: World) => Promise<void>, o: DaemonOptions = {}): void {
-  Deno.test(name, async () => {
-    const w = await world(o);
-    try {
-      await fn(w);
-    } finally {
-      await w.d.stop();
-    }
-  });
-}
+const termTest = worldTest;
 const interactive = { args: ["--interactive"] };
 
 /** An Attach stream read in the background: all its text, what it lost, its last message. */
