@@ -3,7 +3,7 @@
  * "Evidence bundle"), the verification flags and policy file, and the DCAP step for real quotes.
  */
 import { type Command, UsageError } from "./command.ts";
-import type { Expectations, VerifyResult } from "../attest/verify.ts";
+import type { Expectations, VerifyInput, VerifyResult } from "../attest/verify.ts";
 import { parseQuote } from "../attest/quote.ts";
 import { TDREPORT_SIZE } from "../attest/tdreport.ts";
 import { type Collateral, parseCollateral } from "../attest/dcap/collateral.ts";
@@ -300,4 +300,23 @@ export function printVerdict(v: VerifyResult): void {
 /** Adds VERIFY_HELP to a command's help. */
 export function withVerifyHelp(c: Command, intro: string): Command {
   return { ...c, help: `${intro}\n\n${VERIFY_HELP}` };
+}
+
+/** The verifier's input: the evidence given, and everything else from the settings. */
+export function verifyInputOf(
+  s: VerifySettings,
+  evidence: Pick<
+    VerifyInput,
+    "data" | "rtmr3Log" | "attestationData" | "nonce" | "simPublicKey" | "dcap"
+  >,
+): VerifyInput {
+  return {
+    ...evidence,
+    requireFinalize: s.requireFinalize,
+    allowSim: s.allowSim,
+    allowDebug: s.allowDebug,
+    allowInteractive: s.allowInteractive,
+    allowUnsigned: s.allowUnsigned,
+    expect: s.expect,
+  };
 }

@@ -17,6 +17,7 @@ import {
   printVerdict,
   VERIFY_OPTIONS,
   VERIFY_USAGE,
+  verifyInputOf,
   verifySettings,
   withVerifyHelp,
 } from "./evidence.ts";
@@ -103,20 +104,14 @@ const report: Command = withVerifyHelp(
           collateral: undefined,
           pccs: undefined,
         }, collateral);
-        verdict = verifyReport({
+        verdict = verifyReport(verifyInputOf(s, {
           data: r.data,
           rtmr3Log: log3,
           attestationData: r.attestationData,
           nonce,
-          requireFinalize: s.requireFinalize,
-          allowSim: s.allowSim,
-          allowDebug: s.allowDebug,
-          allowInteractive: s.allowInteractive,
-          allowUnsigned: s.allowUnsigned,
           simPublicKey: r.simPublicKey,
           dcap,
-          expect: s.expect,
-        });
+        }));
       }
       if (c.json) {
         printJson({ ...bundle, verification: verdict });
@@ -264,20 +259,14 @@ const verifyFile: Command = withVerifyHelp(
       const nonce = nonceFromBytes(parseNonce(nonceHex));
       const data = hex(saved.data, "data");
       const { verdict: dcap } = await dcapStep(data, s, saved.collateral);
-      const v = verifyReport({
+      const v = verifyReport(verifyInputOf(s, {
         data,
         rtmr3Log: lines,
         attestationData: saved.attestationData,
         nonce,
-        requireFinalize: s.requireFinalize,
-        allowSim: s.allowSim,
-        allowDebug: s.allowDebug,
-        allowInteractive: s.allowInteractive,
-        allowUnsigned: s.allowUnsigned,
         simPublicKey: saved.simPublicKey ? hex(saved.simPublicKey, "simPublicKey") : undefined,
         dcap,
-        expect: s.expect,
-      });
+      }));
       if (formsDisagree) {
         v.errors.unshift("rtmr3TcgLog and rtmr3Log disagree (the bundle's two forms of the log)");
         v.ok = false;
