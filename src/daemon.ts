@@ -25,6 +25,7 @@ import {
 } from "./api/server.ts";
 import { deferHandlers } from "./api/deferred.ts";
 import { budgetAddBlob } from "./api/bodygate.ts";
+import { streamLimits } from "./api/stream_slots.ts";
 import { type PeerGuards, peerGuards } from "./api/peer.ts";
 import { DEV_UID_BASE } from "./container/registry.ts";
 import { blobStreamRoute } from "./api/blobstream.ts";
@@ -128,6 +129,8 @@ export async function startDaemon(
     uploadTable ??= import("./image/upload/table.ts").then((m) => new m.Uploads(ctx));
 
   /** The handler sets behind the deferred RPCs, and the services they call. */
+  // Open streams per RPC, daemon-wide (h2c multiplexes many on one connection): api/stream_slots.ts.
+  const streams = streamLimits();
   const laterHandlers = async (): Promise<Handlers[]> => {
     const [image, blob, container, attest, images, service] = await Promise.all([
       import("./api/handlers/image.ts"),
@@ -163,13 +166,17 @@ export async function startDaemon(
         }),
       ),
       blob.blobHandlers(ctx, await uploads()),
-      container.containerHandlers(containers, ctx.events),
+      container.containerHandlers(containers, ctx.events, streams),
       attest.attestHandlers(ctx),
     ];
   };
 
   const handlers = deferHandlers(
-    [healthHandlers(ctx), powerHandlers(platform.power), terminalHandlers(terminals, interactive)],
+    [
+      healthHandlers(ctx),
+      powerHandlers(platform.power, streams),
+      terminalHandlers(terminals, interactive),
+    ],
     laterHandlers,
   );
   const streamsEnd = new AbortController();

@@ -322,3 +322,81 @@ Deno.test("SIGTERM with Watch, Logs and KernelLog streams open: the daemon ends 
     if (!stopped) { for (const pid of processesWith(mark)) Deno.kill(pid, "SIGKILL"); }
   }
 });
+
+/**
+ * `n` KernelLog follow streams multiplexed on one h2c connection (node:http2's client; curl 7.88
+ * cannot multiplex prior-knowledge streams), each read for `ms`, then closed: how many were
+ * served kernel lines and how many refused with resource_exhausted.
+ */
+async function kernelLogFanOut(socket: string, n: number, ms: number) {
+  const http2 = await import("node:http2");
+  const net = await import("node:net");
+  const body = new TextEncoder().encode('{"follow":true}');
+  const env = new Uint8Array(5 + body.length);
+  new DataView(env.buffer).setUint32(1, body.length);
+  env.set(body, 5);
+  const session = http2.connect("http://localhost", {
+    createConnection: () => net.connect({ path: socket }),
+  });
+  const outcomes = await Promise.all(
+    Array.from({ length: n }, () =>
+      new Promise<string>((resolve) => {
+        const st = session.request({
+          ":method": "POST",
+          ":path": "/acon.grpc.AconService/KernelLog",
+          "content-type": "application/connect+json",
+        });
+        let text = "";
+        let settled = false;
+        const done = () => {
+          if (settled) return;
+          settled = true;
+          resolve(
+            text.includes('"resource_exhausted"')
+              ? "refused"
+              : text.includes('"line"')
+              ? "served"
+              : `other: ${text.slice(0, 120)}`,
+          );
+        };
+        st.on("data", (d: Uint8Array) => text += new TextDecoder().decode(d));
+        st.on("end", done);
+        st.on("error", done);
+        setTimeout(() => {
+          st.close();
+          done();
+        }, ms);
+        st.end(env);
+      })),
+  );
+  session.close();
+  const count = (k: string) => outcomes.filter((o) => o === k).length;
+  return {
+    refused: count("refused"),
+    served: count("served"),
+    other: outcomes.filter((o) => o.startsWith("other")),
+  };
+}
+
+/**
+ * 20 KernelLog follow streams on one h2c connection: the daemon-wide cap (16,
+ * api/stream_slots.ts) admits 16 and refuses 4 with resource_exhausted; once those streams end
+ * the slots are back (a second round gets the same split) and no /dev/kmsg is left open.
+ */
+Deno.test("KernelLog streams multiplexed on one h2c connection are capped daemon-wide, and the slots come back", async () => {
+  const d = await startDaemon();
+  try {
+    assertEquals(await kernelLogFanOut(d.socket, 20, 2000), { refused: 4, served: 16, other: [] });
+    assertEquals(await kernelLogFanOut(d.socket, 20, 2000), { refused: 4, served: 16, other: [] });
+    let kmsg = fds(d.proc.pid).filter((l) => l === "/dev/kmsg");
+    for (let i = 0; i < 50 && kmsg.length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      kmsg = fds(d.proc.pid).filter((l) => l === "/dev/kmsg");
+    }
+    assertEquals(kmsg, [], "no /dev/kmsg left open");
+    // Below the cap, nothing is refused.
+    assertEquals(await kernelLogFanOut(d.socket, 10, 1000), { refused: 0, served: 10, other: [] });
+  } finally {
+    await d.stop();
+  }
+});

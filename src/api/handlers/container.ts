@@ -3,6 +3,7 @@ import type { ContainerService } from "../../container/service.ts";
 import type { EventBus, EventKind } from "../../events.ts";
 import { Event_Kind } from "../../gen/acon_pb.ts";
 import type { Handlers } from "../router.ts";
+import type { StreamLimits } from "../stream_slots.ts";
 
 /** uint64 seconds from the wire, clamped to what a timer can hold. */
 function seconds(v: bigint): number {
@@ -19,7 +20,11 @@ const KINDS: Record<EventKind, Event_Kind> = {
   container_pids_limit: Event_Kind.CONTAINER_PIDS_LIMIT,
 };
 
-export function containerHandlers(svc: ContainerService, events: EventBus): Handlers {
+export function containerHandlers(
+  svc: ContainerService,
+  events: EventBus,
+  streams: StreamLimits,
+): Handlers {
   return {
     async start(req) {
       return { containerId: await svc.start(req.imageId, req.envs) };
@@ -58,12 +63,16 @@ export function containerHandlers(svc: ContainerService, events: EventBus): Hand
       };
     },
     async *logs(req, hctx) {
-      for await (const ch of svc.logs(req.containerId, req.fromStart, req.follow, hctx.signal)) {
+      const chunks = streams.logs.hold(
+        hctx.signal,
+        () => svc.logs(req.containerId, req.fromStart, req.follow, hctx.signal),
+      );
+      for await (const ch of chunks) {
         yield { fd: ch.fd, data: ch.data, timeMs: BigInt(ch.timeMs) };
       }
     },
     async *watch(_req, hctx) {
-      for await (const e of events.stream(hctx.signal)) {
+      for await (const e of streams.watch.hold(hctx.signal, () => events.stream(hctx.signal))) {
         yield {
           kind: KINDS[e.kind],
           containerId: e.containerId ?? 0,
