@@ -224,6 +224,15 @@ function answer(grpcWeb: boolean, type: string, e: ConnectError | null): Respons
   });
 }
 
+/** Reads and drops the rest of a refused body, at most `left` bytes; quietly stops on a failure. */
+async function drain(pieces: BodyPieces, left: number): Promise<void> {
+  try {
+    for (let p = await pieces.read(); p !== null && left > 0; p = await pieces.read()) {
+      left -= p.length;
+    }
+  } catch { /* cut: nothing to answer to */ }
+}
+
 /**
  * AddBlob's route: streamable requests here, the others to `fallback`. `blobs` gives the daemon's
  * side (loaded with the upload machinery on first use, like the deferred handlers).
@@ -241,6 +250,8 @@ export function streamAddBlob(
     const pieces = req.body ? new BodyPieces(req.body, o.idleMs) : null;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let timedOut = false;
+    let broken = false;
+    let total = 0;
     try {
       const timeoutMs = timeoutOf(req, grpcWeb);
       if (timeoutMs !== undefined) {
@@ -251,12 +262,12 @@ export function streamAddBlob(
       }
       const d = decode = new Decode(await blobs());
       const env = grpcWeb ? new Envelope() : null;
-      let total = 0;
       for (;;) {
         let piece: Uint8Array | null = null;
         try {
           piece = pieces ? await pieces.read() : null;
         } catch (e) {
+          broken = true;
           if (timedOut) break;
           const stalled = e instanceof Error && /nothing for|stalled/.test(e.message);
           throw new AcondError(
@@ -269,7 +280,10 @@ export function streamAddBlob(
         if (timedOut) break;
         if (piece === null) break;
         total += piece.length;
-        if (total > o.readMaxBytes + (env ? 5 : 0)) throw tooLarge(total, o.readMaxBytes);
+        if (total > o.readMaxBytes + (env ? 5 : 0)) {
+          broken = true;
+          throw tooLarge(total, o.readMaxBytes);
+        }
         await d.feed(env ? env.message(piece, o.readMaxBytes) : piece);
       }
       if (timedOut) throw new ConnectError("the call's deadline passed", Code.DeadlineExceeded);
@@ -277,8 +291,11 @@ export function streamAddBlob(
       await d.finish();
       return answer(grpcWeb, type, null);
     } catch (e) {
-      pieces?.cancel();
       await decode?.ingest?.abort();
+      // A refusal before the body's end: the rest is read (and dropped) so that the client,
+      // still sending, gets to read the answer; a broken or oversized body is cut.
+      if (pieces && !broken && !timedOut) await drain(pieces, o.readMaxBytes - total);
+      pieces?.cancel();
       const ce = e instanceof WireError ? malformed(e.message) : toConnectError(e, "AddBlob");
       return answer(grpcWeb, type, ce);
     } finally {
