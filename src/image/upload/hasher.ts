@@ -10,17 +10,19 @@ import type { ChunkSink } from "../tar/reader.ts";
 
 /**
  * The worker's code, as text: the daemon ships as one bundle, so the worker cannot be a separate
- * module file. Protocol: {algs} first, then chunks (each acknowledged with its length), then
- * "end" (answered with the hex digests).
+ * module file. Protocol: {algs} first, then chunks ({buf, len}, transferred; each sent back once
+ * hashed, so that the buffers are reused: a worker that dropped them would pile up garbage its
+ * collector sees late, tens of MiB per upload), then "end" (answered with the hex digests).
  */
 const WORKER_SOURCE = `
 import { createHash } from "node:crypto";
 let hashes = [];
 self.onmessage = (e) => {
   const m = e.data;
-  if (m instanceof Uint8Array) {
-    for (const [, h] of hashes) h.update(m);
-    self.postMessage(m.length);
+  if (m.buf instanceof ArrayBuffer) {
+    const chunk = new Uint8Array(m.buf, 0, m.len);
+    for (const [, h] of hashes) h.update(chunk);
+    self.postMessage(m, [m.buf]);
   } else if (m === "end") {
     self.postMessage({ digests: hashes.map(([a, h]) => [a, h.digest("hex")]) });
   } else {
@@ -31,9 +33,15 @@ self.onmessage = (e) => {
 
 let workerUrl: string | undefined;
 
+/** Buffers sent to the worker are at least this large (a stream's batch), and so many are kept. */
+const MIN_BUFFER = 1 << 20;
+const POOL = 8;
+
 export class WorkerHasher implements ChunkSink {
   #worker: Worker | null = null;
   #backlog = 0;
+  /** Buffers the worker gave back, for the next chunks. */
+  #free: ArrayBuffer[] = [];
   #failure: Error | null = null;
   #done = false;
   #waiters: (() => void)[] = [];
@@ -51,8 +59,9 @@ export class WorkerHasher implements ChunkSink {
     workerUrl ??= URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
     const w = new Worker(workerUrl, { type: "module" });
     w.onmessage = (e: MessageEvent) => {
-      if (typeof e.data === "number") {
-        this.#backlog -= e.data;
+      if (e.data.buf instanceof ArrayBuffer) {
+        this.#backlog -= e.data.len;
+        if (this.#free.length < POOL) this.#free.push(e.data.buf);
         this.#wake();
       } else {
         const digests = new Map<HashAlg, string>(e.data.digests);
@@ -74,9 +83,13 @@ export class WorkerHasher implements ChunkSink {
     if (this.#done) throw new Error("hasher already finished");
     if (chunk.length === 0) return;
     const w = this.#worker ?? this.#start();
-    const copy = chunk.slice();
-    this.#backlog += copy.length;
-    w.postMessage(copy, [copy.buffer]);
+    const i = this.#free.findIndex((b) => b.byteLength >= chunk.length);
+    const buf = i >= 0
+      ? this.#free.splice(i, 1)[0]
+      : new ArrayBuffer(Math.max(chunk.length, MIN_BUFFER));
+    new Uint8Array(buf).set(chunk);
+    this.#backlog += chunk.length;
+    w.postMessage({ buf, len: chunk.length }, [buf]);
   }
 
   /** Resolves once at most `limit` bytes wait in the worker (or the hasher failed or ended). */
@@ -112,6 +125,7 @@ export class WorkerHasher implements ChunkSink {
 
   #stop(): void {
     this.#done = true;
+    this.#free = [];
     this.#worker?.terminate();
     this.#worker = null;
     this.#wake();
