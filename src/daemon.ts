@@ -29,6 +29,7 @@ import { type PeerGuards, peerGuards } from "./api/peer.ts";
 import { DEV_UID_BASE } from "./container/registry.ts";
 import { blobStreamRoute } from "./api/blobstream.ts";
 import { BLOB_STREAM_PREFIX } from "./api/wire.ts";
+import { REST_PREFIX, restRoute } from "./api/rest/mod.ts";
 import { healthHandlers } from "./api/handlers/health.ts";
 import { powerHandlers } from "./api/handlers/power.ts";
 import { terminalHandlers } from "./api/handlers/terminal.ts";
@@ -173,12 +174,12 @@ export async function startDaemon(
     laterHandlers,
   );
   const streamsEnd = new AbortController();
-  const routes = buildRoutes(
-    handlers,
-    Math.max(opts.maxRequestBytes, MAX_CHUNK_BYTES) + 4096,
-    streamsEnd.signal,
-  );
+  const readMax = Math.max(opts.maxRequestBytes, MAX_CHUNK_BYTES) + 4096;
+  const routes = buildRoutes(handlers, readMax, streamsEnd.signal);
   routes.set(BLOB_STREAM_PREFIX, blobStreamRoute(uploads)); // raw layer PUT, docs/layers.md
+  // ACON's REST API (aconcli), on the same listeners: docs/api.md "REST (ACON compatibility)".
+  const rest = { handlers, uploads, maxBody: readMax, shutdownSignal: streamsEnd.signal };
+  routes.set(REST_PREFIX, restRoute(rest));
   budgetAddBlob(routes, opts.maxRequestBytes); // bodies held at once: api/bodygate.ts
   const guards = peerGuards({ pid1: opts.pid1, devUidBase: DEV_UID_BASE });
   const serve = serveConfig(opts.conn);
