@@ -572,3 +572,61 @@ Deno.test("REST on TCP: a container is refused by the peer guard; the host is se
     assert((await api.inspect(cid))[0].state > 0, "the container killed itself through REST");
   });
 });
+
+Deno.test("REST blob: a PUT cut mid-body is resumed from what GET says it holds", async () => {
+  await withDaemon([], async (d, api) => {
+    const src = await Deno.makeTempDir({ prefix: "rest-rootfs-" });
+    await buildRootfs(src);
+    const tar = await tarOf(src);
+    await Deno.remove(src, { recursive: true });
+    const hex = await sha384hex(tar);
+    const m = baseManifest({
+      layers: [`sha384/${hex}`],
+      entrypoint: ["/bin/sleep", "1000"],
+      env: ["PATH=/bin"],
+      signals: [9],
+      maxInstances: 0,
+    });
+    const s = await signedManifest(await makeSigner("ec-p384"), m);
+    const added = await api.addManifest(enc(s.manifest), s.signature, s.certificate);
+    // A PUT as aconcli's, cut by the client after part of the body.
+    const port = Number(new URL(api.base).port);
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const cut = Math.floor(tar.length / 3);
+    await conn.write(enc(
+      `PUT /api/v1/blob/${hex}.tar?alg=2 HTTP/1.1\r\nHost: x\r\nUser-Agent: Go-http-client/1.1\r\n` +
+        `Content-Length: ${tar.length}\r\n\r\n`,
+    ));
+    await conn.write(tar.slice(0, cut));
+    conn.close();
+    // Every byte sent before the cut is kept (the daemon reads them all, then sees the cut);
+    // until the daemon has read the PUT's headers there is no upload yet (404).
+    const held = async () => {
+      const a = await api.send("GET", `/api/v1/blob/${hex}.tar`);
+      if (a.status === 404) return -1;
+      assertEquals(a.status, 200, a.text);
+      return JSON.parse(a.text) as number;
+    };
+    for (let n = 0; (await held()) !== cut; n++) {
+      if (n > 400) throw new Error(`the upload holds ${await held()} of the ${cut} bytes sent`);
+      await sleep(25);
+    }
+    // Resume from what the upload holds; until the daemon has seen the cut it is busy.
+    for (let n = 0;; n++) {
+      const r = await held();
+      assertEquals(r, cut);
+      const put = await api.send("PUT", `/api/v1/blob/${hex}.tar?alg=2`, {
+        body: chunked(tar.slice(r)),
+        headers: { "content-range": `bytes ${r}-${tar.length - 1}/${tar.length}` },
+      });
+      if (put.status === 200) break;
+      assertEquals([put.status, put.text], [500, "Upload busy (a call is in progress)"]);
+      if (n > 200) throw new Error("the upload stayed busy after the cut");
+      await sleep(50);
+    }
+    assertEquals((await api.send("GET", `/api/v1/blob/${hex}.tar`)).status, 404);
+    const cid = await api.start(added.imageId, []);
+    assertEquals(dec((await api.invoke(cid, ["Sh", "echo ok"], 30, ["PATH=/bin"])).stdout), "ok\n");
+    assertMatch(d.stderr(), /serving on tcp/);
+  });
+});

@@ -87,6 +87,8 @@ interface Call {
   url: URL;
   /** The path's captured segments, decoded. */
   args: string[];
+  /** The path's `{id}` (group `id`), 0 when it has none. */
+  id: number;
 }
 
 type Endpoint = (c: Call) => Promise<Response>;
@@ -126,8 +128,6 @@ export function restRoute(deps: RestDeps): Route {
 
   const multipart = (c: Call) => readMultipart(c.req, deps.maxBody);
 
-  const containerId = (c: Call) => u32Segment(c.args[0])!;
-
   const endpoints: [string, RegExp, Endpoint][] = [
     ["POST", /^manifest$/, async (c) => {
       const parts = await multipart(c);
@@ -162,20 +162,19 @@ export function restRoute(deps: RestDeps): Route {
       const r = await call("start", c, { imageId, envs: partLines(parts, "env") });
       return json({ container_id: r.containerId });
     }],
-    ["POST", /^container\/(\d+)\/restart$/, async (c) => {
+    ["POST", /^container\/(?<id>\d+)\/restart$/, async (c) => {
       const timeout = intField(c.url.searchParams, "timeout", "u64", 30n);
-      await c.req.body?.cancel().catch(() => {});
-      await call("restart", c, { containerId: containerId(c), timeout });
+      await call("restart", c, { containerId: c.id, timeout });
       return ok();
     }],
-    ["POST", /^container\/(\d+)\/exec$/, async (c) => {
+    ["POST", /^container\/(?<id>\d+)\/exec$/, async (c) => {
       const q = c.url.searchParams;
       const timeout = intField(q, "timeout", "u64", 30n);
       const captureSize = intField(q, "capture_size", "u64", 0x20000n);
       const parts = await multipart(c);
       const cmd = partLines(parts, "cmd");
       const r = await call("exec", c, {
-        containerId: containerId(c),
+        containerId: c.id,
         command: cmd[0] ?? "",
         arguments: cmd.slice(1),
         envs: partLines(parts, "env"),
@@ -185,14 +184,14 @@ export function restRoute(deps: RestDeps): Route {
       });
       return json({ stdout: u8(r.stdout), stderr: u8(r.stderr) });
     }],
-    ["POST", /^container\/(\d+)\/kill$/, async (c) => {
+    ["POST", /^container\/(?<id>\d+)\/kill$/, async (c) => {
       const form = await readForm(c.req);
       const signalNum = Number(intField(form, "signal_num", "i32"));
-      await call("kill", c, { containerId: containerId(c), signalNum });
+      await call("kill", c, { containerId: c.id, signalNum });
       return ok();
     }],
-    ["GET", /^container\/(?:(\d+)\/)?inspect$/, async (c) => {
-      const r = await call("inspect", c, { containerId: c.args[0] ? containerId(c) : 0 });
+    ["GET", /^container\/(?:(?<id>\d+)\/)?inspect$/, async (c) => {
+      const r = await call("inspect", c, { containerId: c.id });
       // deno-lint-ignore no-explicit-any
       const info = r.info.map((i: any) => ({
         container_id: i.containerId,
@@ -222,11 +221,8 @@ export function restRoute(deps: RestDeps): Route {
       if (form.has("session_timeout")) intField(form, "session_timeout", "i64");
       return text(500, MSG_NO_IDP);
     }],
-    ["POST", /^oauth2\/logout$/, async (c) => {
-      // No sessions exist (no identity provider): rotating the key is a no-op.
-      await c.req.body?.cancel().catch(() => {});
-      return ok();
-    }],
+    // No sessions exist (no identity provider): rotating the key is a no-op.
+    ["POST", /^oauth2\/logout$/, () => Promise.resolve(ok())],
   ];
 
   return async (req) => {
@@ -241,16 +237,17 @@ export function restRoute(deps: RestDeps): Route {
       } catch {
         break;
       }
-      if (/\(\\d\+\)/.test(re.source) && args[0] !== undefined && u32Segment(args[0]) === null) {
-        break; // ACON: an {id} that is not a u32 is a 404
-      }
+      const id = m.groups?.id === undefined ? 0 : u32Segment(m.groups.id);
+      if (id === null) break; // ACON: an {id} that is not a u32 is a 404
       try {
-        return await endpoint({ req, url, args });
+        return await endpoint({ req, url, args, id });
       } catch (e) {
-        req.body?.cancel().catch(() => {});
         if (e instanceof RestInputError) return text(e.status, e.message);
         const ce = toConnectError(e, `REST ${req.method} ${url.pathname}`);
         return text(STATUS[ce.code] ?? 500, ce.rawMessage);
+      } finally {
+        // Whatever of the body the endpoint did not read is not wanted.
+        if (!req.bodyUsed) req.body?.cancel().catch(() => {});
       }
     }
     await req.body?.cancel().catch(() => {});
