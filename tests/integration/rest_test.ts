@@ -381,7 +381,7 @@ Deno.test("REST oauth2: login without an identity provider is ACON's 500, logout
 });
 
 Deno.test("REST hostile inputs: malformed multipart, oversized bodies, bad ranges, ids and fields", async () => {
-  await withDaemon(["--max-request", "1"], async (_d, api) => {
+  await withDaemon(["--max-request", "1", "--body-timeout", "2"], async (_d, api) => {
     const expect = async (a: Promise<Answer>, status: number, text: RegExp) => {
       const r = await a;
       assertEquals(r.status, status, r.text);
@@ -537,6 +537,27 @@ Deno.test("REST hostile inputs: malformed multipart, oversized bodies, bad range
       400,
       /^Bad field timeout=-1/,
     );
+    // A multipart body that stalls is cut off by the listener's body deadline (--body-timeout).
+    const stall = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: Number(new URL(api.base).port),
+    });
+    await stall.write(enc(
+      `POST /api/v1/manifest HTTP/1.1\r\nHost: x\r\nContent-Type: ${type}\r\n` +
+        `Content-Length: 100000\r\n\r\n--${b}\r\n`,
+    ));
+    const buf = new Uint8Array(4096);
+    let cutOff = false;
+    const reading = (async () => {
+      try {
+        while ((await stall.read(buf)) !== null) { /* an answer: read on until EOF */ }
+      } catch { /* reset */ }
+      cutOff = true;
+    })();
+    for (let n = 0; !cutOff && n < 100; n++) await sleep(200); // a bound, not a timing assertion
+    stall.close();
+    await reading;
+    assert(cutOff, "a stalled REST body was not cut off");
     // The daemon still answers.
     assertEquals((await api.send("GET", "/api/v1/container/inspect")).status, 200);
   });
