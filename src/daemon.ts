@@ -31,6 +31,7 @@ import { type PeerGuards, peerGuards } from "./api/peer.ts";
 import { DEV_UID_BASE } from "./container/registry.ts";
 import { blobStreamRoute } from "./api/blobstream.ts";
 import { BLOB_STREAM_PREFIX } from "./api/wire.ts";
+import { REST_PREFIX, restRoute } from "./api/rest/mod.ts";
 import { healthHandlers } from "./api/handlers/health.ts";
 import { powerHandlers } from "./api/handlers/power.ts";
 import { terminalHandlers } from "./api/handlers/terminal.ts";
@@ -191,6 +192,9 @@ export async function startDaemon(
     () => import("./image/upload/unary.ts").then((m) => m.unaryBlobs(ctx)),
     { readMaxBytes, idleMs: STREAM_IDLE_MS },
   );
+  // ACON's REST API (aconcli), on the same listeners: docs/api.md "REST (ACON compatibility)".
+  const rest = { handlers, uploads, maxBody: readMaxBytes, shutdownSignal: streamsEnd.signal };
+  routes.set(REST_PREFIX, restRoute(rest));
   budgetAddBlob(routes, opts.maxRequestBytes); // bodies held at once: api/bodygate.ts
   const guards = peerGuards({ pid1: opts.pid1, devUidBase: DEV_UID_BASE });
   const serve = serveConfig(opts.conn);
