@@ -172,12 +172,13 @@ export async function main(argv: string[]): Promise<number> {
       json: g.json || argv.includes("--json"),
       args: rest,
     });
-  } catch (e) {
+  } catch (thrown) {
     if (session?.failure instanceof TlsRefused) {
       console.error(`aconctl ${name}: ${session.failure.message}`);
       return EXIT.untrusted;
     }
-    if (session?.failure) e = session.failure;
+    // What the TCP forwarder met (a refused connection, a failed handshake) says more.
+    const e = session?.failure ?? thrown;
     if (e instanceof UsageError) {
       console.error(`aconctl ${name}: ${e.message}\nusage: aconctl ${cmd.usage}`);
       return 2;
