@@ -52,7 +52,7 @@ export function parseAddr(text: string): string {
 
 /** The URL the Connect requests go to for an address (what error messages name). */
 export function urlOf(addr: string): string {
-  return addr.startsWith("unix:") ? `http://localhost (over ${addr})` : `https://${addr.slice(4)}`;
+  return addr.startsWith("unix:") ? `http://localhost (over ${addr})` : `http://${addr.slice(4)}`;
 }
 
 /**

@@ -19,6 +19,7 @@ Deno.test("a typical QEMU cmdline", () => {
   assertEquals(r.problems, []);
   assertEquals(r.config, {
     tcpPort: 2000,
+    tls: true,
     vsockPort: 5000,
     timeout: 0,
     tee: "sim",
