@@ -193,10 +193,11 @@ export async function startDaemon(
   // the API answers, so a client that saw Health can use it. As PID 1 nothing in the VM can call
   // it before a container exists: it comes with the first Start.
   if (!opts.pid1) await sockets.bindShared();
+  // Dev mode: the certificate before any listener, so that TCP is up when the socket answers.
+  const cert = tls && !opts.pid1 ? await tls : undefined;
   const listeners: Listener[] = [await serveUnix(opts.socket, routes, serve)];
   // PID 1 opens TCP and vsock itself (init/pid1.ts, supervised) from the effective options.
   if (opts.tcp && !opts.pid1) {
-    const cert = tls ? await tls : undefined;
     listeners.push(serveTcp(opts.tcp.hostname, opts.tcp.port, routes, guards.tcp, serve, cert));
   }
   if (opts.vsock != null && !opts.pid1) {
