@@ -177,8 +177,10 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`aconctl ${name}: ${session.failure.message}`);
       return EXIT.untrusted;
     }
-    // What the TCP forwarder met (a refused connection, a failed handshake) says more.
-    const e = session?.failure ?? thrown;
+    // When the connection failed, what the TCP forwarder met (a refused connection, a failed
+    // handshake) says more than fetch's error; an answer of acond's is reported as it is.
+    const connLevel = !(thrown instanceof ConnectError) || thrown.cause instanceof TypeError;
+    const e = connLevel && session?.failure ? session.failure : thrown;
     if (e instanceof UsageError) {
       console.error(`aconctl ${name}: ${e.message}\nusage: aconctl ${cmd.usage}`);
       return 2;
