@@ -137,3 +137,15 @@ Deno.test("parseStaticIp accepts IFACE:ADDR/PREFIX[:GW] and rejects the rest", (
     ]
   ) assertEquals(parseStaticIp(bad), null, bad);
 });
+
+Deno.test("acond.tls: on by default; off (or 0, false, no) serves plain HTTP; junk keeps it on", () => {
+  assertEquals(parseCmdline("").config.tls, true);
+  for (const v of ["off", "0", "false", "no"]) {
+    const r = parseCmdline(`acond.tls=${v}`);
+    assertEquals([r.config.tls, r.problems], [false, []], v);
+  }
+  assertEquals(parseCmdline("acond.tls=on").config.tls, true);
+  const bad = parseCmdline("acond.tls=maybe");
+  assertEquals(bad.config.tls, true);
+  assertMatch(bad.problems[0], /acond\.tls="maybe": expected on\|off; using the default "on"/);
+});
