@@ -252,7 +252,7 @@ function pipeNode(local: Deno.Conn, sock: tls.TLSSocket): Promise<void> {
     };
     sock.once("end", end);
     sock.once("close", end);
-    sock.once("error", end);
+    sock.on("error", end); // every error: one without a listener would be thrown
   });
   const up = (async () => {
     try {
