@@ -26,7 +26,7 @@ export async function simIdentity(): Promise<{ id: TlsIdentity; tee: SimTee; log
 }
 
 /**
- * A certificate for a fresh key B that carries the evidence (and context) made for identity A's
+ * A certificate for a fresh key B that carries the evidence (context claim included) made for identity A's
  * key: what a host that copied acond's certificate extensions would present with its own key.
  */
 export async function forgedIdentity(
@@ -38,7 +38,7 @@ export async function forgedIdentity(
   const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", b.privateKey));
   const a = parseCert(from.certDer);
   const certDer = await buildCertificate(
-    { spki, evidence: a.evidence, context: a.context },
+    { spki, evidence: a.evidence },
     async (tbs) =>
       new Uint8Array(
         await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-384" }, b.privateKey, tbs.slice()),

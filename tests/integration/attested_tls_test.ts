@@ -305,3 +305,45 @@ Deno.test("the event log (GetEventLog over TLS) holds the TlsKey event of the se
     await d.stop();
   }
 });
+
+Deno.test("a Go HTTPS client set up as aconcli's (InsecureSkipVerify) reads acond's certificate and gets REST answers", async () => {
+  // Go's crypto/x509 refuses a certificate with an OID arc above 2^31 ("x509: malformed extension
+  // OID field"), even when the client skips verification: acond's context once sat in an
+  // extension under a UUID OID and every Go client (aconcli, grpc-go) failed the handshake.
+  const port = freePort();
+  const d = await startDaemon({ args: ["--tcp", `127.0.0.1:${port}`] });
+  const dir = await Deno.makeTempDir({ prefix: "goclient-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/main.go`,
+      `package main
+import ("crypto/tls";"fmt";"io";"net/http";"os")
+func main() {
+  c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+  r, err := c.Get("https://" + os.Args[1] + "/api/v1/container/inspect")
+  if err != nil { fmt.Println("error:", err); os.Exit(1) }
+  b, _ := io.ReadAll(r.Body)
+  fmt.Println(r.StatusCode, string(b))
+}
+`,
+    );
+    await Deno.writeTextFile(`${dir}/go.mod`, "module goclient\n\ngo 1.19\n");
+    const b = await new Deno.Command("go", {
+      args: ["build", "-o", `${dir}/goclient`, "."],
+      cwd: dir,
+      env: { GOFLAGS: "-mod=mod", GOTOOLCHAIN: "local" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(b.code, 0, `go build (golang-go: scripts/setup): ${dec.decode(b.stderr)}`);
+    const r = await new Deno.Command(`${dir}/goclient`, {
+      args: [`127.0.0.1:${port}`],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(dec.decode(r.stdout).trim(), '200 {"info":[]}', dec.decode(r.stderr));
+  } finally {
+    await d.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});

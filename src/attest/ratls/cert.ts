@@ -32,7 +32,7 @@ import {
   Validity,
   Version,
 } from "@peculiar/asn1-x509";
-import { ACOND_CONTEXT_OID, ACOND_CONTEXT_OID_PARSED, EVIDENCE_OID } from "./evidence.ts";
+import { EVIDENCE_OID } from "./evidence.ts";
 
 export const ECDSA_SHA384_OID = "1.2.840.10045.4.3.3";
 export const CERT_CN = "localhost";
@@ -44,8 +44,6 @@ export interface CertInput {
   spki: Uint8Array;
   /** The evidence extension's value (tagged CBOR); absent when no quote could be had. */
   evidence?: Uint8Array;
-  /** acond's context extension's value (CBOR). */
-  context?: Uint8Array;
   now?: Date;
 }
 
@@ -86,7 +84,6 @@ export function buildTbs(i: CertInput): TBSCertificate {
     ),
   ];
   if (i.evidence) exts.push(ext(EVIDENCE_OID, false, buf(i.evidence)));
-  if (i.context) exts.push(ext(ACOND_CONTEXT_OID, false, buf(i.context)));
   return new TBSCertificate({
     version: Version.v3,
     serialNumber: buf(serial),
@@ -146,7 +143,6 @@ export interface ParsedCert {
   /** The evidence extension's value, if present. */
   evidence?: Uint8Array;
   evidenceCritical?: boolean;
-  context?: Uint8Array;
 }
 
 /** Parses a DER certificate for what the verifier needs; throws when malformed. */
@@ -175,9 +171,6 @@ export function parseCert(der: Uint8Array): ParsedCert {
       if (out.evidence) throw new Error("the certificate has two evidence extensions");
       out.evidence = v;
       out.evidenceCritical = e.critical;
-    } else if (e.extnID === ACOND_CONTEXT_OID_PARSED || e.extnID === ACOND_CONTEXT_OID) {
-      if (out.context) throw new Error("the certificate has two context extensions");
-      out.context = v;
     }
   }
   return out;

@@ -5,7 +5,8 @@
  * tagged CBOR
  *
  *   0x1a7501([ quote, claims-buffer ])          tag "Intel TEE quote" (rats01)
- *   claims-buffer = CBOR { "pubkey-hash": bstr(CBOR [7, SHA-384(SPKI DER)]) }
+ *   claims-buffer = CBOR { "pubkey-hash": bstr(CBOR [7, SHA-384(SPKI DER)]),
+ *                          "acond-context": bstr(CBOR context) }
  *   quote REPORTDATA = SHA-256(claims-buffer) ‖ 32 zero bytes
  *
  * (hash-alg-id 7 is sha-384 in the IANA named-information registry). This REPORTDATA cannot be
@@ -14,26 +15,19 @@
  * Report can obtain a quote that passes for a certificate's. That is the domain separation, with
  * the claims map's "pubkey-hash" key inside the hashed bytes.
  *
- * acond adds a second, non-critical extension of its own (ACOND_CONTEXT_OID), the context a
- * verifier needs to judge the quote before it sends anything: the RTMR3 event log at the time of
- * the quote (the boot event, and the TlsKey event binding this key) and, for the simulator, its
- * public key. CBOR { "rtmr3-log": [text...], "sim-public-key"?: bstr }. Pure: no I/O.
+ * The claims carry one claim of acond's besides the spec's, "acond-context": what a verifier needs
+ * to judge the quote before it sends anything, the RTMR3 event log at the time of the quote (the
+ * boot event, and the TlsKey event binding this key) and, for the simulator, its public key:
+ * CBOR { "rtmr3-log": [text...], "sim-public-key"?: bstr }. Inside the claims it is bound by
+ * REPORTDATA too. (It was once an extension of its own under a UUID OID, 2.25.<128-bit arc>: Go's
+ * crypto/x509, hence aconcli and grpc-go, refuses a certificate with an OID arc above 2^31.)
+ * Verifiers that know only the spec's claims ignore it. Pure: no I/O.
  */
 import { CBORTag, decodeCBOR, encodeCBOR } from "@levischuck/tiny-cbor";
 import { sha256 } from "@noble/hashes/sha2.js";
 
 /** tcg-dice-conceptual-message-wrapper (earlier drafts: tcg-dice-tagged-evidence). */
 export const EVIDENCE_OID = "2.23.133.5.4.9";
-/**
- * acond's context extension: an OID under the UUID arc 2.25 (ITU-T X.667, no registration
- * needed), from the UUID 240f3862-deef-41de-920d-14c87bb0fbcc minted for it.
- */
-export const ACOND_CONTEXT_OID = "2.25.47931235949427641241163000104061303756";
-/**
- * The same OID as asn1js (under @peculiar/asn1-schema) names it when parsing: an arc beyond 2^53
- * comes out as the hex of its base-128 bytes in braces (the unit test holds the two together).
- */
-export const ACOND_CONTEXT_OID_PARSED = "2.25.{480f1c185b6e7a073d12064519075d43774c}";
 /** CBOR tag of an Intel TEE (SGX or TDX ECDSA) quote in the interoperable format. */
 export const TAG_INTEL_TEE_QUOTE = 0x1a7501;
 /** IANA named-information hash algorithm ids the verifier accepts. */
@@ -55,6 +49,8 @@ export interface Evidence {
   pubkeyHashAlg: number;
   pubkeyHash: Uint8Array;
   nonce?: Uint8Array;
+  /** acond's context claim (CBOR), when present. */
+  context?: Uint8Array;
 }
 
 export interface CertContext {
@@ -64,11 +60,16 @@ export interface CertContext {
 
 const bytes = (v: unknown): v is Uint8Array => v instanceof Uint8Array;
 
-/** The claims buffer binding a public key: its SubjectPublicKeyInfo's SHA-384. */
-export function claimsBufferFor(spkiSha384: Uint8Array): Uint8Array {
+/**
+ * The claims buffer binding a public key (its SubjectPublicKeyInfo's SHA-384) and, when given,
+ * acond's context (encodeContext).
+ */
+export function claimsBufferFor(spkiSha384: Uint8Array, context?: Uint8Array): Uint8Array {
   if (spkiSha384.length !== 48) throw new Error("the SPKI hash is a SHA-384 (48 bytes)");
   const hashEntry = encodeCBOR([SHA384_ID, spkiSha384]);
-  return encodeCBOR(new Map<string, Uint8Array>([["pubkey-hash", hashEntry]]));
+  const m = new Map<string, Uint8Array>([["pubkey-hash", hashEntry]]);
+  if (context) m.set("acond-context", context);
+  return encodeCBOR(m);
 }
 
 /** REPORTDATA of a certificate's quote: SHA-256(claims buffer) ‖ 32 zero bytes. */
@@ -116,12 +117,17 @@ export function decodeEvidence(ext: Uint8Array): Evidence {
   }
   const nonce = claims.get("nonce");
   if (nonce !== undefined && !bytes(nonce)) throw new Error("the nonce claim is not a byte string");
+  const context = claims.get("acond-context");
+  if (context !== undefined && !bytes(context)) {
+    throw new Error('the "acond-context" claim is not a byte string');
+  }
   return {
     quote: arr[0],
     claimsBuffer: arr[1],
     pubkeyHashAlg: entry[0],
     pubkeyHash: entry[1],
     ...(nonce !== undefined ? { nonce } : {}),
+    ...(context !== undefined ? { context } : {}),
   };
 }
 
@@ -132,8 +138,8 @@ export function encodeContext(c: CertContext): Uint8Array {
 }
 
 export function decodeContext(ext: Uint8Array): CertContext {
-  const m = decodeStrict(ext, "acond's context extension");
-  if (!(m instanceof Map)) throw new Error("acond's context extension is not a CBOR map");
+  const m = decodeStrict(ext, "acond's context claim");
+  if (!(m instanceof Map)) throw new Error("acond's context claim is not a CBOR map");
   const log = m.get("rtmr3-log");
   if (
     !Array.isArray(log) || log.length > MAX_CONTEXT_LINES ||

@@ -45,27 +45,27 @@ export async function makeTlsIdentity(d: IdentityDeps): Promise<TlsIdentity> {
   const signer = await crypto.subtle.importKey("pkcs8", pkcs8, alg, false, ["sign"]);
   const spkiHash = await sha384Native(spki);
   let evidence: Uint8Array | undefined;
-  let context: Uint8Array | undefined;
   try {
-    ({ evidence, context } = await d.lock.run(async () => {
+    evidence = await d.lock.run(async () => {
       await d.eventLog.measure(tlsKeyLine(toHex(spkiHash)));
-      const claims = claimsBufferFor(spkiHash);
+      // The context is a claim, so it is made before the quote; the simulator makes its signing
+      // key on first use, so it is asked for its public key first.
+      const sim = d.tee as { publicKey?: () => Promise<Uint8Array> };
+      const context = encodeContext({
+        rtmr3Log: [...d.eventLog.lines],
+        simPublicKey: d.tee.kind === "sim" && sim.publicKey ? await sim.publicKey() : undefined,
+      });
+      const claims = claimsBufferFor(spkiHash, context);
       const quote = await d.tee.quote(reportDataForClaims(claims));
-      return {
-        evidence: encodeEvidence(quote, claims),
-        context: encodeContext({
-          rtmr3Log: [...d.eventLog.lines],
-          simPublicKey: d.tee.simPublicKey,
-        }),
-      };
-    }));
+      return encodeEvidence(quote, claims);
+    });
   } catch (e) {
     log.error(
       `TLS certificate without evidence (clients will refuse it): ${(e as Error).message}`,
     );
   }
   const certDer = await buildCertificate(
-    { spki, evidence, context },
+    { spki, evidence },
     async (tbs) =>
       new Uint8Array(
         await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-384" }, signer, tbs.slice()),

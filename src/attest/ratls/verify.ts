@@ -40,8 +40,8 @@ export function parseAttestedCert(der: Uint8Array): AttestedCert {
   }
   if (cert.evidenceCritical) throw new Error("the evidence extension must not be critical");
   const evidence = decodeEvidence(cert.evidence);
-  if (!cert.context) throw new Error("the certificate carries no acond context (RTMR3 log)");
-  return { cert, evidence, context: decodeContext(cert.context) };
+  if (!evidence.context) throw new Error("the evidence carries no acond context (RTMR3 log)");
+  return { cert, evidence, context: decodeContext(evidence.context) };
 }
 
 const HASHES = { sha256, sha384, sha512 } as const;
