@@ -4,6 +4,7 @@
  * speaks Connect JSON over h2 and HTTP/1.1, the event log and the boot event say what was
  * served; servers made in the test present forged certificates and see no request.
  */
+import { freePort, servedCertificate } from "../helpers/net.ts";
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { startDaemon } from "../helpers/daemon.ts";
 import { aconctl } from "../helpers/aconctl.ts";
@@ -13,13 +14,6 @@ import { parseCert } from "../../src/attest/ratls/cert.ts";
 import { toHex } from "../../src/digest_boot.ts";
 
 const dec = new TextDecoder();
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 async function run(
   cmd: string,
@@ -36,13 +30,6 @@ async function run(
 }
 
 /** The certificate the server at 127.0.0.1:port presents, fetched by openssl s_client (DER). */
-async function servedCert(port: number): Promise<Uint8Array> {
-  const s = await run("openssl", ["s_client", "-connect", `127.0.0.1:${port}`, "-showcerts"]);
-  const m = /-----BEGIN CERTIFICATE-----\n([\s\S]*?)-----END CERTIFICATE-----/.exec(s.out);
-  assert(m, s.out);
-  return Uint8Array.from(atob(m[1].replace(/\n/g, "")), (c) => c.charCodeAt(0));
-}
-
 /**
  * A TLS server with the given certificate and key that records whether anything arrives after
  * the handshake (an aconctl that refused it must send nothing) and answers 404 to a request.
@@ -158,7 +145,7 @@ Deno.test("a server presenting acond's real certificate without its key (a Go TL
   const dir = await Deno.makeTempDir({ prefix: "mitm-" });
   let mitm: Deno.ChildProcess | undefined;
   try {
-    const cert = await servedCert(port);
+    const cert = await servedCertificate(port);
     await Deno.writeFile(`${dir}/cert.der`, cert);
     // Go's tls.Certificate built by hand is not checked against its key: the server presents
     // acond's certificate and signs the handshake with a key of its own.
@@ -282,7 +269,7 @@ Deno.test("the event log (GetEventLog over TLS) holds the TlsKey event of the se
   const port = freePort();
   const d = await startDaemon({ args: ["--tcp", `127.0.0.1:${port}`] });
   try {
-    const spki = toHex(sha384(parseCert(await servedCert(port)).spki));
+    const spki = toHex(sha384(parseCert(await servedCertificate(port)).spki));
     const r = await aconctl("--allow-sim", "--tcp", `127.0.0.1:${port}`, "--json", "event-log");
     assertEquals(r.code, 0, r.out);
     const j = JSON.parse(r.out);

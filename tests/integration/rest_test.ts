@@ -6,6 +6,8 @@
  * hostile inputs: malformed multipart, bodies over the limit, bad Content-Range, bad ids and
  * fields, unknown routes; and a container refused by the TCP listener's peer guard.
  */
+import { freePort, servedCertificate } from "../helpers/net.ts";
+import { pem } from "../../src/attest/ratls/cert.ts";
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { type DevDaemon, startDaemon } from "../helpers/daemon.ts";
 import { makeSigner } from "../helpers/pki.ts";
@@ -26,13 +28,6 @@ import {
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 const enc = (s: string) => new TextEncoder().encode(s);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 interface Answer {
   status: number;
@@ -201,24 +196,6 @@ async function layerOf(files: Record<string, string>): Promise<Uint8Array> {
   }
 }
 
-/** The certificate the TLS listener on `port` serves, as PEM. */
-async function servedCertificate(port: number): Promise<string> {
-  const tls = await import("node:tls");
-  const der: Uint8Array = await new Promise((resolve, reject) => {
-    const s = tls.connect(
-      { host: "127.0.0.1", port, servername: "localhost", rejectUnauthorized: false },
-      () => {
-        const raw = s.getPeerCertificate(true).raw;
-        s.end();
-        resolve(new Uint8Array(raw));
-      },
-    );
-    s.on("error", reject);
-  });
-  const b64 = btoa(String.fromCharCode(...der)).replace(/.{64}/g, "$&\n");
-  return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
-}
-
 /**
  * A dev daemon with its TCP listener, and a client over it: HTTPS as aconcli speaks it (the
  * listener's default), plain HTTP when `args` says `--tls off`.
@@ -229,7 +206,7 @@ async function withDaemon(args: string[], fn: (d: DevDaemon, api: AconHttp) => P
   const plain = args.join(" ").includes("--tls off");
   const api = plain
     ? new AconHttp(`http://127.0.0.1:${port}`)
-    : new AconHttp(`https://localhost:${port}`, await servedCertificate(port));
+    : new AconHttp(`https://localhost:${port}`, pem("CERTIFICATE", await servedCertificate(port)));
   try {
     await fn(d, api);
   } finally {
