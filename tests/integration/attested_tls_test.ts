@@ -30,6 +30,20 @@ async function run(
 }
 
 /** The certificate the server at 127.0.0.1:port presents, fetched by openssl s_client (DER). */
+/** Builds the one-file Go program `source` as `dir`/`name` (Debian's golang-go: scripts/setup). */
+async function goBuild(dir: string, name: string, source: string): Promise<void> {
+  await Deno.writeTextFile(`${dir}/main.go`, source);
+  await Deno.writeTextFile(`${dir}/go.mod`, `module ${name}\n\ngo 1.19\n`);
+  const b = await new Deno.Command("go", {
+    args: ["build", "-o", `${dir}/${name}`, "."],
+    cwd: dir,
+    env: { GOFLAGS: "-mod=mod", GOTOOLCHAIN: "local" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(b.code, 0, `go build (golang-go: scripts/setup): ${dec.decode(b.stderr)}`);
+}
+
 /**
  * A TLS server with the given certificate and key that records whether anything arrives after
  * the handshake (an aconctl that refused it must send nothing) and answers 404 to a request.
@@ -149,8 +163,9 @@ Deno.test("a server presenting acond's real certificate without its key (a Go TL
     await Deno.writeFile(`${dir}/cert.der`, cert);
     // Go's tls.Certificate built by hand is not checked against its key: the server presents
     // acond's certificate and signs the handshake with a key of its own.
-    await Deno.writeTextFile(
-      `${dir}/main.go`,
+    await goBuild(
+      dir,
+      "mitm",
       `package main
 import ("crypto/ecdsa";"crypto/elliptic";"crypto/rand";"crypto/tls";"fmt";"os")
 func main() {
@@ -164,15 +179,6 @@ func main() {
 }
 `,
     );
-    await Deno.writeTextFile(`${dir}/go.mod`, "module mitm\n\ngo 1.19\n");
-    const b = await new Deno.Command("go", {
-      args: ["build", "-o", `${dir}/mitm`, "."],
-      cwd: dir,
-      env: { GOFLAGS: "-mod=mod", GOTOOLCHAIN: "local" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assertEquals(b.code, 0, `go build (golang-go: scripts/setup): ${dec.decode(b.stderr)}`);
     mitm = new Deno.Command(`${dir}/mitm`, {
       args: [`${dir}/cert.der`],
       stdout: "piped",
@@ -301,8 +307,9 @@ Deno.test("a Go HTTPS client set up as aconcli's (InsecureSkipVerify) reads acon
   const d = await startDaemon({ args: ["--tcp", `127.0.0.1:${port}`] });
   const dir = await Deno.makeTempDir({ prefix: "goclient-" });
   try {
-    await Deno.writeTextFile(
-      `${dir}/main.go`,
+    await goBuild(
+      dir,
+      "goclient",
       `package main
 import ("crypto/tls";"fmt";"io";"net/http";"os")
 func main() {
@@ -314,15 +321,6 @@ func main() {
 }
 `,
     );
-    await Deno.writeTextFile(`${dir}/go.mod`, "module goclient\n\ngo 1.19\n");
-    const b = await new Deno.Command("go", {
-      args: ["build", "-o", `${dir}/goclient`, "."],
-      cwd: dir,
-      env: { GOFLAGS: "-mod=mod", GOTOOLCHAIN: "local" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assertEquals(b.code, 0, `go build (golang-go: scripts/setup): ${dec.decode(b.stderr)}`);
     const r = await new Deno.Command(`${dir}/goclient`, {
       args: [`127.0.0.1:${port}`],
       stdout: "piped",
