@@ -137,3 +137,40 @@ Deno.test("one TLS listener (self-signed openssl certificate): ALPN h2 gets trai
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** Whether the server closes `conn` within `ms` (a bound on the wait, not a timing claim). */
+async function closedWithin(conn: Deno.Conn, ms: number): Promise<boolean> {
+  const buf = new Uint8Array(4096);
+  const timer = setTimeout(() => conn.close(), ms);
+  try {
+    while ((await conn.read(buf)) !== null) { /* the server's SETTINGS and GOAWAY */ }
+    return true;
+  } catch {
+    return false; // closed by the timer
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch { /* closed */ }
+  }
+}
+
+Deno.test("an HTTP/2 connection that sends no request within the header deadline is cut", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const s = serveListener(
+    listener,
+    handler,
+    () => new Response("error", { status: 500 }),
+    { ...DEFAULT_CONN_LIMITS, headerTimeoutMs: 300 },
+    new DescriptorBudget(),
+    "test",
+  );
+  try {
+    const port = (listener.addr as Deno.NetAddr).port;
+    const c = await Deno.connect({ hostname: "127.0.0.1", port });
+    await c.write(new Uint8Array([...H2_PREFACE, 0, 0, 0, 4, 0, 0, 0, 0, 0]));
+    assert(await closedWithin(c, 20_000), "the silent HTTP/2 connection was not cut");
+  } finally {
+    await s.shutdown();
+  }
+});
