@@ -272,20 +272,26 @@ function fdsOf(conns: Iterable<Conn>): number {
 
 /**
  * Whether `raw` speaks HTTP/2 and what was read to tell: ALPN on TLS (nothing read), else the
- * first bytes against the HTTP/2 preface. null: the client left before saying.
+ * first bytes against the HTTP/2 preface. null: the client left (or failed its TLS handshake,
+ * or reset the connection) before saying; that is the client's business, logged at debug only.
  */
 async function protocolOf(raw: Deno.Conn): Promise<{ h2: boolean; first: Uint8Array } | null> {
-  if ("handshake" in raw && typeof raw.handshake === "function") {
-    const hs = await (raw as Deno.TlsConn).handshake();
-    return { h2: hs.alpnProtocol === "h2", first: new Uint8Array(0) };
-  }
-  const buf = new Uint8Array(H2_PREFACE.length);
-  let got = 0;
-  for (;;) {
-    const n = await raw.read(buf.subarray(got));
-    if (n === null) return null;
-    got += n;
-    const v = prefaceSoFar(buf.subarray(0, got));
-    if (v !== "maybe") return { h2: v === "h2", first: buf.slice(0, got) };
+  try {
+    if ("handshake" in raw && typeof raw.handshake === "function") {
+      const hs = await (raw as Deno.TlsConn).handshake();
+      return { h2: hs.alpnProtocol === "h2", first: new Uint8Array(0) };
+    }
+    const buf = new Uint8Array(H2_PREFACE.length);
+    let got = 0;
+    for (;;) {
+      const n = await raw.read(buf.subarray(got));
+      if (n === null) return null;
+      got += n;
+      const v = prefaceSoFar(buf.subarray(0, got));
+      if (v !== "maybe") return { h2: v === "h2", first: buf.slice(0, got) };
+    }
+  } catch (e) {
+    log.debug(`connection closed before its first request: ${(e as Error).message}`);
+    return null;
   }
 }

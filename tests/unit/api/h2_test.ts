@@ -123,6 +123,13 @@ Deno.test("one TLS listener (self-signed openssl certificate): ALPN h2 gets trai
       alpnProtocols: ["h2", "http/1.1"],
     });
     await serveAndCall(listener, async (port) => {
+      // A client that fails the handshake (plain HTTP to the TLS port) only loses its connection.
+      const plain = await Deno.connect({ hostname: "127.0.0.1", port: Number(port) });
+      await plain.write(new TextEncoder().encode("GET /x HTTP/1.1\r\nHost: x\r\n\r\n"));
+      try {
+        while ((await plain.read(new Uint8Array(1024))) !== null) { /* until closed */ }
+      } catch { /* reset */ }
+      plain.close();
       const url = `https://127.0.0.1:${port}/x`;
       const h2 = await curl(["--http2", "--cacert", `${dir}/cert.pem`, url]);
       assertEquals(h2.out, "body\n");
