@@ -67,8 +67,8 @@ async function copy(from: Deno.Conn, to: Deno.Conn, first?: Uint8Array): Promise
 }
 
 /**
- * Copies `client` (after `first`) to `outer` and back until both directions end or either side
- * fails; then closes both. Settles when done; never rejects.
+ * Copies `client` (after `first`) to `outer` and back until either direction ends or fails; then
+ * closes both. Settles when done; never rejects.
  */
 export async function splice(client: Deno.Conn, first: Uint8Array, outer: Deno.Conn) {
   const close = () => {
@@ -78,9 +78,10 @@ export async function splice(client: Deno.Conn, first: Uint8Array, outer: Deno.C
       } catch { /* closed */ }
     }
   };
-  // The engine's end closing ends the whole connection (it answered `connection: close`, or it
-  // was cut); the client's end closing only ends what it sends (its answer may still come).
-  const up = copy(client, outer, first).catch((e) => log.debug(`bridge: in: ${e}`));
+  // Either end closing ends the whole connection. The client's going (even a half-close) must
+  // reach the engine as a hang-up, as it does on the client's own socket: a half-closed pair
+  // looks alive to Deno's engine, and a stream whose client left would never end.
+  const up = copy(client, outer, first).catch((e) => log.debug(`bridge: in: ${e}`)).finally(close);
   await copy(outer, client).catch((e) => log.debug(`bridge: out: ${e}`));
   close();
   await up;
