@@ -70,7 +70,12 @@ async function copy(from: Deno.Conn, to: Deno.Conn, first?: Uint8Array): Promise
  * Copies `client` (after `first`) to `outer` and back until either direction ends or fails; then
  * closes both. Settles when done; never rejects.
  */
-export async function splice(client: Deno.Conn, first: Uint8Array, outer: Deno.Conn) {
+export async function splice(
+  client: Deno.Conn,
+  first: Uint8Array,
+  outer: Deno.Conn,
+  clientGone: () => void = () => {},
+) {
   const close = () => {
     for (const c of [client, outer]) {
       try {
@@ -81,7 +86,12 @@ export async function splice(client: Deno.Conn, first: Uint8Array, outer: Deno.C
   // Either end closing ends the whole connection. The client's going (even a half-close) must
   // reach the engine as a hang-up, as it does on the client's own socket: a half-closed pair
   // looks alive to Deno's engine, and a stream whose client left would never end.
-  const up = copy(client, outer, first).catch((e) => log.debug(`bridge: in: ${e}`)).finally(close);
+  // Closing the pair is not always seen by Deno's engine as a hang-up while a stream writes
+  // nothing, so the connection's requests are also told directly (`clientGone`).
+  const up = copy(client, outer, first).catch((e) => log.debug(`bridge: in: ${e}`)).finally(() => {
+    clientGone();
+    close();
+  });
   await copy(outer, client).catch((e) => log.debug(`bridge: out: ${e}`));
   close();
   await up;

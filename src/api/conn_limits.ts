@@ -118,6 +118,8 @@ export function serveListener(
     conns.add(c);
     // The client's address, whichever engine serves it (a bridged one's is the private pair's).
     const remoteAddr = raw.remoteAddr;
+    // Aborted when a bridged connection's client is gone: every request on it ends (see below).
+    const clientGone = new AbortController();
     const perConn: Deno.ServeHandler = async (req, info) => {
       c.requestStarted();
       // The request's own signal, which the handler (Connect's context.signal) sees: it aborts
@@ -134,8 +136,14 @@ export function serveListener(
       info.completed.then(end, end); // settles when the response is out or the client is gone
       // A client gone before the response started (a Watch with no event yet: Connect answers
       // with its first message) is seen only by the request's own signal.
-      if (req.signal.aborted) ac.abort();
-      else req.signal.addEventListener("abort", () => ac.abort(), { once: true });
+      if (req.signal.aborted || clientGone.signal.aborted) ac.abort();
+      else {
+        req.signal.addEventListener("abort", () => ac.abort(), { once: true });
+        clientGone.signal.addEventListener("abort", () => ac.abort(), {
+          once: true,
+          signal: ac.signal,
+        });
+      }
       try {
         const body = req.body ? guardBody(req.body, limits.bodyIdleTimeoutMs, () => c.cut()) : null;
         const init: RequestInit & { duplex?: string } = { signal: ac.signal };
@@ -188,7 +196,7 @@ export function serveListener(
       }
       if (p.first.length === 0) return started(serveConn(raw, c.signal, perConn, onError, noop));
       const { outer, inner } = await bridge.pair();
-      const spliced = splice(raw, p.first, outer);
+      const spliced = splice(raw, p.first, outer, () => clientGone.abort());
       // When the engine is done its socket is closed: the splice copies what is left of the
       // answer, sees the end and closes the client's socket.
       started(serveConn(inner, c.signal, perConn, onError, noop), () => spliced);
