@@ -25,9 +25,35 @@ function freePort(): number {
   return p;
 }
 
+/** The certificate the TLS listener on `port` serves, written to a PEM file in `dir`. */
+async function servedCertificate(port: number, dir: string): Promise<string> {
+  const tls = await import("node:tls");
+  const der: Uint8Array = await new Promise((resolve, reject) => {
+    const s = tls.connect(
+      { host: "127.0.0.1", port, servername: "localhost", rejectUnauthorized: false },
+      () => {
+        const raw = s.getPeerCertificate(true).raw;
+        s.end();
+        resolve(new Uint8Array(raw));
+      },
+    );
+    s.on("error", reject);
+  });
+  const b64 = btoa(String.fromCharCode(...der)).replace(/.{64}/g, "$&\n");
+  const path = `${dir}/served.pem`;
+  await Deno.writeTextFile(
+    path,
+    `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`,
+  );
+  return path;
+}
+
+/** grpc_client.py; `rootCert`: TLS trusting that certificate (a TCP target), else plaintext. */
 async function grpc(stubs: string, target: string, ...args: string[]) {
+  const rootCert = target.startsWith("unix:") ? undefined : tlsRoots.get(target);
   const r = await new Deno.Command(PY, {
     args: [CLIENT, `${TOP}/proto`, stubs, target, ...args],
+    env: rootCert ? { GRPC_ROOT_CERT: rootCert } : {},
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -42,10 +68,22 @@ async function curl(args: string[]): Promise<string> {
   return new TextDecoder().decode(r.stderr);
 }
 
-async function grpcWorld(fn: (w: World, port: number, stubs: string) => Promise<void>) {
+/** TCP targets served over TLS → the PEM file of the certificate they serve. */
+const tlsRoots = new Map<string, string>();
+
+/**
+ * A world whose TCP listener is attested TLS (the default; grpcio trusts the served certificate)
+ * or, with `tls: false`, plain h2c (`--tls off`): what raw HTTP/2 bytes written by hand need.
+ */
+async function grpcWorld(
+  fn: (w: World, port: number, stubs: string) => Promise<void>,
+  o: { tls?: boolean } = {},
+) {
   const port = freePort();
-  const w = await world({ args: ["--tcp", `127.0.0.1:${port}`] });
+  const tls = o.tls ?? true;
+  const w = await world({ args: ["--tcp", `127.0.0.1:${port}`, ...(tls ? [] : ["--tls", "off"])] });
   const stubs = await Deno.makeTempDir({ prefix: "acond-grpc-stubs-" });
+  if (tls) tlsRoots.set(`127.0.0.1:${port}`, await servedCertificate(port, stubs));
   try {
     await fn(w, port, stubs);
   } finally {
@@ -90,6 +128,7 @@ function grpcStatus(verbose: string): string | undefined {
 }
 
 Deno.test("malformed gRPC framing and garbage HTTP/2: a clear status or a closed connection, never a daemon crash", async () => {
+  // Plain h2c (`--tls off`): the bytes are written by hand; TLS would only wrap them.
   await grpcWorld(async (w, port) => {
     const dir = await Deno.makeTempDir({ prefix: "acond-grpc-bodies-" });
     try {
@@ -148,7 +187,7 @@ Deno.test("malformed gRPC framing and garbage HTTP/2: a clear status or a closed
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
-  });
+  }, { tls: false });
 });
 
 /** HPACK literal header field without indexing, new name (RFC 7541 §6.2.2), short strings. */
@@ -164,6 +203,7 @@ function frame(type: number, flags: number, stream: number, payload: number[]): 
 }
 
 Deno.test("a container cannot call the API on TCP with gRPC: refused before any handler", async () => {
+  // Plain h2c (`--tls off`): busybox nc speaks no TLS; what must refuse it is the peer guard.
   await grpcWorld(async (w, port) => {
     const img = await image(w, {});
     const attacker = (await w.c.start({ imageId: img })).containerId;
@@ -198,5 +238,5 @@ Deno.test("a container cannot call the API on TCP with gRPC: refused before any 
     assert(answered > 0, "the daemon did not answer the container's gRPC call at all");
     assert((await w.c.inspect({ containerId: victim })).info[0].running, "the victim was killed");
     assertMatch(w.d.stderr(), /refused POST \/acon\.grpc\.AconService\/Kill from .*container/);
-  });
+  }, { tls: false });
 });
