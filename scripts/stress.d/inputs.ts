@@ -27,6 +27,7 @@ import {
   call,
   dec,
   describe,
+  EARNED,
   enc,
   HANG_MS,
   unearned,
@@ -535,6 +536,89 @@ export const protoBodies: Property<{ method: string; body: Uint8Array; mutation:
     });
     const u = unearnedRaw(a);
     return u === "hang" ? { hang: true } : u ? { unearned: `${x.method} ${x.mutation}: ${u}` } : {};
+  },
+};
+
+/**
+ * The proto-body inputs again over native gRPC (HTTP/2 with trailers: curl over the API socket,
+ * h2c), in a gRPC envelope that is itself sometimes hostile: the answer's grpc-status must be an
+ * earned one (or OK), and there must be one.
+ */
+export const grpcBodies: Property<
+  { method: string; body: Uint8Array; mutation: string; envelope: string }
+> = {
+  name: "grpc-body",
+  weight: 2,
+  arb: (ctx) =>
+    fc.record({
+      method: fc.constantFrom(
+        ...METHODS.filter((m) => !["Logs", "Watch", "KernelLog"].includes(m)),
+      ),
+      body: protoBodies.arb(ctx).map((x) => x.body),
+      mutation: fc.constantFrom("as is", "flip", "cut"),
+      envelope: fc.constantFrom("ok", "long", "short", "compressed", "two", "half"),
+    }),
+  async run(ctx, x) {
+    let b = x.body.slice();
+    if (x.mutation === "flip" && b.length) b[b.length >> 1] ^= 0xa5;
+    if (x.mutation === "cut") b = b.slice(0, b.length >> 1);
+    const env = (flags: number, len: number, m: Uint8Array) => {
+      const e = new Uint8Array(5 + m.length);
+      e[0] = flags;
+      new DataView(e.buffer).setUint32(1, len);
+      e.set(m, 5);
+      return e;
+    };
+    const body = x.envelope === "long"
+      ? env(0, b.length + 7, b)
+      : x.envelope === "short"
+      ? env(0, Math.max(0, b.length - 1), b)
+      : x.envelope === "compressed"
+      ? env(1, b.length, b)
+      : x.envelope === "two"
+      ? new Uint8Array([...env(0, b.length, b), ...env(0, b.length, b)])
+      : x.envelope === "half"
+      ? env(0, b.length, b).slice(0, 3)
+      : env(0, b.length, b);
+    const file = await Deno.makeTempFile({ prefix: "stress-grpc-" });
+    try {
+      await Deno.writeFile(file, body);
+      const r = await new Deno.Command("curl", {
+        args: [
+          "-sS",
+          "-v",
+          "-o",
+          "/dev/null",
+          "--max-time",
+          String(Math.ceil(HANG_MS / 1000)),
+          "--unix-socket",
+          ctx.w.socket,
+          "--http2-prior-knowledge",
+          "-H",
+          "content-type: application/grpc",
+          "-H",
+          "te: trailers",
+          "--data-binary",
+          `@${file}`,
+          `http://localhost/acon.grpc.AconService/${x.method}`,
+        ],
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      const what = `${x.method} ${x.mutation}/${x.envelope}`;
+      if (r.code === 28) return { hang: true };
+      const verbose = new TextDecoder().decode(r.stderr);
+      const status = /< grpc-status: (\d+)/.exec(verbose)?.[1];
+      if (status === undefined) return { unearned: `${what}: no grpc-status (curl ${r.code})` };
+      const code = Number(status);
+      if (code === 0 || EARNED.has(code)) return {};
+      // The gRPC spec's answer to a compressed flag without a grpc-encoding.
+      if (code === Code.Internal && x.envelope === "compressed") return {};
+      const message = /< grpc-message: (.*)/.exec(verbose)?.[1]?.trim() ?? "";
+      return { unearned: `${what}: grpc-status ${Code[code]} ${decodeURIComponent(message)}` };
+    } finally {
+      await Deno.remove(file).catch(() => {});
+    }
   },
 };
 
@@ -1277,6 +1361,7 @@ export const PROPERTIES: Property<never>[] = [
   policy,
   jsonBodies,
   protoBodies,
+  grpcBodies,
   envLists,
   tarLayers,
   uploadRanges,

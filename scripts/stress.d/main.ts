@@ -31,6 +31,7 @@ export const REDUCED = {
     "policy",
     "json-body",
     "proto-body",
+    "grpc-body",
     "env",
     "tar",
     "upload",

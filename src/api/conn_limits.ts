@@ -8,14 +8,18 @@
  * oldest connection with no request in flight makes room for the new one (a flood of half-open
  * connections cannot lock out a client that talks); when none is idle, the new one is closed.
  * An accept that fails (EMFILE, ENFILE, ENOBUFS) is logged and retried after a pause: the
- * listener never ends on it. Each connection is served by Deno's own HTTP engine (HTTP/1.1 and
- * h2c, `serveHttpOnConnection`, what Deno.serve runs per listener), through the same handler.
+ * listener never ends on it. Each connection is served through the same handler by one of two
+ * engines: HTTP/1.1 by Deno's own (`serveHttpOnConnection`, what Deno.serve runs per listener;
+ * api/bridge.ts when its first bytes were read), HTTP/2 (h2c's preface, or ALPN h2 on TLS) by
+ * the runtime's node:http2 (api/h2.ts), which sends the trailers native gRPC needs.
  *
  * `admit` is the one place a connection is let in: a check on the peer goes there (one line).
  * The descriptor budget is api/fd_budget.ts, one connection's deadlines api/conn.ts.
  */
 import { log } from "../util/log.ts";
+import { Bridge, FDS_PER_BRIDGE, splice } from "./bridge.ts";
 import { Conn, guardBody, type HttpConnServer } from "./conn.ts";
+import { H2_PREFACE, prefaceSoFar, serveH2OnConnection } from "./h2.ts";
 import type { DescriptorBudget } from "./fd_budget.ts";
 
 export interface ConnLimits {
@@ -92,19 +96,30 @@ export function serveListener(
   const admit = (_conn: Deno.Conn): boolean => {
     // Connections cut to make room still hold their descriptors until Deno has closed them
     // (within a task or so): counting them would refuse a client that talks during a flood.
-    if (!budget.roomForOne(releasing.size)) return false;
-    if (conns.size < budget.capFor(limits.maxConnections)) return true;
-    const idle = [...conns].find((c) => c.inFlight === 0 && !c.done && !c.cutting);
-    if (!idle) return false;
-    idle.cut();
-    conns.delete(idle);
-    releasing.add(idle);
+    if (!budget.roomForOne(fdsOf(releasing), MAX_FDS)) return false;
+    // Descriptors, not only connections: a bridged one holds three (api/bridge.ts), and a new
+    // one counts as three until its protocol is known.
+    const cap = budget.capFor(limits.maxConnections * MAX_FDS);
+    while (conns.size >= limits.maxConnections || fdsOf(conns) + MAX_FDS > cap) {
+      const idle = [...conns].find((c) => c.inFlight === 0 && !c.done && !c.cutting);
+      if (!idle) return false;
+      idle.cut();
+      conns.delete(idle);
+      releasing.add(idle);
+    }
     return true;
   };
 
+  const bridge = new Bridge();
+
   const serve = (raw: Deno.Conn) => {
     const c = new Conn(nextConnId++, limits.headerTimeoutMs);
+    c.fds = MAX_FDS;
     conns.add(c);
+    // The client's address, whichever engine serves it (a bridged one's is the private pair's).
+    const remoteAddr = raw.remoteAddr;
+    // Aborted when a bridged connection's client is gone: every request on it ends (see below).
+    const clientGone = new AbortController();
     const perConn: Deno.ServeHandler = async (req, info) => {
       c.requestStarted();
       // The request's own signal, which the handler (Connect's context.signal) sees: it aborts
@@ -121,36 +136,71 @@ export function serveListener(
       info.completed.then(end, end); // settles when the response is out or the client is gone
       // A client gone before the response started (a Watch with no event yet: Connect answers
       // with its first message) is seen only by the request's own signal.
-      if (req.signal.aborted) ac.abort();
-      else req.signal.addEventListener("abort", () => ac.abort(), { once: true });
+      if (req.signal.aborted || clientGone.signal.aborted) ac.abort();
+      else {
+        req.signal.addEventListener("abort", () => ac.abort(), { once: true });
+        clientGone.signal.addEventListener("abort", () => ac.abort(), {
+          once: true,
+          signal: ac.signal,
+        });
+      }
       try {
         const body = req.body ? guardBody(req.body, limits.bodyIdleTimeoutMs, () => c.cut()) : null;
         const init: RequestInit & { duplex?: string } = { signal: ac.signal };
         if (body) Object.assign(init, { body, duplex: "half" });
-        return await handler(new Request(req, init), info);
+        return await handler(new Request(req, init), { remoteAddr, completed: info.completed });
       } catch (e) {
         end();
         throw e;
       }
     };
-    let server: HttpConnServer;
-    try {
-      server = serveConn(raw, c.signal, perConn, onError, () => {});
-    } catch (e) {
-      log.warn(`${name}: cannot serve a connection: ${(e as Error).message}`);
+    const gone = (why: unknown) => {
+      if (why !== null) {
+        log.warn(`${name}: cannot serve a connection: ${(why as Error)?.message ?? why}`);
+      }
       conns.delete(c);
       c.ended();
       try {
         raw.close();
       } catch { /* taken or gone */ }
-      return;
-    }
-    c.server = server;
-    server.finished.catch((e) => log.debug(`${name}: connection ${c.id}: ${e}`)).finally(() => {
-      c.ended();
-      conns.delete(c);
-      releasing.delete(c);
-    });
+    };
+    /** `server` serves the connection; `after`: what else must end before it is gone. */
+    const started = (server: HttpConnServer, after?: () => Promise<void>) => {
+      c.server = server;
+      server.finished.catch((e) => log.debug(`${name}: connection ${c.id}: ${e}`)).finally(
+        async () => {
+          c.ended(); // the engine is done with its socket: no more cuts reach it
+          await after?.();
+          conns.delete(c);
+          releasing.delete(c);
+        },
+      );
+    };
+    // Which engine: HTTP/2 (the preface, or ALPN h2) goes to node:http2, which sends trailers
+    // (native gRPC); HTTP/1.1 stays on Deno's engine (bridged when its first bytes were read).
+    // Bounded by the connection's header deadline (its cut closes the socket).
+    const cutEarly = () => {
+      try {
+        raw.close();
+      } catch { /* closed */ }
+    };
+    c.signal.addEventListener("abort", cutEarly, { once: true });
+    protocolOf(raw).then(async (p) => {
+      c.signal.removeEventListener("abort", cutEarly);
+      if (c.signal.aborted || p === null) return gone(null); // left (or cut) before a word
+      if (p.h2 || p.first.length === 0) c.fds = 1; // served on its own socket
+      if (p.h2) {
+        return started(
+          serveH2OnConnection(raw, p.first, perConn, onError, { remoteAddr, signal: c.signal }),
+        );
+      }
+      if (p.first.length === 0) return started(serveConn(raw, c.signal, perConn, onError, noop));
+      const { outer, inner } = await bridge.pair();
+      const spliced = splice(raw, p.first, outer, () => clientGone.abort());
+      // When the engine is done its socket is closed: the splice copies what is left of the
+      // answer, sees the end and closes the client's socket.
+      started(serveConn(inner, c.signal, perConn, onError, noop), () => spliced);
+    }).catch(gone);
   };
 
   const finished = (async () => {
@@ -173,8 +223,8 @@ export function serveListener(
         const now = Date.now();
         if (!stopping && now - refusedSince > 10_000) {
           log.warn(
-            `${name}: ${conns.size} connections (cap ${
-              budget.capFor(limits.maxConnections)
+            `${name}: ${conns.size} connections holding ${fdsOf(conns)} descriptors (cap ${
+              budget.capFor(limits.maxConnections * MAX_FDS)
             }) or too few free descriptors; refusing new ones`,
           );
           refusedSince = now;
@@ -212,6 +262,44 @@ export function serveListener(
       for (const c of open) c.cut();
       await Promise.all(open.map((c) => c.server?.finished.catch(() => {})));
       await finished;
+      bridge.close();
     },
   };
+}
+
+const noop = () => {};
+
+/** The most descriptors one connection holds (its own, and a bridge's). */
+const MAX_FDS = 1 + FDS_PER_BRIDGE;
+
+function fdsOf(conns: Iterable<Conn>): number {
+  let n = 0;
+  for (const c of conns) n += c.fds;
+  return n;
+}
+
+/**
+ * Whether `raw` speaks HTTP/2 and what was read to tell: ALPN on TLS (nothing read), else the
+ * first bytes against the HTTP/2 preface. null: the client left (or failed its TLS handshake,
+ * or reset the connection) before saying; that is the client's business, logged at debug only.
+ */
+async function protocolOf(raw: Deno.Conn): Promise<{ h2: boolean; first: Uint8Array } | null> {
+  try {
+    if ("handshake" in raw && typeof raw.handshake === "function") {
+      const hs = await (raw as Deno.TlsConn).handshake();
+      return { h2: hs.alpnProtocol === "h2", first: new Uint8Array(0) };
+    }
+    const buf = new Uint8Array(H2_PREFACE.length);
+    let got = 0;
+    for (;;) {
+      const n = await raw.read(buf.subarray(got));
+      if (n === null) return null;
+      got += n;
+      const v = prefaceSoFar(buf.subarray(0, got));
+      if (v !== "maybe") return { h2: v === "h2", first: buf.slice(0, got) };
+    }
+  } catch (e) {
+    log.debug(`connection closed before its first request: ${(e as Error).message}`);
+    return null;
+  }
 }

@@ -65,7 +65,7 @@ function byPrefix(routes: Map<string, Route>, path: string): Route | undefined {
 
 /**
  * The one request handler of every listener: the exact route, else the longest prefix route,
- * else 404. Exported for tests that call a route table as a listener would.
+ * else 404 (native gRPC: UNIMPLEMENTED). Exported for tests that call a route table as a listener would.
  */
 export function handlerFor(routes: Map<string, Route>): Deno.ServeHandler {
   return async (req) => {
@@ -76,6 +76,19 @@ export function handlerFor(routes: Map<string, Route>): Deno.ServeHandler {
       return new Response("bad request URL\n", { status: 400 });
     }
     const route = routes.get(path) ?? byPrefix(routes, path);
+    if (
+      !route && /^application\/grpc(\+proto)?(;|$)/i.test(req.headers.get("content-type") ?? "")
+    ) {
+      // Native gRPC's form: a trailers-only answer, UNIMPLEMENTED (12).
+      await req.body?.cancel().catch(() => {});
+      return new Response(null, {
+        headers: {
+          "content-type": "application/grpc",
+          "grpc-status": "12",
+          "grpc-message": encodeURIComponent(`no such RPC: ${path}`),
+        },
+      });
+    }
     if (!route) {
       return new Response(`no such RPC: ${path}\n`, {
         status: 404,
