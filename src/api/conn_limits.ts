@@ -13,14 +13,19 @@
  * api/bridge.ts when its first bytes were read), HTTP/2 (h2c's preface, or ALPN h2 on TLS) by
  * the runtime's node:http2 (api/h2.ts), which sends the trailers native gRPC needs.
  *
- * `admit` is the one place a connection is let in: a check on the peer goes there (one line).
- * The descriptor budget is api/fd_budget.ts, one connection's deadlines api/conn.ts.
+ * A host-facing listener's peer guard (api/peer.ts) runs once per connection, right after its
+ * accept and before any protocol engine reads a byte of it: a refused peer (a container) is
+ * answered by Deno's engine with `refused`'s 403 only, so node:http2, whose nghttp2 can abort
+ * the process, only ever parses the host's bytes (DESIGN.md §6). `admit` is where a connection
+ * is let in by count and descriptors; the descriptor budget is api/fd_budget.ts, one
+ * connection's deadlines api/conn.ts.
  */
 import { log } from "../util/log.ts";
 import { Bridge, FDS_PER_BRIDGE, splice } from "./bridge.ts";
 import { Conn, guardBody, type HttpConnServer } from "./conn.ts";
 import { H2_PREFACE, prefaceSoFar, serveH2OnConnection } from "./h2.ts";
 import type { DescriptorBudget } from "./fd_budget.ts";
+import type { PeerGuard } from "./peer.ts";
 
 export interface ConnLimits {
   /** Most connections one listener holds at once. */
@@ -81,6 +86,7 @@ export function serveListener(
   limits: ConnLimits,
   budget: DescriptorBudget,
   name: string,
+  peers?: { guard: PeerGuard; refused: (why: string) => Deno.ServeHandler },
 ): ServedListener {
   const serveConn = serveOnConnection();
   const conns = new Set<Conn>(); // insertion order: oldest first
@@ -96,11 +102,11 @@ export function serveListener(
   const admit = (_conn: Deno.Conn): boolean => {
     // Connections cut to make room still hold their descriptors until Deno has closed them
     // (within a task or so): counting them would refuse a client that talks during a flood.
-    if (!budget.roomForOne(fdsOf(releasing), MAX_FDS)) return false;
-    // Descriptors, not only connections: a bridged one holds three (api/bridge.ts), and a new
-    // one counts as three until its protocol is known.
+    if (!budget.roomForOne(fdsOf(releasing))) return false;
+    // Descriptors, not only connections: a bridged one holds three (api/bridge.ts), asked for
+    // when its protocol is known (`serve`); until then it holds its own.
     const cap = budget.capFor(limits.maxConnections * MAX_FDS);
-    while (conns.size >= limits.maxConnections || fdsOf(conns) + MAX_FDS > cap) {
+    while (conns.size >= limits.maxConnections || fdsOf(conns) + 1 > cap) {
       const idle = [...conns].find((c) => c.inFlight === 0 && !c.done && !c.cutting);
       if (!idle) return false;
       idle.cut();
@@ -114,13 +120,12 @@ export function serveListener(
 
   const serve = (raw: Deno.Conn) => {
     const c = new Conn(nextConnId++, limits.headerTimeoutMs);
-    c.fds = MAX_FDS;
     conns.add(c);
     // The client's address, whichever engine serves it (a bridged one's is the private pair's).
     const remoteAddr = raw.remoteAddr;
     // Aborted when a bridged connection's client is gone: every request on it ends (see below).
     const clientGone = new AbortController();
-    const perConn: Deno.ServeHandler = async (req, info) => {
+    const perConnWith = (handler: Deno.ServeHandler): Deno.ServeHandler => async (req, info) => {
       c.requestStarted();
       // The request's own signal, which the handler (Connect's context.signal) sees: it aborts
       // when the client goes (Deno rejects `completed`) and when the response is done, so a
@@ -154,11 +159,13 @@ export function serveListener(
         throw e;
       }
     };
+    const perConn = perConnWith(handler);
     const gone = (why: unknown) => {
       if (why !== null) {
         log.warn(`${name}: cannot serve a connection: ${(why as Error)?.message ?? why}`);
       }
       conns.delete(c);
+      releasing.delete(c);
       c.ended();
       try {
         raw.close();
@@ -185,22 +192,36 @@ export function serveListener(
       } catch { /* closed */ }
     };
     c.signal.addEventListener("abort", cutEarly, { once: true });
-    protocolOf(raw).then(async (p) => {
+    (async () => {
+      // The peer first, before any engine reads its bytes; a refused one gets only the 403.
+      const why = peers ? await verdict(peers.guard, raw) : null;
+      if (c.signal.aborted) return gone(null);
+      if (why !== null) {
+        c.signal.removeEventListener("abort", cutEarly);
+        return started(serveConn(raw, c.signal, perConnWith(peers!.refused(why)), onError, noop));
+      }
+      const p = await protocolOf(raw);
       c.signal.removeEventListener("abort", cutEarly);
       if (c.signal.aborted || p === null) return gone(null); // left (or cut) before a word
-      if (p.h2 || p.first.length === 0) c.fds = 1; // served on its own socket
       if (p.h2) {
         return started(
           serveH2OnConnection(raw, p.first, perConn, onError, { remoteAddr, signal: c.signal }),
         );
       }
       if (p.first.length === 0) return started(serveConn(raw, c.signal, perConn, onError, noop));
+      // HTTP/1.1 after its first bytes: Deno's engine through a private pair, two descriptors
+      // more. When they are not there, the connection is closed as at a full accept.
+      if (!budget.roomForOne(fdsOf(releasing), FDS_PER_BRIDGE)) {
+        log.debug(`${name}: connection ${c.id}: no descriptors for its bridge; closed`);
+        return gone(null);
+      }
+      c.fds = MAX_FDS;
       const { outer, inner } = await bridge.pair();
       const spliced = splice(raw, p.first, outer, () => clientGone.abort());
       // When the engine is done its socket is closed: the splice copies what is left of the
       // answer, sees the end and closes the client's socket.
       started(serveConn(inner, c.signal, perConn, onError, noop), () => spliced);
-    }).catch(gone);
+    })().catch(gone);
   };
 
   const finished = (async () => {
@@ -268,6 +289,15 @@ export function serveListener(
 }
 
 const noop = () => {};
+
+/** The guard's answer for `raw`'s peer; a guard that fails refuses (fail closed). */
+async function verdict(guard: PeerGuard, raw: Deno.Conn): Promise<string | null> {
+  try {
+    return await guard(raw.remoteAddr, raw.localAddr);
+  } catch (e) {
+    return `peer check failed: ${(e as Error).message}`;
+  }
+}
 
 /** The most descriptors one connection holds (its own, and a bridge's). */
 const MAX_FDS = 1 + FDS_PER_BRIDGE;

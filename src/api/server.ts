@@ -5,8 +5,8 @@
  * answer. Connections are accepted and bounded by api/conn_limits.ts (caps, header and body
  * deadlines, a reserve of descriptors). Routes are exact paths (one per RPC), or prefixes when
  * the key ends with "/" (the raw blob stream, api/blobstream.ts). TCP and vsock serve the host
- * only: their peer guard (api/peer.ts) refuses every other peer (a container) before any route
- * runs. Who keeps listeners up is not this file's business (PID 1: init/listeners.ts).
+ * only: their peer guard (api/peer.ts) refuses every other peer (a container) at accept, before
+ * any protocol engine or route sees its bytes. Who keeps listeners up is not this file's business (PID 1: init/listeners.ts).
  */
 import { log } from "../util/log.ts";
 import type { PeerGuard } from "./peer.ts";
@@ -40,10 +40,8 @@ function served(
   c: ServeConfig,
   o: { guard?: PeerGuard; onShutdown?: () => Promise<void> } = {},
 ): Listener {
-  const handler = o.guard
-    ? guarded(handlerFor(routes), o.guard, () => listener.addr)
-    : handlerFor(routes);
-  const s = serveListener(listener, handler, onError, c.limits, c.budget, addr);
+  const peers = o.guard ? { guard: o.guard, refused } : undefined;
+  const s = serveListener(listener, handlerFor(routes), onError, c.limits, c.budget, addr, peers);
   return {
     addr,
     finished: s.finished,
@@ -106,22 +104,12 @@ export function handlerFor(routes: Map<string, Route>): Deno.ServeHandler {
 }
 
 /**
- * Runs `guard` (api/peer.ts) on every request of a host-facing listener before any route: a
- * refused peer gets 403 permission_denied and the connection is closed; no handler runs.
+ * The answer to every request of a peer that a host-facing listener's guard (api/peer.ts)
+ * refused at accept (api/conn_limits.ts): 403 permission_denied, the connection closed after
+ * it; no route runs.
  */
-export function guarded(
-  handler: Deno.ServeHandler,
-  guard: PeerGuard,
-  local: () => Deno.Addr,
-): Deno.ServeHandler {
+export function refused(why: string): Deno.ServeHandler {
   return async (req, info) => {
-    let why: string | null;
-    try {
-      why = await guard(info.remoteAddr, local());
-    } catch (e) {
-      why = `peer check failed: ${(e as Error).message}`;
-    }
-    if (why === null) return handler(req, info);
     const from = info.remoteAddr?.transport === "vsock"
       ? `vsock:${info.remoteAddr.cid}:${info.remoteAddr.port}`
       : `${(info.remoteAddr as Deno.NetAddr)?.hostname}:${(info.remoteAddr as Deno.NetAddr)?.port}`;
