@@ -103,11 +103,18 @@ export function serveListener(
     // Connections cut to make room still hold their descriptors until Deno has closed them
     // (within a task or so): counting them would refuse a client that talks during a flood.
     if (!budget.roomForOne(fdsOf(releasing))) return false;
-    // Descriptors, not only connections: a bridged one holds three (api/bridge.ts), asked for
-    // when its protocol is known (`serve`); until then it holds its own.
+    return makeRoom(1, (n) => conns.size >= limits.maxConnections || n > 0);
+  };
+
+  /**
+   * Cuts the oldest idle connections (never `self`) while `over(descriptors over the cap)`:
+   * descriptors, not only connections, are capped: a bridged one holds three (api/bridge.ts),
+   * asked for when its protocol is known (`serve`); until then it holds its own.
+   */
+  const makeRoom = (fds: number, over: (excess: number) => boolean, self?: Conn): boolean => {
     const cap = budget.capFor(limits.maxConnections * MAX_FDS);
-    while (conns.size >= limits.maxConnections || fdsOf(conns) + 1 > cap) {
-      const idle = [...conns].find((c) => c.inFlight === 0 && !c.done && !c.cutting);
+    while (over(fdsOf(conns) + fds - cap)) {
+      const idle = [...conns].find((c) => c !== self && c.inFlight === 0 && !c.done && !c.cutting);
       if (!idle) return false;
       idle.cut();
       conns.delete(idle);
@@ -211,7 +218,10 @@ export function serveListener(
       if (p.first.length === 0) return started(serveConn(raw, c.signal, perConn, onError, noop));
       // HTTP/1.1 after its first bytes: Deno's engine through a private pair, two descriptors
       // more. When they are not there, the connection is closed as at a full accept.
-      if (!budget.roomForOne(fdsOf(releasing), FDS_PER_BRIDGE)) {
+      if (
+        !budget.roomForOne(fdsOf(releasing), FDS_PER_BRIDGE) ||
+        !makeRoom(FDS_PER_BRIDGE, (n) => n > 0, c)
+      ) {
         log.debug(`${name}: connection ${c.id}: no descriptors for its bridge; closed`);
         return gone(null);
       }

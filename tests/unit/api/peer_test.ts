@@ -7,6 +7,7 @@
 import { assert, assertEquals } from "../../helpers/assert.ts";
 import {
   addrOf,
+  coalesced,
   judgeTcpPeer,
   parseProcNetTcp,
   type SocketEntry,
@@ -261,4 +262,35 @@ Deno.test("readTcpPeerFacts: descriptors run out → it throws naming the table,
   const text = new TextDecoder().decode(out.stdout).trim();
   assert(out.success, new TextDecoder().decode(out.stderr));
   assert(text.startsWith("threw /proc/net/tcp"), text);
+});
+
+Deno.test("coalesced: 200 concurrent callers share at most two reads, each begun after its caller", async () => {
+  let reads = 0;
+  let running = 0;
+  let most = 0;
+  const read = async () => {
+    const n = ++reads;
+    running++;
+    most = Math.max(most, running);
+    await new Promise((r) => setTimeout(r, 5));
+    running--;
+    return { n, at: performance.now() - 5 };
+  };
+  const shared = coalesced(read);
+  const calls = [];
+  for (let i = 0; i < 200; i++) {
+    const called = performance.now();
+    calls.push(shared().then((v) => ({ called, ...v })));
+    if (i % 50 === 0) await new Promise((r) => setTimeout(r, 2)); // some arrive mid-read
+  }
+  const got = await Promise.all(calls);
+  assertEquals(most, 1, "one read at a time");
+  assert(reads <= 2 * 4 + 1, `${reads} reads for 200 callers`);
+  for (const g of got) assert(g.at >= g.called - 0.5, "a read begun before its caller");
+  // A failed read fails its callers and does not stick: the next caller reads again.
+  let fail = true;
+  const flaky = coalesced(() => fail ? Promise.reject(new Error("EMFILE")) : Promise.resolve(7));
+  const r1 = await flaky().catch((e) => e.message);
+  fail = false;
+  assertEquals([r1, await flaky()], ["EMFILE", 7]);
 });
