@@ -7,6 +7,7 @@
  * descriptors (`FDS_PER_BRIDGE`) and one more copy of its bytes.
  */
 import { log } from "../util/log.ts";
+import type { ByteConn } from "./byteconn.ts";
 
 /** Descriptors a bridged connection holds besides its own. */
 export const FDS_PER_BRIDGE = 2;
@@ -52,7 +53,7 @@ export class Bridge {
   }
 }
 
-async function copy(from: Deno.Conn, to: Deno.Conn, first?: Uint8Array): Promise<void> {
+async function copy(from: ByteConn, to: ByteConn, first?: Uint8Array): Promise<void> {
   const buf = new Uint8Array(64 * 1024);
   const write = async (b: Uint8Array) => {
     for (let at = 0; at < b.length;) at += await to.write(b.subarray(at));
@@ -71,9 +72,9 @@ async function copy(from: Deno.Conn, to: Deno.Conn, first?: Uint8Array): Promise
  * closes both. Settles when done; never rejects.
  */
 export async function splice(
-  client: Deno.Conn,
+  client: ByteConn,
   first: Uint8Array,
-  outer: Deno.Conn,
+  outer: ByteConn,
   clientGone: () => void = () => {},
 ) {
   const close = () => {

@@ -26,6 +26,8 @@ import { Conn, guardBody, type HttpConnServer } from "./conn.ts";
 import { H2_PREFACE, prefaceSoFar, serveH2OnConnection } from "./h2.ts";
 import type { DescriptorBudget } from "./fd_budget.ts";
 import type { PeerGuard } from "./peer.ts";
+import type { ByteConn } from "./byteconn.ts";
+import { acceptTls, type TlsCert } from "./tls_accept.ts";
 
 export interface ConnLimits {
   /** Most connections one listener holds at once. */
@@ -86,8 +88,14 @@ export function serveListener(
   limits: ConnLimits,
   budget: DescriptorBudget,
   name: string,
-  peers?: { guard: PeerGuard; refused: (why: string) => Deno.ServeHandler },
+  o: {
+    /** Host-facing listeners: the peer check, and the answer to a refused peer. */
+    peers?: { guard: PeerGuard; refused: (why: string) => Deno.ServeHandler };
+    /** TLS terminated here, on each accepted connection (api/tls_accept.ts: vsock). */
+    tls?: TlsCert;
+  } = {},
 ): ServedListener {
+  const peers = o.peers;
   const serveConn = serveOnConnection();
   const conns = new Set<Conn>(); // insertion order: oldest first
   let stopping = false;
@@ -207,15 +215,27 @@ export function serveListener(
         c.signal.removeEventListener("abort", cutEarly);
         return started(serveConn(raw, c.signal, perConnWith(peers!.refused(why)), onError, noop));
       }
-      const p = await protocolOf(raw);
+      // What carries the requests: the socket, or the TLS session made on it here.
+      let conn: ByteConn = raw;
+      let p: Protocol | null;
+      if (o.tls) {
+        const t = await acceptTls(raw, o.tls, c.signal).catch((e) => {
+          log.debug(`${name}: connection ${c.id}: ${(e as Error).message}`);
+          return null;
+        });
+        if (t) conn = t.conn;
+        p = t && { h2: t.alpn === "h2", first: new Uint8Array(0) };
+      } else p = await protocolOf(raw);
       c.signal.removeEventListener("abort", cutEarly);
       if (c.signal.aborted || p === null) return gone(null); // left (or cut) before a word
       if (p.h2) {
         return started(
-          serveH2OnConnection(raw, p.first, perConn, onError, { remoteAddr, signal: c.signal }),
+          serveH2OnConnection(conn, p.first, perConn, onError, { remoteAddr, signal: c.signal }),
         );
       }
-      if (p.first.length === 0) return started(serveConn(raw, c.signal, perConn, onError, noop));
+      if (conn === raw && p.first.length === 0) {
+        return started(serveConn(raw, c.signal, perConn, onError, noop));
+      }
       // HTTP/1.1 after its first bytes: Deno's engine through a private pair, two descriptors
       // more. When they are not there, the connection is closed as at a full accept.
       if (
@@ -227,7 +247,7 @@ export function serveListener(
       }
       c.fds = MAX_FDS;
       const { outer, inner } = await bridge.pair();
-      const spliced = splice(raw, p.first, outer, () => clientGone.abort());
+      const spliced = splice(conn, p.first, outer, () => clientGone.abort());
       // When the engine is done its socket is closed: the splice copies what is left of the
       // answer, sees the end and closes the client's socket.
       started(serveConn(inner, c.signal, perConn, onError, noop), () => spliced);
@@ -323,7 +343,13 @@ function fdsOf(conns: Iterable<Conn>): number {
  * first bytes against the HTTP/2 preface. null: the client left (or failed its TLS handshake,
  * or reset the connection) before saying; that is the client's business, logged at debug only.
  */
-async function protocolOf(raw: Deno.Conn): Promise<{ h2: boolean; first: Uint8Array } | null> {
+interface Protocol {
+  h2: boolean;
+  /** What was read to tell. */
+  first: Uint8Array;
+}
+
+async function protocolOf(raw: Deno.Conn): Promise<Protocol | null> {
   try {
     if ("handshake" in raw && typeof raw.handshake === "function") {
       const hs = await (raw as Deno.TlsConn).handshake();

@@ -9,8 +9,8 @@
  * a protocol error ends its stream or connection.
  */
 import http2 from "node:http2";
-import { Duplex } from "node:stream";
 import { log } from "../util/log.ts";
+import { type ByteConn, duplexOf } from "./byteconn.ts";
 import type { HttpConnServer } from "./conn.ts";
 import { TrailedResponse } from "./trailers.ts";
 
@@ -95,43 +95,6 @@ export class GoawayFilter {
     for (const c of out) (joined.set(c, o), o += c.length);
     return joined;
   }
-}
-
-/** The connection as a Node stream (the first bytes, already read, come first). */
-function duplexOf(conn: Deno.Conn, first: Uint8Array): Duplex {
-  const filter = new GoawayFilter(0);
-  let reading = false;
-  const d: Duplex = new Duplex({
-    read() {
-      if (reading) return;
-      reading = true;
-      (async () => {
-        const buf = new Uint8Array(64 * 1024);
-        for (;;) {
-          const n = await conn.read(buf);
-          if (n === null) return void d.push(null);
-          const pass = filter.push(buf.subarray(0, n));
-          if (pass.length && !d.push(pass)) return void (reading = false);
-        }
-      })().catch((e) => d.destroy(e));
-    },
-    write(chunk: Uint8Array, _enc, cb) {
-      (async () => {
-        for (let at = 0; at < chunk.length;) at += await conn.write(chunk.subarray(at));
-      })().then(() => cb(), cb);
-    },
-    final(cb) {
-      conn.closeWrite().then(() => cb(), () => cb());
-    },
-    destroy(err, cb) {
-      try {
-        conn.close();
-      } catch { /* closed */ }
-      cb(err);
-    },
-  });
-  if (first.length) d.push(filter.push(first));
-  return d;
 }
 
 /** The request body as a web stream, pulled from the Node stream (backpressure both ways). */
@@ -225,7 +188,7 @@ export interface H2Options {
  * is closed, `shutdown` lets the streams in flight end (GOAWAY) and closes it.
  */
 export function serveH2OnConnection(
-  conn: Deno.Conn,
+  conn: ByteConn,
   first: Uint8Array,
   handler: Deno.ServeHandler,
   onError: (e: unknown) => Response,
@@ -234,7 +197,8 @@ export function serveH2OnConnection(
   const server = http2.createServer({ settings: SETTINGS });
   let session: http2.ServerHttp2Session | undefined;
   let closeAfter = false;
-  const socket = duplexOf(conn, first);
+  const filter = new GoawayFilter(0);
+  const socket = duplexOf(conn, first, (b) => filter.push(b));
   const finished = new Promise<void>((resolve) => {
     let done = false;
     const end = () => {

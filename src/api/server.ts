@@ -12,6 +12,7 @@ import { log } from "../util/log.ts";
 import type { PeerGuard } from "./peer.ts";
 import { type ConnLimits, DEFAULT_CONN_LIMITS, serveListener } from "./conn_limits.ts";
 import { DescriptorBudget } from "./fd_budget.ts";
+import type { TlsCert } from "./tls_accept.ts";
 
 export type Route = (req: Request) => Promise<Response>;
 
@@ -38,10 +39,13 @@ function served(
   listener: Deno.Listener,
   routes: Map<string, Route>,
   c: ServeConfig,
-  o: { guard?: PeerGuard; onShutdown?: () => Promise<void> } = {},
+  o: { guard?: PeerGuard; tls?: TlsCert; onShutdown?: () => Promise<void> } = {},
 ): Listener {
   const peers = o.guard ? { guard: o.guard, refused } : undefined;
-  const s = serveListener(listener, handlerFor(routes), onError, c.limits, c.budget, addr, peers);
+  const s = serveListener(listener, handlerFor(routes), onError, c.limits, c.budget, addr, {
+    peers,
+    tls: o.tls,
+  });
   return {
     addr,
     finished: s.finished,
@@ -183,11 +187,8 @@ export async function serveUnix(
   });
 }
 
-/** TLS of a TCP listener: the attested certificate and its key, PEM (attest/ratls/identity.ts). */
-export interface TlsCert {
-  certPem: string;
-  keyPem: string;
-}
+/** TLS of a TCP or vsock listener: the attested certificate and its key, PEM (attest/ratls/identity.ts). */
+export type { TlsCert };
 
 /** TCP: TLS 1.2+ with ALPN h2 and http/1.1 when `tls` is given (acond.tls=off: plain HTTP). */
 export function serveTcp(
@@ -216,15 +217,18 @@ export function serveTcp(
 
 /**
  * The API on vsock (any local CID), for hosts that reach the guest through virtio-vsock. Needs
- * Deno's `--unstable-vsock` (both launchers pass it) and a vsock transport in the kernel.
+ * Deno's `--unstable-vsock` (both launchers pass it) and a vsock transport in the kernel. With
+ * `tls` (the TCP listener's attested certificate) TLS is terminated in-process
+ * (api/tls_accept.ts): Deno's TLS server is TCP only.
  */
 export function serveVsock(
   port: number,
   routes: Map<string, Route>,
   guard: PeerGuard,
   config: ServeConfig,
+  tls?: TlsCert,
 ): Listener {
   const listener = Deno.listen({ transport: "vsock", cid: -1, port });
-  log.info(`serving on vsock:${port}`);
-  return served(`vsock:${port}`, listener, routes, config, { guard });
+  log.info(`serving on vsock:${port}${tls ? " (TLS)" : " (plain HTTP: acond.tls=off)"}`);
+  return served(`vsock:${port}`, listener, routes, config, { guard, tls });
 }

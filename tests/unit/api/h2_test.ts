@@ -10,6 +10,7 @@ import { GoawayFilter, H2_PREFACE, prefaceSoFar } from "../../../src/api/h2.ts";
 import { DEFAULT_CONN_LIMITS, serveListener } from "../../../src/api/conn_limits.ts";
 import { DescriptorBudget } from "../../../src/api/fd_budget.ts";
 import { TrailedResponse } from "../../../src/api/trailers.ts";
+import type { TlsCert } from "../../../src/api/tls_accept.ts";
 
 Deno.test("prefaceSoFar: HTTP/2's preface, a prefix of it, or anything else", () => {
   assertEquals(prefaceSoFar(H2_PREFACE), "h2");
@@ -58,17 +59,46 @@ const handler: Deno.ServeHandler = async (req) => {
   return new TrailedResponse("body\n", { status: 200 }, new Headers({ "x-trailer": "yes" }));
 };
 
+/** A self-signed openssl certificate for localhost and 127.0.0.1: dir/cert.pem, dir/key.pem. */
+async function makeCert(dir: string): Promise<void> {
+  const gen = await new Deno.Command("openssl", {
+    args: [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=DNS:localhost,IP:127.0.0.1",
+      "-days",
+      "1",
+      "-keyout",
+      `${dir}/key.pem`,
+      "-out",
+      `${dir}/cert.pem`,
+    ],
+    stderr: "piped",
+  }).output();
+  assert(gen.success, new TextDecoder().decode(gen.stderr));
+}
+
 async function serveAndCall(
   listener: Deno.Listener,
   calls: (base: string) => Promise<void>,
+  o: { tls?: TlsCert; handler?: Deno.ServeHandler; headerTimeoutMs?: number } = {},
 ) {
   const s = serveListener(
     listener,
-    handler,
+    o.handler ?? handler,
     () => new Response("error", { status: 500 }),
-    DEFAULT_CONN_LIMITS,
+    { ...DEFAULT_CONN_LIMITS, headerTimeoutMs: o.headerTimeoutMs ?? 10_000 },
     new DescriptorBudget(),
     "test",
+    { tls: o.tls },
   );
   try {
     await calls(`${(listener.addr as Deno.NetAddr).port}`);
@@ -92,29 +122,7 @@ Deno.test("one listener: h2c (trailers sent) and HTTP/1.1 (Deno's engine, no tra
 Deno.test("one TLS listener (self-signed openssl certificate): ALPN h2 gets trailers, http/1.1 is served too", async () => {
   const dir = await Deno.makeTempDir({ prefix: "acond-tls-" });
   try {
-    const gen = await new Deno.Command("openssl", {
-      args: [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-subj",
-        "/CN=localhost",
-        "-addext",
-        "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        "-days",
-        "1",
-        "-keyout",
-        `${dir}/key.pem`,
-        "-out",
-        `${dir}/cert.pem`,
-      ],
-      stderr: "piped",
-    }).output();
-    assert(gen.success, new TextDecoder().decode(gen.stderr));
+    await makeCert(dir);
     const listener = Deno.listenTls({
       hostname: "127.0.0.1",
       port: 0,
@@ -179,5 +187,78 @@ Deno.test("an HTTP/2 connection that sends no request within the header deadline
     assert(await closedWithin(c, 20_000), "the silent HTTP/2 connection was not cut");
   } finally {
     await s.shutdown();
+  }
+});
+
+Deno.test("TLS terminated in-process (the vsock listener's path, here on TCP): h2 with trailers, http/1.1 through the bridge, 8 MiB bodies both ways, bad clients cut", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "acond-tls-" });
+  try {
+    await makeCert(dir);
+    const tls = {
+      certPem: await Deno.readTextFile(`${dir}/cert.pem`),
+      keyPem: await Deno.readTextFile(`${dir}/key.pem`),
+    };
+    // /echo answers the SHA-256 of what it got, then as much data back; others as `handler`.
+    const echo: Deno.ServeHandler = async (req) => {
+      if (!req.url.endsWith("/echo")) return handler(req, {} as Deno.ServeHandlerInfo);
+      const body = new Uint8Array(await req.arrayBuffer());
+      const hex = [...new Uint8Array(await crypto.subtle.digest("SHA-256", body))]
+        .map((b) => b.toString(16).padStart(2, "0")).join("");
+      return new Response(body, { headers: { "x-sha256": hex } });
+    };
+    const big = new Uint8Array(8 << 20).map((_, i) => (i * 7919) & 0xff);
+    await Deno.writeFile(`${dir}/big`, big);
+    const bigSha = [...new Uint8Array(await crypto.subtle.digest("SHA-256", big))]
+      .map((b) => b.toString(16).padStart(2, "0")).join("");
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    await serveAndCall(listener, async (port) => {
+      const url = `https://127.0.0.1:${port}`;
+      const h2 = await curl(["--http2", "--cacert", `${dir}/cert.pem`, `${url}/x`]);
+      assertEquals(h2.out, "body\n");
+      assertMatch(h2.err, /ALPN.*h2/);
+      assertMatch(h2.err, /< HTTP\/2 200/);
+      assertMatch(h2.err, /< x-trailer: yes/);
+      const h1 = await curl(["--http1.1", "--cacert", `${dir}/cert.pem`, `${url}/x`]);
+      assertEquals(h1.out, "body\n");
+      assertMatch(h1.err, /< HTTP\/1.1 200/);
+      for (const v of ["--http1.1", "--http2"]) {
+        const r = await new Deno.Command("curl", {
+          args: [
+            "-sS",
+            v,
+            "--cacert",
+            `${dir}/cert.pem`,
+            "--data-binary",
+            `@${dir}/big`,
+            "-D",
+            "-",
+            "-o",
+            `${dir}/back`,
+            `${url}/echo`,
+          ],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const head = new TextDecoder().decode(r.stdout);
+        assert(r.success, new TextDecoder().decode(r.stderr));
+        assertMatch(head, new RegExp(`x-sha256: ${bigSha}`), `${v}: what the server got`);
+        assertEquals(await Deno.readFile(`${dir}/back`), big, `${v}: what came back`);
+      }
+      // Plain HTTP to the TLS port, TLS 1.1 only, and a client that never starts its handshake:
+      // each loses its connection (the last at the header deadline); the listener goes on.
+      const plain = await Deno.connect({ hostname: "127.0.0.1", port: Number(port) });
+      await plain.write(new TextEncoder().encode("GET /x HTTP/1.1\r\nHost: x\r\n\r\n"));
+      assert(await closedWithin(plain, 20_000), "plain HTTP on the TLS port not closed");
+      const old = await curl(["--tlsv1.0", "--tls-max", "1.1", "-k", `${url}/x`]);
+      assertEquals(old.out, "");
+      const silent = await Deno.connect({ hostname: "127.0.0.1", port: Number(port) });
+      assert(await closedWithin(silent, 20_000), "a silent client was not cut");
+      assertEquals(
+        (await curl(["--http2", "--cacert", `${dir}/cert.pem`, `${url}/x`])).out,
+        "body\n",
+      );
+    }, { tls, handler: echo, headerTimeoutMs: 500 });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
