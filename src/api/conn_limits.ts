@@ -16,7 +16,7 @@
  * A host-facing listener's peer guard (api/peer.ts) runs once per connection, right after its
  * accept and before any protocol engine reads a byte of it: a refused peer (a container) is
  * answered by Deno's engine with `refused`'s 403 only, so node:http2, whose nghttp2 can abort
- * the process, only ever parses the host's bytes (DESIGN.md §6). `admit` is where a connection
+ * the process, only ever parses the host's bytes (docs/architecture.md, "The rules"). `admit` is where a connection
  * is let in by count and descriptors; the descriptor budget is api/fd_budget.ts, one
  * connection's deadlines api/conn.ts.
  */
