@@ -40,6 +40,7 @@ export const REDUCED = {
     "exec-pty",
     "ipc",
     "load-fds",
+    "load-protocols",
     "kill9-addmanifest",
     "kill9-start",
     "enospc-manifest",
