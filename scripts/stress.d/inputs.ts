@@ -622,6 +622,136 @@ export const grpcBodies: Property<
   },
 };
 
+/**
+ * ACON's REST API (what aconcli speaks) with hostile requests: every endpoint, ids that are not
+ * u32s, query strings with junk values, and bodies of every kind (multipart with a broken
+ * boundary, missing or repeated parts, huge part headers, a truncated end; urlencoded and JSON
+ * junk; random bytes) under matching and mismatching content types. Any 2xx or 4xx answer is
+ * earned, and 503 (the body budget); a 500 only with the Connect code ACON has no status for
+ * (`x-acond-code`: not_found, failed_precondition, …), never internal or unknown; no hang, no
+ * dropped connection.
+ */
+export const restBodies: Property<
+  {
+    route: string;
+    method: string;
+    id: string;
+    query: [string, string][];
+    body: string;
+    ctype: string;
+  }
+> = {
+  name: "rest-body",
+  weight: 4,
+  arb: () => {
+    const junkValue = fc.oneof(
+      fc.constantFrom(
+        "",
+        "0",
+        "1",
+        "-1",
+        "3.5",
+        "1e9",
+        "18446744073709551616",
+        "0x10",
+        "abc",
+        "%zz",
+      ),
+      fc.string({ maxLength: 20 }),
+      fc.bigInt({ min: 0n, max: 2n ** 70n }).map(String),
+    );
+    const names = fc.constantFrom(
+      "timeout",
+      "capture_size",
+      "nonce_lo",
+      "nonce_hi",
+      "request_type",
+      "signum",
+      "image_id",
+      "envs",
+      "arguments",
+      "size",
+      "x",
+    );
+    const boundary = "XbOuNdArY";
+    const part = fc.record({
+      name: fc.constantFrom("manifest", "signature", "certificate", "stdin", "envs", "x", ""),
+      data: fc.string({ unit: "binary", maxLength: 200 }),
+      filename: fc.boolean(),
+    }).map((p) =>
+      `--${boundary}\r\nContent-Disposition: form-data; name="${p.name}"` +
+      `${p.filename ? '; filename="f"' : ""}\r\n\r\n${p.data}\r\n`
+    );
+    const multipart = fc.tuple(
+      fc.array(part, { maxLength: 4 }),
+      fc.constantFrom("end", "no end", "wrong end", "huge header", "no crlf"),
+    ).map(([parts, end]) =>
+      end === "huge header"
+        ? `--${boundary}\r\nContent-Disposition: form-data; name="x"; ${"a".repeat(70000)}\r\n\r\n`
+        : end === "no crlf"
+        ? parts.join("").replaceAll("\r\n", "\n")
+        : parts.join("") +
+          (end === "end" ? `--${boundary}--\r\n` : end === "wrong end" ? "--other--" : "")
+    );
+    return fc.record({
+      route: fc.constantFrom(
+        "manifest",
+        "manifest/finalize",
+        "manifest/{id}/x/y",
+        "blob/{id}",
+        "container/start",
+        "container/{id}/restart",
+        "container/{id}/exec",
+        "container/{id}/kill",
+        "container/{id}/inspect",
+        "container/inspect",
+        "container/report",
+        "oauth2/login",
+        "oauth2/logout",
+        "no/such/path",
+      ),
+      method: fc.constantFrom("GET", "POST", "POST", "PUT", "DELETE"),
+      id: fc.constantFrom("1", "0", "4294967295", "4294967296", "-1", "abc", "%2e%2e", "1.0"),
+      query: fc.array(fc.tuple(names, junkValue), { maxLength: 4 }),
+      body: fc.oneof(
+        multipart,
+        fc.string({ unit: "binary", maxLength: 300 }),
+        fc.json({ maxDepth: 2 }),
+        fc.array(fc.tuple(names, junkValue), { maxLength: 4 }).map((kv) =>
+          kv.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join("&")
+        ),
+        fc.constant(""),
+      ),
+      ctype: fc.constantFrom(
+        `multipart/form-data; boundary=${boundary}`,
+        "multipart/form-data",
+        "multipart/form-data; boundary=",
+        "application/x-www-form-urlencoded",
+        "application/json",
+        "application/octet-stream",
+      ),
+    });
+  },
+  async run(ctx, x) {
+    const path = `/api/v1/${x.route.replace("{id}", x.id)}?${
+      x.query.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join("&")
+    }`;
+    const withBody = x.method !== "GET";
+    const a = await ctx.w.rawWithHeaders(path, {
+      method: x.method,
+      headers: withBody ? { "content-type": x.ctype } : {},
+      body: withBody ? x.body : undefined,
+    });
+    const what = `${x.method} ${path.slice(0, 120)} ${show(x.body, 80)}`;
+    if ("hang" in a) return { hang: true };
+    if ("transport" in a) return { unearned: `${what}: transport: ${a.transport}` };
+    if (a.status < 500 || a.status === 503) return {};
+    const code = a.headers.get("x-acond-code") ?? "";
+    if (a.status === 500 && code && !["internal", "unknown", "data_loss"].includes(code)) return {};
+    return { unearned: `${what}: HTTP ${a.status} ${code}: ${a.text.slice(0, 200)}` };
+  },
+};
+
 /** Start with hostile env lists on an image with env rules; started containers exit at once. */
 export const envLists: Property<{ envs: string[] }> = {
   name: "env",
@@ -1362,6 +1492,7 @@ export const PROPERTIES: Property<never>[] = [
   jsonBodies,
   protoBodies,
   grpcBodies,
+  restBodies,
   envLists,
   tarLayers,
   uploadRanges,

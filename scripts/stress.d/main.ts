@@ -32,6 +32,7 @@ export const REDUCED = {
     "json-body",
     "proto-body",
     "grpc-body",
+    "rest-body",
     "env",
     "tar",
     "upload",
