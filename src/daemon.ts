@@ -73,7 +73,7 @@ export interface Daemon {
   readonly peerGuards: PeerGuards;
   /** The limits and the descriptor budget every listener of this daemon shares. */
   readonly serveConfig: ServeConfig;
-  /** The TCP listener's attested TLS certificate (attest/ratls/); null with acond.tls=off. */
+  /** The TCP and vsock listeners' attested TLS certificate (attest/ratls/); null with acond.tls=off. */
   readonly tls: Promise<TlsIdentity> | null;
   /**
    * Ends every open stream (Watch, Logs, KernelLog: they finish as if done); unary calls go on.
@@ -122,8 +122,9 @@ export async function startDaemon(
     limits: opts.limits ?? DEFAULT_LIMITS,
   });
   await measureBoot(opts, tee, ctx.eventLog, cgroups.facts());
-  // The attested TLS certificate of the TCP listener: its TlsKey event right after the boot's.
-  const tls = opts.tcp && opts.tls !== false
+  // The attested TLS certificate of the TCP and vsock listeners: its TlsKey event right after
+  // the boot's.
+  const tls = (opts.tcp || opts.vsock != null) && opts.tls !== false
     ? import("./attest/ratls/identity.ts").then((m) => m.makeTlsIdentity(ctx))
     : null;
   const reaper = new Reaper(linuxSys);
@@ -217,7 +218,7 @@ export async function startDaemon(
     listeners.push(serveTcp(opts.tcp.hostname, opts.tcp.port, routes, guards.tcp, serve, cert));
   }
   if (opts.vsock != null && !opts.pid1) {
-    listeners.push(serveVsock(opts.vsock, routes, guards.vsock, serve));
+    listeners.push(serveVsock(opts.vsock, routes, guards.vsock, serve, cert));
   }
   // Interactive mode: the multiplexer on the console (console/mux/, loaded only then).
   const consoleMux = interactive && opts.console

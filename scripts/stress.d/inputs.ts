@@ -27,6 +27,7 @@ import {
   call,
   dec,
   describe,
+  EARNED,
   enc,
   HANG_MS,
   unearned,
@@ -535,6 +536,219 @@ export const protoBodies: Property<{ method: string; body: Uint8Array; mutation:
     });
     const u = unearnedRaw(a);
     return u === "hang" ? { hang: true } : u ? { unearned: `${x.method} ${x.mutation}: ${u}` } : {};
+  },
+};
+
+/**
+ * The proto-body inputs again over native gRPC (HTTP/2 with trailers: curl over the API socket,
+ * h2c), in a gRPC envelope that is itself sometimes hostile: the answer's grpc-status must be an
+ * earned one (or OK), and there must be one.
+ */
+export const grpcBodies: Property<
+  { method: string; body: Uint8Array; mutation: string; envelope: string }
+> = {
+  name: "grpc-body",
+  weight: 2,
+  arb: (ctx) =>
+    fc.record({
+      method: fc.constantFrom(
+        ...METHODS.filter((m) => !["Logs", "Watch", "KernelLog"].includes(m)),
+      ),
+      body: protoBodies.arb(ctx).map((x) => x.body),
+      mutation: fc.constantFrom("as is", "flip", "cut"),
+      envelope: fc.constantFrom("ok", "long", "short", "compressed", "two", "half"),
+    }),
+  async run(ctx, x) {
+    let b = x.body.slice();
+    if (x.mutation === "flip" && b.length) b[b.length >> 1] ^= 0xa5;
+    if (x.mutation === "cut") b = b.slice(0, b.length >> 1);
+    const env = (flags: number, len: number, m: Uint8Array) => {
+      const e = new Uint8Array(5 + m.length);
+      e[0] = flags;
+      new DataView(e.buffer).setUint32(1, len);
+      e.set(m, 5);
+      return e;
+    };
+    const body = x.envelope === "long"
+      ? env(0, b.length + 7, b)
+      : x.envelope === "short"
+      ? env(0, Math.max(0, b.length - 1), b)
+      : x.envelope === "compressed"
+      ? env(1, b.length, b)
+      : x.envelope === "two"
+      ? new Uint8Array([...env(0, b.length, b), ...env(0, b.length, b)])
+      : x.envelope === "half"
+      ? env(0, b.length, b).slice(0, 3)
+      : env(0, b.length, b);
+    const file = await Deno.makeTempFile({ prefix: "stress-grpc-" });
+    try {
+      await Deno.writeFile(file, body);
+      const r = await new Deno.Command("curl", {
+        args: [
+          "-sS",
+          "-v",
+          "-o",
+          "/dev/null",
+          "--max-time",
+          String(Math.ceil(HANG_MS / 1000)),
+          "--unix-socket",
+          ctx.w.socket,
+          "--http2-prior-knowledge",
+          "-H",
+          "content-type: application/grpc",
+          "-H",
+          "te: trailers",
+          "--data-binary",
+          `@${file}`,
+          `http://localhost/acon.grpc.AconService/${x.method}`,
+        ],
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      const what = `${x.method} ${x.mutation}/${x.envelope}`;
+      if (r.code === 28) return { hang: true };
+      const verbose = new TextDecoder().decode(r.stderr);
+      const status = /< grpc-status: (\d+)/.exec(verbose)?.[1];
+      if (status === undefined) return { unearned: `${what}: no grpc-status (curl ${r.code})` };
+      const code = Number(status);
+      if (code === 0 || EARNED.has(code)) return {};
+      // The gRPC spec's answer to a compressed flag without a grpc-encoding.
+      if (code === Code.Internal && x.envelope === "compressed") return {};
+      const message = /< grpc-message: (.*)/.exec(verbose)?.[1]?.trim() ?? "";
+      return { unearned: `${what}: grpc-status ${Code[code]} ${decodeURIComponent(message)}` };
+    } finally {
+      await Deno.remove(file).catch(() => {});
+    }
+  },
+};
+
+/**
+ * ACON's REST API (what aconcli speaks) with hostile requests: every endpoint, ids that are not
+ * u32s, query strings with junk values, and bodies of every kind (multipart with a broken
+ * boundary, missing or repeated parts, huge part headers, a truncated end; urlencoded and JSON
+ * junk; random bytes) under matching and mismatching content types. Any 2xx or 4xx answer is
+ * earned, and 503 (the body budget); a 500 only with the Connect code ACON has no status for
+ * (`x-acond-code`: not_found, failed_precondition, …), never internal or unknown; no hang, no
+ * dropped connection.
+ */
+export const restBodies: Property<
+  {
+    route: string;
+    method: string;
+    id: string;
+    query: [string, string][];
+    body: string;
+    ctype: string;
+  }
+> = {
+  name: "rest-body",
+  weight: 4,
+  arb: () => {
+    const junkValue = fc.oneof(
+      fc.constantFrom(
+        "",
+        "0",
+        "1",
+        "-1",
+        "3.5",
+        "1e9",
+        "18446744073709551616",
+        "0x10",
+        "abc",
+        "%zz",
+      ),
+      fc.string({ maxLength: 20 }),
+      fc.bigInt({ min: 0n, max: 2n ** 70n }).map(String),
+    );
+    const names = fc.constantFrom(
+      "timeout",
+      "capture_size",
+      "nonce_lo",
+      "nonce_hi",
+      "request_type",
+      "signum",
+      "image_id",
+      "envs",
+      "arguments",
+      "size",
+      "x",
+    );
+    const boundary = "XbOuNdArY";
+    const part = fc.record({
+      name: fc.constantFrom("manifest", "signature", "certificate", "stdin", "envs", "x", ""),
+      data: fc.string({ unit: "binary", maxLength: 200 }),
+      filename: fc.boolean(),
+    }).map((p) =>
+      `--${boundary}\r\nContent-Disposition: form-data; name="${p.name}"` +
+      `${p.filename ? '; filename="f"' : ""}\r\n\r\n${p.data}\r\n`
+    );
+    const multipart = fc.tuple(
+      fc.array(part, { maxLength: 4 }),
+      fc.constantFrom("end", "no end", "wrong end", "huge header", "no crlf"),
+    ).map(([parts, end]) =>
+      end === "huge header"
+        ? `--${boundary}\r\nContent-Disposition: form-data; name="x"; ${"a".repeat(70000)}\r\n\r\n`
+        : end === "no crlf"
+        ? parts.join("").replaceAll("\r\n", "\n")
+        : parts.join("") +
+          (end === "end" ? `--${boundary}--\r\n` : end === "wrong end" ? "--other--" : "")
+    );
+    return fc.record({
+      route: fc.constantFrom(
+        "manifest",
+        "manifest/finalize",
+        "manifest/{id}/x/y",
+        "blob/{id}",
+        "container/start",
+        "container/{id}/restart",
+        "container/{id}/exec",
+        "container/{id}/kill",
+        "container/{id}/inspect",
+        "container/inspect",
+        "container/report",
+        "oauth2/login",
+        "oauth2/logout",
+        "no/such/path",
+      ),
+      method: fc.constantFrom("GET", "POST", "POST", "PUT", "DELETE"),
+      id: fc.constantFrom("1", "0", "4294967295", "4294967296", "-1", "abc", "%2e%2e", "1.0"),
+      query: fc.array(fc.tuple(names, junkValue), { maxLength: 4 }),
+      body: fc.oneof(
+        multipart,
+        fc.string({ unit: "binary", maxLength: 300 }),
+        fc.json({ maxDepth: 2 }),
+        fc.array(fc.tuple(names, junkValue), { maxLength: 4 }).map((kv) =>
+          kv.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join("&")
+        ),
+        fc.constant(""),
+      ),
+      ctype: fc.constantFrom(
+        `multipart/form-data; boundary=${boundary}`,
+        "multipart/form-data",
+        "multipart/form-data; boundary=",
+        "application/x-www-form-urlencoded",
+        "application/json",
+        "application/octet-stream",
+      ),
+    });
+  },
+  async run(ctx, x) {
+    const path = `/api/v1/${x.route.replace("{id}", x.id)}?${
+      x.query.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join("&")
+    }`;
+    const withBody = x.method !== "GET";
+    const a = await ctx.w.rawWithHeaders(path, {
+      method: x.method,
+      headers: withBody ? { "content-type": x.ctype } : {},
+      body: withBody ? x.body : undefined,
+    });
+    const what = `${x.method} ${path.slice(0, 120)} ${show(x.body, 80)}`;
+    if ("hang" in a) return { hang: true };
+    if ("transport" in a) return { unearned: `${what}: transport: ${a.transport}` };
+    if (a.status < 500 || a.status === 503) return {};
+    const code = a.headers.get("x-acond-code") ?? "";
+    if (a.status === 500 && code && !["internal", "unknown", "data_loss"].includes(code)) return {};
+    return { unearned: `${what}: HTTP ${a.status} ${code}: ${a.text.slice(0, 200)}` };
   },
 };
 
@@ -1277,6 +1491,8 @@ export const PROPERTIES: Property<never>[] = [
   policy,
   jsonBodies,
   protoBodies,
+  grpcBodies,
+  restBodies,
   envLists,
   tarLayers,
   uploadRanges,

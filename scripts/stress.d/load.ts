@@ -12,6 +12,11 @@
  *   load-streams: the same mix plus Logs and Watch streams, each cut by closing its connection
  *                 0..300 ms in
  *   load-kmsg:    the same mix plus KernelLog streams cut the same way (issue 10, item 1)
+ *   load-protocols: the unary mix plus ACON REST calls (Inspect, Report over /api/v1) from the
+ *                 same clients, and beside them a quarter as many native gRPC clients (grpcio,
+ *                 tests/integration/grpc_client.py `load`, each its own connection: Health,
+ *                 Inspect, Report, Exec, GetEventLog, Logs and KernelLog streams ended by their
+ *                 deadline), judged the same way (issue 14: the load suite over gRPC and REST)
  */
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
@@ -28,7 +33,13 @@ import { cleanupDir, dec, HANG_MS, type ProcFigures, procFigures, sleep, World }
 /** Fewest RPCs per client for which the RSS criterion is applied (see loadOnce). */
 export const RSS_MIN_RPCS = 200;
 
-export const LOAD_CHECKS = ["load-unary", "load-fds", "load-streams", "load-kmsg"];
+export const LOAD_CHECKS = [
+  "load-unary",
+  "load-fds",
+  "load-streams",
+  "load-kmsg",
+  "load-protocols",
+];
 
 export interface LoadParams {
   seed: number;
@@ -49,7 +60,12 @@ function rng(seed: number): () => number {
   };
 }
 
-type Op = (c: AconClient, r: () => number, signal: AbortSignal) => Promise<void>;
+type Op = (
+  c: AconClient,
+  r: () => number,
+  signal: AbortSignal,
+  http: Deno.HttpClient,
+) => Promise<void>;
 
 /** How many times HANG_MS an RPC is waited for before it is cut and called stuck. */
 const STUCK_FACTOR = 3;
@@ -59,9 +75,14 @@ const LOAD_EARNED = new Set([Code.ResourceExhausted, Code.AlreadyExists]);
 
 interface Mix {
   ops: [string, number, Op][];
+  /** The container Exec and Logs go to. */
+  runner: number;
 }
 
-async function mix(w: World, streams: "none" | "streams" | "kmsg" | "all"): Promise<Mix> {
+async function mix(
+  w: World,
+  streams: "none" | "streams" | "kmsg" | "all" | "rest",
+): Promise<Mix> {
   const runner = await w.ensureRunner();
   // A few small layers, each referenced by a loaded manifest, uploaded again and again.
   const layers: { tar: Uint8Array; digest: string }[] = [];
@@ -139,9 +160,36 @@ async function mix(w: World, streams: "none" | "streams" | "kmsg" | "all"): Prom
     stream("Watch", "Watch", "{}"),
   ];
   const kmsg = stream("KernelLog follow", "KernelLog", '{"follow":true}');
+  // ACON's REST API (what aconcli calls), over the client's own connection pool.
+  const rest = (name: string, path: (r: () => number) => string): [string, number, Op] => [
+    name,
+    2,
+    async (_c, r, signal, http) => {
+      const res = await fetch(`http://localhost${path(r)}`, { client: http, signal });
+      const text = await res.text();
+      if (res.status === 429 || res.status === 503) {
+        throw new ConnectError(`REST ${res.status}`, Code.ResourceExhausted);
+      }
+      if (res.status !== 200) throw new Error(`${name}: HTTP ${res.status} ${text.slice(0, 200)}`);
+      JSON.parse(text); // aconcli decodes every answer as JSON
+    },
+  ];
+  const restOps: [string, number, Op][] = [
+    rest("REST inspect", (r) => `/api/v1/container/${r() < 0.5 ? runner : 0}/inspect`),
+    rest(
+      "REST report",
+      (r) =>
+        `/api/v1/container/report?nonce_lo=${Math.floor(r() * 2 ** 32)}&nonce_hi=1&request_type=${
+          r() < 0.5 ? 0 : 1
+        }`,
+    ),
+  ];
   return {
+    runner,
     ops: streams === "streams"
       ? [...unary, ...streamOps]
+      : streams === "rest"
+      ? [...unary, ...restOps]
       : streams === "kmsg"
       ? [...unary, kmsg]
       : streams === "all"
@@ -187,6 +235,8 @@ async function loadOnce(t: Tally, p: LoadParams, check: string): Promise<void> {
         ? "kmsg"
         : check === "load-fds"
         ? "all"
+        : check === "load-protocols"
+        ? "rest"
         : "none",
     );
     const choose = chooser(m.ops);
@@ -224,7 +274,7 @@ async function loadOnce(t: Tally, p: LoadParams, check: string): Promise<void> {
           const at = () =>
             `RPC ${i} of client ${ci}, ${((began - t.started) / 1000).toFixed(0)} s in`;
           try {
-            await op(c, r, ac.signal);
+            await op(c, r, ac.signal, https[ci]);
             const ms = Date.now() - began;
             if (ms > HANG_MS) {
               t.fail(check, "hangs", `${name}: slow, answered after ${ms} ms (${at()})`);
@@ -250,7 +300,10 @@ async function loadOnce(t: Tally, p: LoadParams, check: string): Promise<void> {
     /** Runs RPCs [from, to) of every client, closes their connections, then the figures. */
     const phase = async (from: number, to: number) => {
       connect();
-      await runRound(from, to);
+      await Promise.all([
+        runRound(from, to),
+        check === "load-protocols" ? grpcRound(w, t, check, p, m.runner, from, to) : null,
+      ]);
       for (const h of https.splice(0)) h.close();
       return await settled(w.pid);
     };
@@ -265,6 +318,11 @@ async function loadOnce(t: Tally, p: LoadParams, check: string): Promise<void> {
     const t0 = Date.now();
     const after = await phase(half, p.rpcs);
     const secs = (Date.now() - t0) / 1000;
+    for (const g of grpcCounts.splice(0)) {
+      for (const [k, v] of Object.entries(g)) {
+        counts.set(`gRPC ${k}`, (counts.get(`gRPC ${k}`) ?? 0) + v);
+      }
+    }
     const done = [...counts].map(([k, v]) => `${k} ${v}`).join(", ");
     const mib = (f: ProcFigures) => (f.rssKiB / 1024).toFixed(1);
     console.error(
@@ -304,3 +362,66 @@ async function loadOnce(t: Tally, p: LoadParams, check: string): Promise<void> {
 export async function runLoad(t: Tally, p: LoadParams): Promise<void> {
   for (const check of p.checks) await loadOnce(t, p, check);
 }
+
+const TOP = new URL("../../", import.meta.url).pathname;
+let stubs: string | undefined;
+
+/**
+ * RPCs [from, to) of a quarter as many native gRPC clients as `p.clients` (grpcio, one process
+ * whose threads each hold their own connection, closed when it exits: at the checkpoint), their
+ * failures added to `check`'s row.
+ */
+async function grpcRound(
+  w: World,
+  t: Tally,
+  check: string,
+  p: LoadParams,
+  runner: number,
+  from: number,
+  to: number,
+): Promise<void> {
+  stubs ??= await Deno.makeTempDir({ prefix: "stress-grpc-stubs-" });
+  const clients = Math.max(1, Math.floor(p.clients / 4));
+  const out = await new Deno.Command("/usr/bin/python3", {
+    args: [
+      `${TOP}tests/integration/grpc_client.py`,
+      `${TOP}proto`,
+      stubs,
+      `unix:${w.socket}`,
+      "load",
+      String(clients),
+      String(to - from),
+      String(p.seed + from),
+      String(runner),
+      String(HANG_MS / 1000),
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = dec.decode(out.stdout).trim();
+  if (!out.success || !text) {
+    t.fail(check, "unearned", `grpcio load client failed: ${dec.decode(out.stderr).slice(-600)}`);
+    return;
+  }
+  const r = JSON.parse(text.split("\n").pop()!) as {
+    rpcs: number;
+    counts: Record<string, number>;
+    hangs: string[];
+    unearned: string[];
+    wrong: string[];
+    n_hangs: number;
+    n_unearned: number;
+    n_wrong: number;
+  };
+  const row = t.row(check);
+  row.inputs += r.rpcs;
+  for (const kind of ["hangs", "unearned", "wrong"] as const) {
+    const n = r[`n_${kind}`];
+    r[kind].forEach((e) => t.fail(check, kind, `gRPC ${e}`));
+    row[kind] += n - r[kind].length; // counted, not all kept as examples
+  }
+  grpcCounts.push(r.counts);
+}
+
+/** What the gRPC clients ran, per method (printed with the check's figures). */
+const grpcCounts: Record<string, number>[] = [];

@@ -244,11 +244,22 @@ export class World {
    * A raw HTTP request to the API socket (hostile bodies and headers connect-es would not send):
    * the status and the body's text, or why there was none in time.
    */
-  async raw(
+  raw(
     path: string,
     init: RequestInit,
     ms = HANG_MS,
   ): Promise<{ status: number; text: string } | { hang: true } | { transport: string }> {
+    return this.rawWithHeaders(path, init, ms);
+  }
+
+  /** `raw` with the answer's headers too. */
+  async rawWithHeaders(
+    path: string,
+    init: RequestInit,
+    ms = HANG_MS,
+  ): Promise<
+    { status: number; text: string; headers: Headers } | { hang: true } | { transport: string }
+  > {
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), ms);
     try {
@@ -257,7 +268,7 @@ export class World {
         signal: ac.signal,
         client: this.#http!,
       });
-      return { status: r.status, text: await r.text() };
+      return { status: r.status, text: await r.text(), headers: r.headers };
     } catch (e) {
       if (ac.signal.aborted) return { hang: true };
       return { transport: String((e as Error).message ?? e) };

@@ -14,6 +14,8 @@ export interface HttpConnServer {
 /** One accepted connection and what bounds it. */
 export class Conn {
   inFlight = 0;
+  /** Descriptors it holds (api/conn_limits.ts counts them against the listener's cap). */
+  fds = 1;
   done = false;
   cutting = false;
   #abort = new AbortController();

@@ -8,15 +8,26 @@
  * oldest connection with no request in flight makes room for the new one (a flood of half-open
  * connections cannot lock out a client that talks); when none is idle, the new one is closed.
  * An accept that fails (EMFILE, ENFILE, ENOBUFS) is logged and retried after a pause: the
- * listener never ends on it. Each connection is served by Deno's own HTTP engine (HTTP/1.1 and
- * h2c, `serveHttpOnConnection`, what Deno.serve runs per listener), through the same handler.
+ * listener never ends on it. Each connection is served through the same handler by one of two
+ * engines: HTTP/1.1 by Deno's own (`serveHttpOnConnection`, what Deno.serve runs per listener;
+ * api/bridge.ts when its first bytes were read), HTTP/2 (h2c's preface, or ALPN h2 on TLS) by
+ * the runtime's node:http2 (api/h2.ts), which sends the trailers native gRPC needs.
  *
- * `admit` is the one place a connection is let in: a check on the peer goes there (one line).
- * The descriptor budget is api/fd_budget.ts, one connection's deadlines api/conn.ts.
+ * A host-facing listener's peer guard (api/peer.ts) runs once per connection, right after its
+ * accept and before any protocol engine reads a byte of it: a refused peer (a container) is
+ * answered by Deno's engine with `refused`'s 403 only, so node:http2, whose nghttp2 can abort
+ * the process, only ever parses the host's bytes (docs/architecture.md, "The rules"). `admit` is where a connection
+ * is let in by count and descriptors; the descriptor budget is api/fd_budget.ts, one
+ * connection's deadlines api/conn.ts.
  */
 import { log } from "../util/log.ts";
+import { Bridge, FDS_PER_BRIDGE, splice } from "./bridge.ts";
 import { Conn, guardBody, type HttpConnServer } from "./conn.ts";
+import { H2_PREFACE, prefaceSoFar, serveH2OnConnection } from "./h2.ts";
 import type { DescriptorBudget } from "./fd_budget.ts";
+import type { PeerGuard } from "./peer.ts";
+import type { ByteConn } from "./byteconn.ts";
+import { acceptTls, type TlsCert } from "./tls_accept.ts";
 
 export interface ConnLimits {
   /** Most connections one listener holds at once. */
@@ -77,7 +88,14 @@ export function serveListener(
   limits: ConnLimits,
   budget: DescriptorBudget,
   name: string,
+  o: {
+    /** Host-facing listeners: the peer check, and the answer to a refused peer. */
+    peers?: { guard: PeerGuard; refused: (why: string) => Deno.ServeHandler };
+    /** TLS terminated here, on each accepted connection (api/tls_accept.ts: vsock). */
+    tls?: TlsCert;
+  } = {},
 ): ServedListener {
+  const peers = o.peers;
   const serveConn = serveOnConnection();
   const conns = new Set<Conn>(); // insertion order: oldest first
   let stopping = false;
@@ -92,20 +110,37 @@ export function serveListener(
   const admit = (_conn: Deno.Conn): boolean => {
     // Connections cut to make room still hold their descriptors until Deno has closed them
     // (within a task or so): counting them would refuse a client that talks during a flood.
-    if (!budget.roomForOne(releasing.size)) return false;
-    if (conns.size < budget.capFor(limits.maxConnections)) return true;
-    const idle = [...conns].find((c) => c.inFlight === 0 && !c.done && !c.cutting);
-    if (!idle) return false;
-    idle.cut();
-    conns.delete(idle);
-    releasing.add(idle);
+    if (!budget.roomForOne(fdsOf(releasing))) return false;
+    return makeRoom(1, (n) => conns.size >= limits.maxConnections || n > 0);
+  };
+
+  /**
+   * Cuts the oldest idle connections (never `self`) while `over(descriptors over the cap)`:
+   * descriptors, not only connections, are capped: a bridged one holds three (api/bridge.ts),
+   * asked for when its protocol is known (`serve`); until then it holds its own.
+   */
+  const makeRoom = (fds: number, over: (excess: number) => boolean, self?: Conn): boolean => {
+    const cap = budget.capFor(limits.maxConnections * MAX_FDS);
+    while (over(fdsOf(conns) + fds - cap)) {
+      const idle = [...conns].find((c) => c !== self && c.inFlight === 0 && !c.done && !c.cutting);
+      if (!idle) return false;
+      idle.cut();
+      conns.delete(idle);
+      releasing.add(idle);
+    }
     return true;
   };
+
+  const bridge = new Bridge();
 
   const serve = (raw: Deno.Conn) => {
     const c = new Conn(nextConnId++, limits.headerTimeoutMs);
     conns.add(c);
-    const perConn: Deno.ServeHandler = async (req, info) => {
+    // The client's address, whichever engine serves it (a bridged one's is the private pair's).
+    const remoteAddr = raw.remoteAddr;
+    // Aborted when a bridged connection's client is gone: every request on it ends (see below).
+    const clientGone = new AbortController();
+    const perConnWith = (handler: Deno.ServeHandler): Deno.ServeHandler => async (req, info) => {
       c.requestStarted();
       // The request's own signal, which the handler (Connect's context.signal) sees: it aborts
       // when the client goes (Deno rejects `completed`) and when the response is done, so a
@@ -121,36 +156,102 @@ export function serveListener(
       info.completed.then(end, end); // settles when the response is out or the client is gone
       // A client gone before the response started (a Watch with no event yet: Connect answers
       // with its first message) is seen only by the request's own signal.
-      if (req.signal.aborted) ac.abort();
-      else req.signal.addEventListener("abort", () => ac.abort(), { once: true });
+      if (req.signal.aborted || clientGone.signal.aborted) ac.abort();
+      else {
+        req.signal.addEventListener("abort", () => ac.abort(), { once: true });
+        clientGone.signal.addEventListener("abort", () => ac.abort(), {
+          once: true,
+          signal: ac.signal,
+        });
+      }
       try {
         const body = req.body ? guardBody(req.body, limits.bodyIdleTimeoutMs, () => c.cut()) : null;
         const init: RequestInit & { duplex?: string } = { signal: ac.signal };
         if (body) Object.assign(init, { body, duplex: "half" });
-        return await handler(new Request(req, init), info);
+        return await handler(new Request(req, init), { remoteAddr, completed: info.completed });
       } catch (e) {
         end();
         throw e;
       }
     };
-    let server: HttpConnServer;
-    try {
-      server = serveConn(raw, c.signal, perConn, onError, () => {});
-    } catch (e) {
-      log.warn(`${name}: cannot serve a connection: ${(e as Error).message}`);
+    const perConn = perConnWith(handler);
+    const gone = (why: unknown) => {
+      if (why !== null) {
+        log.warn(`${name}: cannot serve a connection: ${(why as Error)?.message ?? why}`);
+      }
       conns.delete(c);
+      releasing.delete(c);
       c.ended();
       try {
         raw.close();
       } catch { /* taken or gone */ }
-      return;
-    }
-    c.server = server;
-    server.finished.catch((e) => log.debug(`${name}: connection ${c.id}: ${e}`)).finally(() => {
-      c.ended();
-      conns.delete(c);
-      releasing.delete(c);
-    });
+    };
+    /** `server` serves the connection; `after`: what else must end before it is gone. */
+    const started = (server: HttpConnServer, after?: () => Promise<void>) => {
+      c.server = server;
+      server.finished.catch((e) => log.debug(`${name}: connection ${c.id}: ${e}`)).finally(
+        async () => {
+          c.ended(); // the engine is done with its socket: no more cuts reach it
+          await after?.();
+          conns.delete(c);
+          releasing.delete(c);
+        },
+      );
+    };
+    // Which engine: HTTP/2 (the preface, or ALPN h2) goes to node:http2, which sends trailers
+    // (native gRPC); HTTP/1.1 stays on Deno's engine (bridged when its first bytes were read).
+    // Bounded by the connection's header deadline (its cut closes the socket).
+    const cutEarly = () => {
+      try {
+        raw.close();
+      } catch { /* closed */ }
+    };
+    c.signal.addEventListener("abort", cutEarly, { once: true });
+    (async () => {
+      // The peer first, before any engine reads its bytes; a refused one gets only the 403.
+      const why = peers ? await verdict(peers.guard, raw) : null;
+      if (c.signal.aborted) return gone(null);
+      if (why !== null) {
+        c.signal.removeEventListener("abort", cutEarly);
+        return started(serveConn(raw, c.signal, perConnWith(peers!.refused(why)), onError, noop));
+      }
+      // What carries the requests: the socket, or the TLS session made on it here.
+      let conn: ByteConn = raw;
+      let p: Protocol | null;
+      if (o.tls) {
+        const t = await acceptTls(raw, o.tls, c.signal).catch((e) => {
+          log.debug(`${name}: connection ${c.id}: ${(e as Error).message}`);
+          return null;
+        });
+        if (t) conn = t.conn;
+        p = t && { h2: t.alpn === "h2", first: new Uint8Array(0) };
+      } else p = await protocolOf(raw);
+      c.signal.removeEventListener("abort", cutEarly);
+      if (c.signal.aborted || p === null) return gone(null); // left (or cut) before a word
+      if (p.h2) {
+        return started(
+          serveH2OnConnection(conn, p.first, perConn, onError, { remoteAddr, signal: c.signal }),
+        );
+      }
+      if (conn === raw && p.first.length === 0) {
+        return started(serveConn(raw, c.signal, perConn, onError, noop));
+      }
+      // HTTP/1.1 after its first bytes: Deno's engine through a private pair, two descriptors
+      // more. When they are not there, the connection is closed as at a full accept.
+      if (
+        !budget.roomForOne(fdsOf(releasing), FDS_PER_BRIDGE) ||
+        !makeRoom(FDS_PER_BRIDGE, (n) => n > 0, c)
+      ) {
+        log.debug(`${name}: connection ${c.id}: no descriptors for its bridge; closed`);
+        return gone(null);
+      }
+      c.fds = MAX_FDS;
+      const { outer, inner } = await bridge.pair();
+      const spliced = splice(conn, p.first, outer, () => clientGone.abort());
+      // When the engine is done its socket is closed: the splice copies what is left of the
+      // answer, sees the end and closes the client's socket.
+      started(serveConn(inner, c.signal, perConn, onError, noop), () => spliced);
+    })().catch(gone);
   };
 
   const finished = (async () => {
@@ -173,8 +274,8 @@ export function serveListener(
         const now = Date.now();
         if (!stopping && now - refusedSince > 10_000) {
           log.warn(
-            `${name}: ${conns.size} connections (cap ${
-              budget.capFor(limits.maxConnections)
+            `${name}: ${conns.size} connections holding ${fdsOf(conns)} descriptors (cap ${
+              budget.capFor(limits.maxConnections * MAX_FDS)
             }) or too few free descriptors; refusing new ones`,
           );
           refusedSince = now;
@@ -212,6 +313,59 @@ export function serveListener(
       for (const c of open) c.cut();
       await Promise.all(open.map((c) => c.server?.finished.catch(() => {})));
       await finished;
+      bridge.close();
     },
   };
+}
+
+const noop = () => {};
+
+/** The guard's answer for `raw`'s peer; a guard that fails refuses (fail closed). */
+async function verdict(guard: PeerGuard, raw: Deno.Conn): Promise<string | null> {
+  try {
+    return await guard(raw.remoteAddr, raw.localAddr);
+  } catch (e) {
+    return `peer check failed: ${(e as Error).message}`;
+  }
+}
+
+/** The most descriptors one connection holds (its own, and a bridge's). */
+const MAX_FDS = 1 + FDS_PER_BRIDGE;
+
+function fdsOf(conns: Iterable<Conn>): number {
+  let n = 0;
+  for (const c of conns) n += c.fds;
+  return n;
+}
+
+/**
+ * Whether `raw` speaks HTTP/2 and what was read to tell: ALPN on TLS (nothing read), else the
+ * first bytes against the HTTP/2 preface. null: the client left (or failed its TLS handshake,
+ * or reset the connection) before saying; that is the client's business, logged at debug only.
+ */
+interface Protocol {
+  h2: boolean;
+  /** What was read to tell. */
+  first: Uint8Array;
+}
+
+async function protocolOf(raw: Deno.Conn): Promise<Protocol | null> {
+  try {
+    if ("handshake" in raw && typeof raw.handshake === "function") {
+      const hs = await (raw as Deno.TlsConn).handshake();
+      return { h2: hs.alpnProtocol === "h2", first: new Uint8Array(0) };
+    }
+    const buf = new Uint8Array(H2_PREFACE.length);
+    let got = 0;
+    for (;;) {
+      const n = await raw.read(buf.subarray(got));
+      if (n === null) return null;
+      got += n;
+      const v = prefaceSoFar(buf.subarray(0, got));
+      if (v !== "maybe") return { h2: v === "h2", first: buf.slice(0, got) };
+    }
+  } catch (e) {
+    log.debug(`connection closed before its first request: ${(e as Error).message}`);
+    return null;
+  }
 }

@@ -48,12 +48,12 @@ export class DescriptorBudget {
     return l === null ? 0 : Math.min(256, Math.max(16, Math.floor(l / 4)));
   }
 
-  /** Whether one more descriptor can be given to a connection (`releasing`: open descriptors
-   * already on their way to being closed). */
-  roomForOne(releasing = 0): boolean {
+  /** Whether one more connection, holding `fds` descriptors, fits (`releasing`: open
+   * descriptors already on their way to being closed). */
+  roomForOne(releasing = 0, fds = 1): boolean {
     const l = this.limit;
     if (l === null) return true;
-    return openFds() - releasing + 1 <= l - this.reserve;
+    return openFds() - releasing + fds <= l - this.reserve;
   }
 
   /** The cap a listener gets at this limit: at most a third of what is above the reserve. */

@@ -201,13 +201,33 @@ export async function readTcpPeerFacts(): Promise<TcpPeerFacts> {
   return { sockets: [...parseProcNetTcp(v4), ...parseProcNetTcp(v6)], localAddrs };
 }
 
-/** The check api/server.ts runs on every request of a TCP or vsock listener: null allows. */
+/**
+ * `read` shared by concurrent callers, at most one running and one queued: every caller gets a
+ * read that began after it called (a read already running may predate its caller's socket, so
+ * latecomers share the next one). A flood of accepts then costs two table reads at a time, not
+ * two descriptors per connection (which ran the process out of them: EMFILE refused the host).
+ */
+export function coalesced<T>(read: () => Promise<T>): () => Promise<T> {
+  let running: Promise<T> | null = null;
+  let queued: Promise<T> | null = null;
+  const start = () => (running = read().finally(() => (running = null)));
+  return () => {
+    if (!running) return start();
+    queued ??= running.then(() => {}, () => {}).then(() => {
+      queued = null;
+      return start();
+    });
+    return queued;
+  };
+}
+
+/** The check api/conn_limits.ts runs on every accepted TCP or vsock connection: null allows. */
 export type PeerGuard = (remote: Deno.Addr, local: Deno.Addr) => Promise<string | null>;
 
 /** TCP peers: by their socket's owner (`policy`); `facts` is the kernel (tests: a stand-in). */
 export function tcpPeerGuard(
   policy: LocalPeerPolicy,
-  facts: () => Promise<TcpPeerFacts> = readTcpPeerFacts,
+  facts: () => Promise<TcpPeerFacts> = coalesced(readTcpPeerFacts),
 ): PeerGuard {
   return async (remote, local) => {
     if (remote.transport !== "tcp" || local.transport !== "tcp") {

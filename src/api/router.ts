@@ -1,5 +1,6 @@
 /**
- * The Connect router: one handler set per concern (./handlers/*), merged, each method wrapped so
+ * The Connect router (Connect, gRPC-web and gRPC; gRPC's trailers ride on the Response:
+ * api/trailers.ts): one handler set per concern (./handlers/*), merged, each method wrapped so
  * that every error becomes a Connect error with a clear message and PID 1 never sees a throw.
  */
 import {
@@ -9,10 +10,10 @@ import {
   createConnectRouter,
   type ServiceImpl,
 } from "@connectrpc/connect";
-import { createFetchHandler } from "@connectrpc/connect/protocol";
 import { AconService } from "../gen/acon_pb.ts";
 import { toConnectError } from "./errors.ts";
 import { checkMessages, refuseMalformed } from "./malformed.ts";
+import { fetchHandlerKeepingTrailers } from "./trailers.ts";
 
 export type Handlers = Partial<ServiceImpl<typeof AconService>>;
 
@@ -75,7 +76,7 @@ export function buildRoutes(
         throw new ConnectError(`RPC ${method.name} is not implemented`, Code.Unimplemented);
       });
       router.rpc(method, impl as never);
-      return createFetchHandler(router.handlers[router.handlers.length - 1]);
+      return fetchHandlerKeepingTrailers(router.handlers[router.handlers.length - 1]);
     };
     routes.set(
       `/${AconService.typeName}/${method.name}`,

@@ -5,13 +5,14 @@
  * answer. Connections are accepted and bounded by api/conn_limits.ts (caps, header and body
  * deadlines, a reserve of descriptors). Routes are exact paths (one per RPC), or prefixes when
  * the key ends with "/" (the raw blob stream, api/blobstream.ts). TCP and vsock serve the host
- * only: their peer guard (api/peer.ts) refuses every other peer (a container) before any route
- * runs. Who keeps listeners up is not this file's business (PID 1: init/listeners.ts).
+ * only: their peer guard (api/peer.ts) refuses every other peer (a container) at accept, before
+ * any protocol engine or route sees its bytes. Who keeps listeners up is not this file's business (PID 1: init/listeners.ts).
  */
 import { log } from "../util/log.ts";
 import type { PeerGuard } from "./peer.ts";
 import { type ConnLimits, DEFAULT_CONN_LIMITS, serveListener } from "./conn_limits.ts";
 import { DescriptorBudget } from "./fd_budget.ts";
+import type { TlsCert } from "./tls_accept.ts";
 
 export type Route = (req: Request) => Promise<Response>;
 
@@ -38,12 +39,13 @@ function served(
   listener: Deno.Listener,
   routes: Map<string, Route>,
   c: ServeConfig,
-  o: { guard?: PeerGuard; onShutdown?: () => Promise<void> } = {},
+  o: { guard?: PeerGuard; tls?: TlsCert; onShutdown?: () => Promise<void> } = {},
 ): Listener {
-  const handler = o.guard
-    ? guarded(handlerFor(routes), o.guard, () => listener.addr)
-    : handlerFor(routes);
-  const s = serveListener(listener, handler, onError, c.limits, c.budget, addr);
+  const peers = o.guard ? { guard: o.guard, refused } : undefined;
+  const s = serveListener(listener, handlerFor(routes), onError, c.limits, c.budget, addr, {
+    peers,
+    tls: o.tls,
+  });
   return {
     addr,
     finished: s.finished,
@@ -65,7 +67,7 @@ function byPrefix(routes: Map<string, Route>, path: string): Route | undefined {
 
 /**
  * The one request handler of every listener: the exact route, else the longest prefix route,
- * else 404. Exported for tests that call a route table as a listener would.
+ * else 404 (native gRPC: UNIMPLEMENTED). Exported for tests that call a route table as a listener would.
  */
 export function handlerFor(routes: Map<string, Route>): Deno.ServeHandler {
   return async (req) => {
@@ -76,6 +78,19 @@ export function handlerFor(routes: Map<string, Route>): Deno.ServeHandler {
       return new Response("bad request URL\n", { status: 400 });
     }
     const route = routes.get(path) ?? byPrefix(routes, path);
+    if (
+      !route && /^application\/grpc(\+proto)?(;|$)/i.test(req.headers.get("content-type") ?? "")
+    ) {
+      // Native gRPC's form: a trailers-only answer, UNIMPLEMENTED (12).
+      await req.body?.cancel().catch(() => {});
+      return new Response(null, {
+        headers: {
+          "content-type": "application/grpc",
+          "grpc-status": "12",
+          "grpc-message": encodeURIComponent(`no such RPC: ${path}`),
+        },
+      });
+    }
     if (!route) {
       return new Response(`no such RPC: ${path}\n`, {
         status: 404,
@@ -93,22 +108,12 @@ export function handlerFor(routes: Map<string, Route>): Deno.ServeHandler {
 }
 
 /**
- * Runs `guard` (api/peer.ts) on every request of a host-facing listener before any route: a
- * refused peer gets 403 permission_denied and the connection is closed; no handler runs.
+ * The answer to every request of a peer that a host-facing listener's guard (api/peer.ts)
+ * refused at accept (api/conn_limits.ts): 403 permission_denied, the connection closed after
+ * it; no route runs.
  */
-export function guarded(
-  handler: Deno.ServeHandler,
-  guard: PeerGuard,
-  local: () => Deno.Addr,
-): Deno.ServeHandler {
+export function refused(why: string): Deno.ServeHandler {
   return async (req, info) => {
-    let why: string | null;
-    try {
-      why = await guard(info.remoteAddr, local());
-    } catch (e) {
-      why = `peer check failed: ${(e as Error).message}`;
-    }
-    if (why === null) return handler(req, info);
     const from = info.remoteAddr?.transport === "vsock"
       ? `vsock:${info.remoteAddr.cid}:${info.remoteAddr.port}`
       : `${(info.remoteAddr as Deno.NetAddr)?.hostname}:${(info.remoteAddr as Deno.NetAddr)?.port}`;
@@ -182,11 +187,8 @@ export async function serveUnix(
   });
 }
 
-/** TLS of a TCP listener: the attested certificate and its key, PEM (attest/ratls/identity.ts). */
-export interface TlsCert {
-  certPem: string;
-  keyPem: string;
-}
+/** TLS of a TCP or vsock listener: the attested certificate and its key, PEM (attest/ratls/identity.ts). */
+export type { TlsCert };
 
 /** TCP: TLS 1.2+ with ALPN h2 and http/1.1 when `tls` is given (acond.tls=off: plain HTTP). */
 export function serveTcp(
@@ -215,15 +217,18 @@ export function serveTcp(
 
 /**
  * The API on vsock (any local CID), for hosts that reach the guest through virtio-vsock. Needs
- * Deno's `--unstable-vsock` (both launchers pass it) and a vsock transport in the kernel.
+ * Deno's `--unstable-vsock` (both launchers pass it) and a vsock transport in the kernel. With
+ * `tls` (the TCP listener's attested certificate) TLS is terminated in-process
+ * (api/tls_accept.ts): Deno's TLS server is TCP only.
  */
 export function serveVsock(
   port: number,
   routes: Map<string, Route>,
   guard: PeerGuard,
   config: ServeConfig,
+  tls?: TlsCert,
 ): Listener {
   const listener = Deno.listen({ transport: "vsock", cid: -1, port });
-  log.info(`serving on vsock:${port}`);
-  return served(`vsock:${port}`, listener, routes, config, { guard });
+  log.info(`serving on vsock:${port}${tls ? " (TLS)" : " (plain HTTP: acond.tls=off)"}`);
+  return served(`vsock:${port}`, listener, routes, config, { guard, tls });
 }

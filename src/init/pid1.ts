@@ -97,7 +97,9 @@ export async function runInit(_args: string[]): Promise<void> {
   logReady(phases, { tcpPort: tcp?.port ?? 0, tee: daemon.ctx.tee.kind, timeout: config.timeout });
 
   if (vsock != null) {
-    startVsock(vsock, routes, daemon.peerGuards.vsock, daemon.serveConfig, supervisor, modules);
+    startVsock(vsock, routes, daemon.peerGuards.vsock, daemon.serveConfig, supervisor, modules, {
+      tls: daemon.tls,
+    });
   }
   injectFaults(config.testFaults, supervisor.listeners);
   // Keep the event loop alive forever: PID 1 must not return.

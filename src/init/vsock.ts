@@ -3,7 +3,7 @@
  * Its transport driver is an `after` module (init/module_loader.ts), loaded on demand here; the
  * listener (api/server.ts's serveVsock) is then supervised like the others.
  */
-import { type Route, type ServeConfig, serveVsock } from "../api/server.ts";
+import { type Route, type ServeConfig, serveVsock, type TlsCert } from "../api/server.ts";
 import type { PeerGuard } from "../api/peer.ts";
 import { log } from "../util/log.ts";
 import type { ListenerSupervisor } from "./listeners.ts";
@@ -34,6 +34,7 @@ export function startVsock(
   serve: ServeConfig,
   supervisor: ListenerSupervisor,
   modules: ModuleLoader | null,
+  o: { tls?: Promise<TlsCert> | null } = {},
 ): void {
   if (!virtioVsockPresent()) {
     log.info("no virtio-vsock device: vsock listener not started");
@@ -42,6 +43,11 @@ export function startVsock(
   void (async () => {
     await modules?.ensure("vmw_vsock_virtio_transport");
     if (!haveVsockDevice()) throw new Error("the virtio-vsock driver did not bind the device");
-    await supervisor.add({ name: "vsock", start: () => serveVsock(port, routes, guard, serve) });
+    // The TCP listener's attested certificate (TLS terminated in-process: api/tls_accept.ts).
+    const tls = (await o.tls) ?? undefined;
+    await supervisor.add({
+      name: "vsock",
+      start: () => serveVsock(port, routes, guard, serve, tls),
+    });
   })().catch((e) => log.error(`vsock listener: ${(e as Error).message}`));
 }

@@ -72,7 +72,11 @@ for (const listen of ["127.0.0.1", "[::]"]) {
             `http://${host}:${port}${path} 2>&1; echo "rc=$?"`,
         );
         // Every one of them reaches the listener, and each is refused: never served.
-        assertMatch(out, /server returned error: HTTP\/1\.1 403 Forbidden\nrc=1/, host);
+        assertMatch(
+          out,
+          /server returned error: HTTP\/1\.1 403 Forbidden\nrc=1/,
+          `${host}: ${out}`,
+        );
       }
       // nc: a hand-written request, the raw answer shows the 403 and its reason.
       const req = `POST ${path} HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\n` +

@@ -33,6 +33,8 @@ interface Answer {
   status: number;
   text: string;
   type: string | null;
+  /** `x-acond-code`: the Connect code behind an error answer (docs/api.md, REST errors). */
+  code: string | null;
 }
 
 /** A client over the REST endpoints, each request as aconcli's AconClientHttp makes it. */
@@ -62,7 +64,12 @@ class AconHttp {
       ...init,
       headers: { ...GO_HEADERS, ...(init.headers as Record<string, string> ?? {}) },
     });
-    return { status: r.status, text: await r.text(), type: r.headers.get("content-type") };
+    return {
+      status: r.status,
+      text: await r.text(),
+      type: r.headers.get("content-type"),
+      code: r.headers.get("x-acond-code"),
+    };
   }
 
   /** processReponse: a 2xx answer's body, else aconcli's "http status" error. */
@@ -279,7 +286,11 @@ Deno.test("REST like aconcli: manifest, blob (whole and resumed), start, exec, k
 
     // Kill with aconcli's form: a signal the manifest does not allow is ACON's 401.
     const refused = await api.kill(cid, 2);
-    assertEquals([refused.status, refused.text], [401, "Signal not allowed"]);
+    assertEquals([refused.status, refused.text, refused.code], [
+      401,
+      "Signal not allowed",
+      "permission_denied",
+    ]);
     assertEquals((await api.kill(cid, 9)).status, 200);
     for (let n = 0; (await api.inspect(cid))[0].state !== 0; n++) {
       if (n > 300) throw new Error("the container did not exit after kill 9");
@@ -287,7 +298,9 @@ Deno.test("REST like aconcli: manifest, blob (whole and resumed), start, exec, k
     }
     assertEquals((await api.inspect(cid))[0].wstatus, 9);
     const dead = await api.kill(cid, 9);
+    // ACON's 500 covers most codes; x-acond-code says which.
     assertEquals([dead.status, dead.text], [500, "Container terminated"]);
+    assert(dead.code && !["internal", "unknown"].includes(dead.code), `code ${dead.code}`);
 
     // Restart: running again, same id.
     await api.restart(cid, 30);
@@ -377,7 +390,7 @@ Deno.test("REST oauth2: login without an identity provider is ACON's 500, logout
       body: form,
       headers: { "content-type": "application/x-www-form-urlencoded" },
     });
-    assertEquals(login.status, 500);
+    assertEquals([login.status, login.code], [500, "unauthenticated"]);
     assertMatch(login.text, /^Invalid openid user from Idp server: no identity provider/);
     assertMatch(login.text, /--nologin/);
     // A form missing a field, or with a bad number, is actix's 400.

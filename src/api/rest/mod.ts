@@ -74,8 +74,20 @@ function json(body: unknown): Response {
 
 const ok = () => new Response(null, { status: 200 });
 
-function text(status: number, message: string): Response {
-  return new Response(message, { status, headers: { "content-type": "text/plain" } });
+/**
+ * An error answer in ACON's form (its status, the message as text). `code`: the Connect code
+ * (`x-acond-code`, e.g. `not_found`): ACON answers 500 for most codes, so scripts (and our
+ * tests) tell a missing container from an internal fault by it; aconcli ignores it.
+ */
+function text(status: number, message: string, code?: Code): Response {
+  const headers: Record<string, string> = { "content-type": "text/plain" };
+  if (code !== undefined) headers["x-acond-code"] = codeName(code);
+  return new Response(message, { status, headers });
+}
+
+/** Connect's wire name of a code (InvalidArgument → invalid_argument). */
+function codeName(code: Code): string {
+  return Code[code].replace(/[A-Z]/g, (c, i) => (i ? "_" : "") + c.toLowerCase());
 }
 
 type Method = keyof typeof AconService.method;
@@ -219,7 +231,7 @@ export function restRoute(deps: RestDeps): Route {
       for (const f of ["client_id", "client_secret", "device_code"]) stringField(form, f);
       intField(form, "expires_in", "u64");
       if (form.has("session_timeout")) intField(form, "session_timeout", "i64");
-      return text(500, MSG_NO_IDP);
+      return text(500, MSG_NO_IDP, Code.Unauthenticated);
     }],
     // No sessions exist (no identity provider): rotating the key is a no-op.
     ["POST", /^oauth2\/logout$/, () => Promise.resolve(ok())],
@@ -242,9 +254,12 @@ export function restRoute(deps: RestDeps): Route {
       try {
         return await endpoint({ req, url, args, id });
       } catch (e) {
-        if (e instanceof RestInputError) return text(e.status, e.message);
+        if (e instanceof RestInputError) {
+          const code = e.status === 413 ? Code.ResourceExhausted : Code.InvalidArgument;
+          return text(e.status, e.message, code);
+        }
         const ce = toConnectError(e, `REST ${req.method} ${url.pathname}`);
-        return text(STATUS[ce.code] ?? 500, ce.rawMessage);
+        return text(STATUS[ce.code] ?? 500, ce.rawMessage, ce.code);
       } finally {
         // Whatever of the body the endpoint did not read is not wanted.
         if (!req.bodyUsed) req.body?.cancel().catch(() => {});

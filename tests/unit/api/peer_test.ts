@@ -7,6 +7,7 @@
 import { assert, assertEquals } from "../../helpers/assert.ts";
 import {
   addrOf,
+  coalesced,
   judgeTcpPeer,
   parseProcNetTcp,
   type SocketEntry,
@@ -15,7 +16,7 @@ import {
   uidPolicy,
   vsockPeerGuard,
 } from "../../../src/api/peer.ts";
-import { guarded, handlerFor, type Route, serveConfig, serveTcp } from "../../../src/api/server.ts";
+import { type Route, serveConfig, serveTcp } from "../../../src/api/server.ts";
 
 const HEAD =
   "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
@@ -156,32 +157,46 @@ Deno.test("vsockPeerGuard: CID 1 (a process of this machine) never; as PID 1 the
   }
 });
 
-Deno.test("guarded: a refused peer gets 403 permission_denied and no route runs", async () => {
+Deno.test("a listener's guard runs once per connection at accept: refused → 403 permission_denied, no route; a failing guard refuses", async () => {
   let ran = 0;
   const routes = new Map<string, Route>([["/svc/Shutdown", () => {
     ran++;
     return Promise.resolve(new Response("done"));
   }]]);
-  const local = () => ({ transport: "tcp" as const, hostname: "127.0.0.1", port: PORT });
-  const info = {
-    remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
-  } as Deno.ServeHandlerInfo<Deno.NetAddr>;
-  const req = () => new Request("http://acond/svc/Shutdown", { method: "POST", body: "{}" });
-  const no = guarded(handlerFor(routes), () => Promise.resolve("a container"), local);
-  const r = await no(req(), info);
-  assertEquals(r.status, 403);
-  assertEquals(r.headers.get("connection"), "close");
-  const body = await r.json();
-  assertEquals(body.code, "permission_denied");
-  assert(body.message.includes("a container"));
-  assertEquals(ran, 0);
-  // A guard that throws refuses too.
-  const broken = guarded(handlerFor(routes), () => Promise.reject(new Error("boom")), local);
-  assertEquals((await broken(req(), info)).status, 403);
-  assertEquals(ran, 0);
-  const yes = guarded(handlerFor(routes), () => Promise.resolve(null), local);
-  assertEquals(await (await yes(req(), info)).text(), "done");
-  assertEquals(ran, 1);
+  const served = (guard: () => Promise<string | null>) => {
+    let calls = 0;
+    const l = serveTcp("127.0.0.1", 0, routes, () => (calls++, guard()), serveConfig());
+    return { l, port: Number(l.addr.split(":").pop()), calls: () => calls };
+  };
+  const no = served(() => Promise.resolve("a container"));
+  const broken = served(() => Promise.reject(new Error("boom")));
+  const yes = served(() => Promise.resolve(null));
+  const http = Deno.createHttpClient({}); // one connection per listener, reused
+  const call = async (port: number) => {
+    const r = await fetch(`http://127.0.0.1:${port}/svc/Shutdown`, {
+      method: "POST",
+      body: "{}",
+      client: http,
+    });
+    return { status: r.status, conn: r.headers.get("connection"), text: await r.text() };
+  };
+  try {
+    const r = await call(no.port);
+    assertEquals([r.status, r.conn], [403, "close"]);
+    const body = JSON.parse(r.text);
+    assertEquals(body.code, "permission_denied");
+    assert(body.message.includes("a container"), body.message);
+    const b = await call(broken.port);
+    assertEquals(b.status, 403);
+    assert(b.text.includes("peer check failed: boom"), b.text);
+    assertEquals(ran, 0);
+    for (let i = 0; i < 3; i++) assertEquals((await call(yes.port)).text, "done");
+    assertEquals(ran, 3);
+    assertEquals(yes.calls(), 1, "one check for the connection, not one per request");
+  } finally {
+    http.close();
+    for (const s of [no, broken, yes]) await s.l.shutdown();
+  }
 });
 
 Deno.test("serveTcp with the kernel's tables: this process's uid refused, another's served", async () => {
@@ -247,4 +262,35 @@ Deno.test("readTcpPeerFacts: descriptors run out → it throws naming the table,
   const text = new TextDecoder().decode(out.stdout).trim();
   assert(out.success, new TextDecoder().decode(out.stderr));
   assert(text.startsWith("threw /proc/net/tcp"), text);
+});
+
+Deno.test("coalesced: 200 concurrent callers share at most two reads, each begun after its caller", async () => {
+  let reads = 0;
+  let running = 0;
+  let most = 0;
+  const read = async () => {
+    const n = ++reads;
+    running++;
+    most = Math.max(most, running);
+    await new Promise((r) => setTimeout(r, 5));
+    running--;
+    return { n, at: performance.now() - 5 };
+  };
+  const shared = coalesced(read);
+  const calls = [];
+  for (let i = 0; i < 200; i++) {
+    const called = performance.now();
+    calls.push(shared().then((v) => ({ called, ...v })));
+    if (i % 50 === 0) await new Promise((r) => setTimeout(r, 2)); // some arrive mid-read
+  }
+  const got = await Promise.all(calls);
+  assertEquals(most, 1, "one read at a time");
+  assert(reads <= 2 * 4 + 1, `${reads} reads for 200 callers`);
+  for (const g of got) assert(g.at >= g.called - 0.5, "a read begun before its caller");
+  // A failed read fails its callers and does not stick: the next caller reads again.
+  let fail = true;
+  const flaky = coalesced(() => fail ? Promise.reject(new Error("EMFILE")) : Promise.resolve(7));
+  const r1 = await flaky().catch((e) => e.message);
+  fail = false;
+  assertEquals([r1, await flaky()], ["EMFILE", 7]);
 });

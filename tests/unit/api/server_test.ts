@@ -34,3 +34,20 @@ Deno.test("handlerFor: a route that throws is answered 500, the handler goes on"
   assertEquals(await call("/svc/Broken"), [500, "internal error\n"]);
   assertEquals(await call("/svc/Health"), [200, "health"]);
 });
+
+Deno.test("handlerFor: an unknown RPC called with native gRPC is UNIMPLEMENTED, trailers-only", async () => {
+  const r = await handlerFor(new Map())(
+    new Request("http://acond/acon.grpc.AconService/Nope", {
+      method: "POST",
+      headers: { "content-type": "application/grpc" },
+      body: new Uint8Array(5),
+    }),
+    info,
+  );
+  assertEquals(r.status, 200);
+  assertEquals(r.headers.get("grpc-status"), "12");
+  assertEquals(
+    decodeURIComponent(r.headers.get("grpc-message")!),
+    "no such RPC: /acon.grpc.AconService/Nope",
+  );
+});
