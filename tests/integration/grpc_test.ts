@@ -122,6 +122,74 @@ Deno.test("grpcio over TCP and the Unix socket: Health, Inspect, a Logs stream, 
   });
 });
 
+/** The Buf CLI, pinned in package.json (scripts/setup installs it). */
+const BUF = `${TOP}/node_modules/.bin/buf`;
+
+/** `buf curl` with acond's schema; its JSON output (or error) and exit status. */
+async function bufCurl(args: string[]): Promise<{ ok: boolean; out: string; err: string }> {
+  const r = await new Deno.Command(BUF, {
+    args: ["curl", "--schema", `${TOP}/proto/acon.proto`, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const d = new TextDecoder();
+  return { ok: r.success, out: d.decode(r.stdout), err: d.decode(r.stderr) };
+}
+
+Deno.test("buf curl (the Buf CLI): native gRPC, Connect and gRPC-web on the Unix socket; gRPC over attested TLS trusting the served certificate; a Logs stream; an error code", async () => {
+  await grpcWorld(async (w, port) => {
+    const img = await image(w, {
+      entrypoint: ["/bin/sh", "-c", "echo alpha; echo beta"],
+      logFDs: [1],
+    });
+    const id = (await w.c.start({ imageId: img })).containerId;
+    const unix = ["--http2-prior-knowledge", "--unix-socket", w.d.socket];
+    const at = (m: string) => `http://localhost/acon.grpc.AconService/${m}`;
+    for (const protocol of ["grpc", "connect", "grpcweb"]) {
+      const h = await bufCurl([...unix, "--protocol", protocol, "-d", "{}", at("Health")]);
+      assert(h.ok, `${protocol}: ${h.err}`);
+      assertEquals([JSON.parse(h.out).tee, JSON.parse(h.out).apiVersion], ["sim", "1.0.0"]);
+    }
+    // A server stream: each message is one JSON document; the chunks' data (base64) is the log.
+    const logs = await bufCurl([
+      ...unix,
+      "--protocol",
+      "grpc",
+      "-d",
+      JSON.stringify({ containerId: id, follow: true, fromStart: true }),
+      at("Logs"),
+    ]);
+    assert(logs.ok, logs.err);
+    const docs = logs.out.trim().split(/\n(?=\{)/).map((t) => JSON.parse(t));
+    const text = docs.map((m) => atob(m.data ?? "")).join("");
+    assertEquals(text, "alpha\nbeta\n");
+    // An error: the code and message as Connect sends them, a failing exit status.
+    const bad = await bufCurl([
+      ...unix,
+      "--protocol",
+      "grpc",
+      "-d",
+      '{"containerId":4242}',
+      at("Inspect"),
+    ]);
+    assert(!bad.ok);
+    assertMatch(bad.out + bad.err, /invalid_argument/);
+    // TCP: attested TLS; buf trusts the certificate acond serves (aconctl is what checks its
+    // evidence), which names localhost.
+    const tls = await bufCurl([
+      "--protocol",
+      "grpc",
+      "--cacert",
+      tlsRoots.get(`127.0.0.1:${port}`)!,
+      "-d",
+      "{}",
+      `https://localhost:${port}/acon.grpc.AconService/Health`,
+    ]);
+    assert(tls.ok, tls.err);
+    assertEquals(JSON.parse(tls.out).tee, "sim");
+  });
+});
+
 /** A gRPC call's HTTP/2 trailers and status as curl -v shows them. */
 function grpcStatus(verbose: string): string | undefined {
   return /< grpc-status: (\d+)/.exec(verbose)?.[1];
