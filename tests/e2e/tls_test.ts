@@ -1,11 +1,14 @@
 /**
  * PID 1 serves the forwarded TCP API over attested TLS (acond.tls=on; the other e2e helpers speak
  * plain HTTP with acond.tls=off): dist/aconctl verifies the certificate (sim TEE: --allow-sim)
- * and refuses it without; the boot event says "tls":true and the TlsKey event follows it.
+ * and refuses it without; the boot event says "tls":true and the TlsKey event follows it; a
+ * native gRPC client (buf curl, trusting the served certificate) is answered by PID 1.
  */
 import { assertEquals, assertMatch } from "../helpers/assert.ts";
 import { boot } from "./qemu.ts";
 import { TOP } from "../helpers/daemon.ts";
+import { servedCertificate } from "../helpers/net.ts";
+import { pem } from "../../src/attest/ratls/cert.ts";
 
 async function aconctl(args: string[]): Promise<{ code: number; out: string }> {
   const o = await new Deno.Command(`${TOP}/dist/aconctl`, { args, stdin: "null" }).output();
@@ -25,6 +28,29 @@ Deno.test("PID 1: the TCP API is attested TLS; aconctl --allow-sim verifies it, 
     assertEquals(j.matches, true);
     assertMatch(j.lines[1], /^acond Boot \{.*"pid1":true,.*"tls":true,/);
     assertMatch(j.lines[2], /^acond TlsKey \{"alg":"ecdsa-p384","spki_sha384":"[0-9a-f]{96}"\}$/);
+    // Native gRPC (HTTP/2 trailers: node:http2 behind ALPN h2) from PID 1.
+    const served = await Deno.makeTempFile({ suffix: ".pem" });
+    await Deno.writeTextFile(served, pem("CERTIFICATE", await servedCertificate(vm.port)));
+    const buf = await new Deno.Command(`${TOP}/node_modules/.bin/buf`, {
+      args: [
+        "curl",
+        "--schema",
+        `${TOP}/proto/acon.proto`,
+        "--protocol",
+        "grpc",
+        "--cacert",
+        served,
+        "-d",
+        "{}",
+        `https://localhost:${vm.port}/acon.grpc.AconService/Health`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    await Deno.remove(served);
+    const dec = new TextDecoder();
+    assertEquals(buf.code, 0, dec.decode(buf.stderr));
+    assertEquals(JSON.parse(dec.decode(buf.stdout)).pid1, true);
     const no = await aconctl([...addr, "health"]);
     assertEquals(no.code, 4, no.out);
     assertMatch(no.out, /the evidence is simulated \(not TDX hardware\)/);
