@@ -7,7 +7,8 @@
 # Connect JSON Health (POST, application/json, `{}`), API_REQS requests (20000), 8 connections,
 # h2c with 10 streams each (-m 10), HTTP/1.1 one request at a time per connection. acond also
 # gets native gRPC Health over h2c (a 5-byte empty envelope, application/grpc, te: trailers).
-# Memory: acond's VmRSS after its first 20000 requests (the h2c Connect run, the first it serves)
+# Rates are h2load's; each server's CPU per request (/proc/PID/stat over the run) is printed too.
+# Memory: acond's VmRSS idle (after the readiness probes), after its first 20000 requests (the h2c Connect run, the first it serves)
 # and after BENCH_API_N in all (200000; the h2c gRPC and h1 runs, then h2c Connect Health up to
 # the total). BENCH_API_N=80000 is the quick run (about a minute less).
 api() {
@@ -72,7 +73,8 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))')
     echo "$out" | sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p'
   }
   rss() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
-  local rate=() cpu=() t0 t1
+  local rate=() cpu=() t0 t1 rss0
+  rss0=$(rss "${pids[0]}")
   # acond first: its first n requests are the h2c Connect run.
   t0=$(now)
   rate+=("$(load 0 "$n" h2c json)")
@@ -101,10 +103,14 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))')
       row api "acond --dev: native gRPC Health h2c req/s" "$(calc "round($grpc)") (server CPU µs/req $grpccpu)"
     fi
   done
-  row api "acond / connect-es h2c, h1 (target ≥ 0.5)" \
-    "$(calc "round(${rate[0]} / ${rate[2]}, 2)"), $(calc "round(${rate[1]} / ${rate[3]}, 2)")"
-  row api "acond / bare h2c, h1 (target ≥ 0.25)" \
-    "$(calc "round(${rate[0]} / ${rate[4]}, 2)"), $(calc "round(${rate[1]} / ${rate[5]}, 2)")"
+  # The rate ratios, and beside them the servers' CPU per request inverted (floor / acond): h2load
+  # shares the 2 cores, so on a busy machine the rate ratio tends to the CPU one.
+  ratios() { # floor's index → "h2c, h1 (CPU h2c, h1)"
+    echo "$(calc "round(${rate[0]} / ${rate[$1]}, 2)"), $(calc "round(${rate[1]} / ${rate[$1 + 1]}, 2)")" \
+      "(CPU $(calc "round(${cpu[$1]} / ${cpu[0]}, 2)"), $(calc "round(${cpu[$1 + 1]} / ${cpu[1]}, 2)"))"
+  }
+  row api "acond / connect-es h2c, h1 (target ≥ 0.5)" "$(ratios 2)"
+  row api "acond / bare h2c, h1 (target ≥ 0.25)" "$(ratios 4)"
   t1=$(now)
   row api "throughput runs took" "$(calc "round($t1 - $t0)") s"
 
@@ -119,7 +125,7 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))')
   t1=$(now)
   local rss2
   rss2=$(rss "${pids[0]}")
-  row api "acond RSS after $((n / 1000))k / $((total / 1000))k requests" \
-    "$rss1 / $rss2 MiB, ratio $(calc "round($rss2 / $rss1, 2)") (target ≤ 1.10; the last $((total - served > 0 ? total - served : 0)) took $(calc "round($t1 - $t0)") s)"
+  row api "acond RSS idle, after $((n / 1000))k, $((total / 1000))k requests" \
+    "$rss0, $rss1, $rss2 MiB; $((total / 1000))k / $((n / 1000))k ratio $(calc "round($rss2 / $rss1, 2)") (target ≤ 1.10; the last $((total - served > 0 ? total - served : 0)) took $(calc "round($t1 - $t0)") s)"
   row api "load average after (1, 5, 15 min)" "$(uptime | sed 's/.*load average: //')"
 }
