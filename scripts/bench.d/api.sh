@@ -8,9 +8,10 @@
 # h2c with 10 streams each (-m 10), HTTP/1.1 one request at a time per connection. acond also
 # gets native gRPC Health over h2c (a 5-byte empty envelope, application/grpc, te: trailers).
 # Rates are h2load's; each server's CPU per request (/proc/PID/stat over the run) is printed too.
-# Memory: acond's VmRSS idle (after the readiness probes), after its first 20000 requests (the h2c Connect run, the first it serves)
-# and after BENCH_API_N in all (200000; the h2c gRPC and h1 runs, then h2c Connect Health up to
-# the total). BENCH_API_N=80000 is the quick run (about a minute less).
+# Memory: acond's VmRSS idle (after the readiness probes), after its first 20000 requests (the
+# h2c Connect run, the first it serves) and after BENCH_API_N in all (200000: the h2c gRPC and h1
+# runs, then h2c Connect Health up to the total). BENCH_API_N=80000 is the quick run (40 to 80 s
+# less, depending on the machine's load).
 api() {
   local work pids=() n=${API_REQS:-20000} total=${BENCH_API_N:-200000}
   work=$(mktemp -d /tmp/acond-bench-api.XXXXXX)
