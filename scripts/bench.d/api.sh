@@ -6,7 +6,9 @@
 # body (scripts/bench.d/api_floor.ts). Each gets the same h2load runs, one after the other:
 # Connect JSON Health (POST, application/json, `{}`), API_REQS requests (20000), 8 connections,
 # h2c with 10 streams each (-m 10), HTTP/1.1 one request at a time per connection. acond also
-# gets native gRPC Health over h2c (a 5-byte empty envelope, application/grpc, te: trailers).
+# and the connect-es floor get native gRPC Health over h2c (a 5-byte empty envelope,
+# application/grpc, te: trailers; the floor's answer has no trailers: connect-es's fetch handler
+# drops them, and h2load does not read them).
 # Rates are h2load's; each server's CPU per request (/proc/PID/stat over the run) is printed too.
 # Memory: acond's VmRSS idle (after the readiness probes), after its first 20000 requests (the
 # h2c Connect run, the first it serves) and after BENCH_API_N in all (200000: the h2c gRPC and h1
@@ -82,9 +84,9 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))')
   cpu+=("$(cat "$work/cpu")")
   local rss1 served=$n
   rss1=$(rss "${pids[0]}")
-  local grpc grpccpu
-  grpc=$(load 0 "$n" h2c grpc)
-  grpccpu=$(cat "$work/cpu")
+  local grpc=() grpccpu=()
+  grpc+=("$(load 0 "$n" h2c grpc)")
+  grpccpu+=("$(cat "$work/cpu")")
   rate+=("$(load 0 "$n" h1 json)")
   cpu+=("$(cat "$work/cpu")")
   served=$((served + 2 * n))
@@ -95,13 +97,16 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))')
     rate+=("$(load "$s" "$n" h1 json)")
     cpu+=("$(cat "$work/cpu")")
   done
-  # rate/cpu: acond h2c, h1, connect h2c, h1, bare h2c, h1.
+  grpc+=("$(load 1 "$n" h2c grpc)")
+  grpccpu+=("$(cat "$work/cpu")")
+  # rate/cpu: acond h2c, h1, connect h2c, h1, bare h2c, h1; grpc: acond, connect.
   local names=("acond --dev" "connect-es floor" "bare Deno.serve") i
   for i in 0 1 2; do
     row api "${names[$i]}: req/s h2c, h1" \
       "$(calc "round(${rate[$((2 * i))]})"), $(calc "round(${rate[$((2 * i + 1))]})") (server CPU µs/req ${cpu[$((2 * i))]}, ${cpu[$((2 * i + 1))]})"
-    if [ "$i" = 0 ]; then
-      row api "acond --dev: native gRPC Health h2c req/s" "$(calc "round($grpc)") (server CPU µs/req $grpccpu)"
+    if [ "$i" -lt 2 ]; then
+      row api "${names[$i]}: native gRPC h2c req/s" \
+        "$(calc "round(${grpc[$i]})") (server CPU µs/req ${grpccpu[$i]})"
     fi
   done
   # The rate ratios, and beside them the servers' CPU per request inverted (floor / acond): h2load
@@ -112,6 +117,8 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))')
   }
   row api "acond / connect-es h2c, h1 (target ≥ 0.5)" "$(ratios 2)"
   row api "acond / bare h2c, h1 (target ≥ 0.25)" "$(ratios 4)"
+  row api "acond / connect-es, native gRPC h2c" \
+    "$(calc "round(${grpc[0]} / ${grpc[1]}, 2)") (CPU $(calc "round(${grpccpu[1]} / ${grpccpu[0]}, 2)"))"
   t1=$(now)
   row api "throughput runs took" "$(calc "round($t1 - $t0)") s"
 
