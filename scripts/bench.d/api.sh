@@ -16,6 +16,8 @@
 # less, depending on the machine's load).
 api() {
   local work pids=() n=${API_REQS:-20000} total=${BENCH_API_N:-200000}
+  command -v h2load >/dev/null ||
+    { echo "bench: api needs h2load (Debian's nghttp2-client; scripts/setup installs it)" >&2; return 1; }
   work=$(mktemp -d /tmp/acond-bench-api.XXXXXX)
   # shellcheck disable=SC2064
   trap "for p in \${pids[@]}; do kill \$p 2>/dev/null; done; wait 2>/dev/null; rm -rf '$work'" RETURN
@@ -58,7 +60,7 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))')
 
   # One h2load run: server (0 acond, 1 connect, 2 bare), requests, h1|h2c, json|grpc → prints
   # requests/s; fails unless every request got a 2xx. The server's CPU µs/request go to $work/cpu.
-  load() {
+  api_load() {
     local args=(-n "$2" -c 8) out ok
     [ "$3" = h1 ] && args+=(--h1) || args+=(-m 10)
     if [ "$4" = grpc ]; then
@@ -75,29 +77,29 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))')
     calc "round(($c1 - $c0) * 1e6 / $2)" >"$work/cpu"
     echo "$out" | sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p'
   }
-  rss() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+  api_rss() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
   local rate=() cpu=() t0 t1 rss0
-  rss0=$(rss "${pids[0]}")
+  rss0=$(api_rss "${pids[0]}")
   # acond first: its first n requests are the h2c Connect run.
   t0=$(now)
-  rate+=("$(load 0 "$n" h2c json)")
+  rate+=("$(api_load 0 "$n" h2c json)")
   cpu+=("$(cat "$work/cpu")")
   local rss1 served=$n
-  rss1=$(rss "${pids[0]}")
+  rss1=$(api_rss "${pids[0]}")
   local grpc=() grpccpu=()
-  grpc+=("$(load 0 "$n" h2c grpc)")
+  grpc+=("$(api_load 0 "$n" h2c grpc)")
   grpccpu+=("$(cat "$work/cpu")")
-  rate+=("$(load 0 "$n" h1 json)")
+  rate+=("$(api_load 0 "$n" h1 json)")
   cpu+=("$(cat "$work/cpu")")
   served=$((served + 2 * n))
   local s
   for s in 1 2; do
-    rate+=("$(load "$s" "$n" h2c json)")
+    rate+=("$(api_load "$s" "$n" h2c json)")
     cpu+=("$(cat "$work/cpu")")
-    rate+=("$(load "$s" "$n" h1 json)")
+    rate+=("$(api_load "$s" "$n" h1 json)")
     cpu+=("$(cat "$work/cpu")")
   done
-  grpc+=("$(load 1 "$n" h2c grpc)")
+  grpc+=("$(api_load 1 "$n" h2c grpc)")
   grpccpu+=("$(cat "$work/cpu")")
   # rate/cpu: acond h2c, h1, connect h2c, h1, bare h2c, h1; grpc: acond, connect.
   local names=("acond --dev" "connect-es floor" "bare Deno.serve") i
@@ -111,12 +113,12 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))')
   done
   # The rate ratios, and beside them the servers' CPU per request inverted (floor / acond): h2load
   # shares the 2 cores, so on a busy machine the rate ratio tends to the CPU one.
-  ratios() { # floor's index → "h2c, h1 (CPU h2c, h1)"
+  api_ratios() { # floor's index → "h2c, h1 (CPU h2c, h1)"
     echo "$(calc "round(${rate[0]} / ${rate[$1]}, 2)"), $(calc "round(${rate[1]} / ${rate[$1 + 1]}, 2)")" \
       "(CPU $(calc "round(${cpu[$1]} / ${cpu[0]}, 2)"), $(calc "round(${cpu[$1 + 1]} / ${cpu[1]}, 2)"))"
   }
-  row api "acond / connect-es h2c, h1 (target ≥ 0.5)" "$(ratios 2)"
-  row api "acond / bare h2c, h1 (target ≥ 0.25)" "$(ratios 4)"
+  row api "acond / connect-es h2c, h1 (target ≥ 0.5)" "$(api_ratios 2)"
+  row api "acond / bare h2c, h1 (target ≥ 0.25)" "$(api_ratios 4)"
   row api "acond / connect-es, native gRPC h2c" \
     "$(calc "round(${grpc[0]} / ${grpc[1]}, 2)") (CPU $(calc "round(${grpccpu[1]} / ${grpccpu[0]}, 2)"))"
   t1=$(now)
@@ -127,12 +129,12 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))')
   local rest=$((total - served))
   while [ "$rest" -gt 0 ]; do
     local chunk=$((rest < 100000 ? rest : 100000))
-    load 0 "$chunk" h2c json >/dev/null
+    api_load 0 "$chunk" h2c json >/dev/null
     rest=$((rest - chunk))
   done
   t1=$(now)
   local rss2
-  rss2=$(rss "${pids[0]}")
+  rss2=$(api_rss "${pids[0]}")
   row api "acond RSS idle, after $((n / 1000))k, $((total / 1000))k requests" \
     "$rss0, $rss1, $rss2 MiB; $((total / 1000))k / $((n / 1000))k ratio $(calc "round($rss2 / $rss1, 2)") (target ≤ 1.10; the last $((total - served > 0 ? total - served : 0)) took $(calc "round($t1 - $t0)") s)"
   row api "load average after (1, 5, 15 min)" "$(uptime | sed 's/.*load average: //')"
