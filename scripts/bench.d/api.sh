@@ -5,8 +5,8 @@
 # HealthResponse (the RPC stack's floor), and Deno.serve answering Health's path with a fixed
 # body (scripts/bench.d/api_floor.ts). Each gets the same h2load runs, one after the other:
 # Connect JSON Health (POST, application/json, `{}`), API_REQS requests (20000), 8 connections,
-# h2c with 10 streams each (-m 10), HTTP/1.1 one request at a time per connection. acond also
-# and the connect-es floor get native gRPC Health over h2c (a 5-byte empty envelope,
+# h2c with 10 streams each (-m 10), HTTP/1.1 one request at a time per connection. acond and
+# the connect-es floor also get native gRPC Health over h2c (a 5-byte empty envelope,
 # application/grpc, te: trailers; the floor's answer has no trailers: connect-es's fetch handler
 # drops them, and h2load does not read them).
 # Rates are h2load's; each server's CPU per request (/proc/PID/stat over the run) is printed too.
@@ -47,6 +47,9 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))')
         "http://127.0.0.1:${ports[$p]}$path" && break
       sleep 0.1
     done
+    curl -sf -o /dev/null -X POST -H 'content-type: application/json' -d '{}' \
+      "http://127.0.0.1:${ports[$p]}$path" ||
+      { echo "bench: server $p does not answer Health" >&2; cat "$work"/*.log >&2; return 1; }
   done
   # Native gRPC must really answer grpc-status 0 (h2load sees only the HTTP status).
   curl -s --http2-prior-knowledge -D "$work/grpc.head" -o /dev/null -X POST \
