@@ -1,9 +1,11 @@
 /**
  * Streaming digests on a worker thread. Hashing a layer costs about as much CPU as extracting it;
  * on its own thread it runs in parallel with the extraction (main thread) instead of after it. The
- * worker is started on the first chunk and ends with digest() or abort(). Chunks are copied to it
- * (the extraction still needs the original); `backlog` (bytes sent but not hashed yet) lets the
- * caller bound the memory held by the worker's queue.
+ * worker is started on the first chunk and ends with digest() or abort(). A chunk in shared memory
+ * (a SharedArrayBuffer: what a streamed body is gathered into, ./body.ts) is hashed where it is, so
+ * it must not change after update(); any other chunk is copied to the worker (the extraction still
+ * needs the original). `backlog` (bytes sent but not hashed yet) lets the caller bound the memory
+ * held by the worker's queue.
  */
 import type { HashAlg } from "../../digest.ts";
 import type { ChunkSink } from "../tar/reader.ts";
@@ -40,7 +42,17 @@ export class WorkerHasher implements ChunkSink {
   #result: ((m: Map<HashAlg, string>) => void) | null = null;
   #reject: ((e: Error) => void) | null = null;
 
-  constructor(private readonly algs: readonly HashAlg[]) {}
+  /** Shared chunks sent, oldest first, until the worker has hashed them. */
+  readonly #shared: (Uint8Array | null)[] = [];
+
+  /**
+   * `done`, when given, is called with every shared chunk once it is hashed (the worker no longer
+   * reads it), so that its buffer may be reused.
+   */
+  constructor(
+    private readonly algs: readonly HashAlg[],
+    private readonly done?: (chunk: Uint8Array) => void,
+  ) {}
 
   /** Bytes sent to the worker that it has not hashed yet. */
   get backlog(): number {
@@ -53,6 +65,8 @@ export class WorkerHasher implements ChunkSink {
     w.onmessage = (e: MessageEvent) => {
       if (typeof e.data === "number") {
         this.#backlog -= e.data;
+        const c = this.#shared.shift();
+        if (c) this.done?.(c);
         this.#wake();
       } else {
         const digests = new Map<HashAlg, string>(e.data.digests);
@@ -74,9 +88,15 @@ export class WorkerHasher implements ChunkSink {
     if (this.#done) throw new Error("hasher already finished");
     if (chunk.length === 0) return;
     const w = this.#worker ?? this.#start();
-    const copy = chunk.slice();
-    this.#backlog += copy.length;
-    w.postMessage(copy, [copy.buffer]);
+    this.#backlog += chunk.length;
+    if (chunk.buffer instanceof SharedArrayBuffer) {
+      this.#shared.push(chunk);
+      w.postMessage(chunk); // shared, not copied
+    } else {
+      this.#shared.push(null);
+      const copy = chunk.slice();
+      w.postMessage(copy, [copy.buffer]);
+    }
   }
 
   /** Resolves once at most `limit` bytes wait in the worker (or the hasher failed or ended). */

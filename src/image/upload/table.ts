@@ -229,6 +229,7 @@ export class Uploads {
         if (!u.failure) await waitForRoom(u, MAX_QUEUED);
         if (u.failure) throw u.failure;
       },
+      newBatch: () => u.pool.take(),
     };
   }
 
