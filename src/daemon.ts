@@ -26,10 +26,12 @@ import {
 import { deferHandlers } from "./api/deferred.ts";
 import { budgetAddBlob } from "./api/bodygate.ts";
 import { streamLimits } from "./api/stream_slots.ts";
+import { streamAddBlobRoute } from "./api/addblob_stream.ts";
 import { type PeerGuards, peerGuards } from "./api/peer.ts";
 import { DEV_UID_BASE } from "./container/registry.ts";
 import { blobStreamRoute } from "./api/blobstream.ts";
 import { BLOB_STREAM_PREFIX } from "./api/wire.ts";
+import { REST_PREFIX, restRoute } from "./api/rest/mod.ts";
 import { healthHandlers } from "./api/handlers/health.ts";
 import { powerHandlers } from "./api/handlers/power.ts";
 import { terminalHandlers } from "./api/handlers/terminal.ts";
@@ -45,6 +47,7 @@ import type { AttestSockets } from "./container/deps.ts";
 import { Cgroups } from "./container/cgroup.ts";
 import type { ContainerService } from "./container/service.ts";
 import type { Uploads } from "./image/upload/table.ts";
+import { STREAM_IDLE_MS } from "./image/upload/body.ts";
 
 /** What the daemon gets from its mode: PID 1 has power-down and loads kernel modules. */
 export interface Platform {
@@ -180,12 +183,18 @@ export async function startDaemon(
     laterHandlers,
   );
   const streamsEnd = new AbortController();
-  const routes = buildRoutes(
-    handlers,
-    Math.max(opts.maxRequestBytes, MAX_CHUNK_BYTES) + 4096,
-    streamsEnd.signal,
-  );
+  const readMaxBytes = Math.max(opts.maxRequestBytes, MAX_CHUNK_BYTES) + 4096;
+  const routes = buildRoutes(handlers, readMaxBytes, streamsEnd.signal);
   routes.set(BLOB_STREAM_PREFIX, blobStreamRoute(uploads)); // raw layer PUT, docs/layers.md
+  // Binary unary AddBlobs streamed into the extraction (api/addblob_stream.ts), then the gate.
+  streamAddBlobRoute(
+    routes,
+    () => import("./image/upload/unary.ts").then((m) => m.unaryBlobs(ctx)),
+    { readMaxBytes, idleMs: STREAM_IDLE_MS },
+  );
+  // ACON's REST API (aconcli), on the same listeners: docs/api.md "REST (ACON compatibility)".
+  const rest = { handlers, uploads, maxBody: readMaxBytes, shutdownSignal: streamsEnd.signal };
+  routes.set(REST_PREFIX, restRoute(rest));
   budgetAddBlob(routes, opts.maxRequestBytes); // bodies held at once: api/bodygate.ts
   const guards = peerGuards({ pid1: opts.pid1, devUidBase: DEV_UID_BASE });
   const serve = serveConfig(opts.conn);

@@ -1,6 +1,7 @@
 /**
  * A bound on the unary request bodies held in memory at once (AddBlob: up to --max-request each,
- * and decoding, hashing and extracting it holds it, and copies, until the answer). Before a body
+ * and decoding, hashing and extracting it holds it, and copies, until the answer; a binary one is
+ * streamed and holds at most about STREAMED_BODY_BYTES, which is what it counts here). Before a body
  * is read its declared size (Content-Length; --max-request when none is given) is taken from a
  * byte budget and given back when the answer is ready. A request that does not fit is answered at
  * once, unread, with `unavailable` (retry later) and a message that names the chunked upload,
@@ -9,6 +10,7 @@
  */
 import type { Route } from "./server.ts";
 import { AconService } from "../gen/acon_pb.ts";
+import { streamable, STREAMED_BODY_BYTES } from "./addblob_stream.ts";
 
 export class BodyBudget {
   #used = 0;
@@ -52,13 +54,22 @@ function refusal(req: Request, message: string): Response {
   });
 }
 
-/** `route` with its bodies counted against `budget`; `maxBody` counts a body of unknown length. */
-export function budgeted(route: Route, budget: BodyBudget, maxBody: number): Route {
+/**
+ * `route` with its bodies counted against `budget`; `maxBody` counts a body of unknown length, and
+ * `charge` (when given) caps what one request counts (a streamed body holds less than its size).
+ */
+export function budgeted(
+  route: Route,
+  budget: BodyBudget,
+  maxBody: number,
+  charge?: (req: Request) => number | undefined,
+): Route {
   return async (req) => {
     const declared = Number(req.headers.get("content-length") ?? NaN);
-    const n = Number.isSafeInteger(declared) && declared >= 0
-      ? Math.min(declared, maxBody)
-      : maxBody;
+    const n = Math.min(
+      Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, maxBody) : maxBody,
+      charge?.(req) ?? Infinity,
+    );
     if (!budget.tryTake(n)) {
       await req.body?.cancel().catch(() => {});
       return refusal(
@@ -75,11 +86,22 @@ export function budgeted(route: Route, budget: BodyBudget, maxBody: number): Rou
   };
 }
 
-/** Unary AddBlob bodies held at once: at most two of --max-request (any number of small ones). */
+/**
+ * Unary AddBlob bodies held at once: at most two of --max-request (any number of small ones). A
+ * binary body, streamed (./addblob_stream.ts), counts STREAMED_BODY_BYTES at most.
+ */
 export function budgetAddBlob(routes: Map<string, Route>, maxRequestBytes: number): void {
   const path = `/${AconService.typeName}/AddBlob`;
   const route = routes.get(path);
   if (route) {
-    routes.set(path, budgeted(route, new BodyBudget(2 * maxRequestBytes), maxRequestBytes));
+    routes.set(
+      path,
+      budgeted(
+        route,
+        new BodyBudget(2 * maxRequestBytes),
+        maxRequestBytes,
+        (req) => streamable(req) ? STREAMED_BODY_BYTES : undefined,
+      ),
+    );
   }
 }

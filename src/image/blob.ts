@@ -189,19 +189,39 @@ export async function placeLayer(
 }
 
 /**
+ * A unary AddBlob's data is at most --max-request. The RPC layer enforces --max-request too;
+ * checked here as well, so that the transport limit can be raised for WriteBlob chunks without
+ * widening AddBlob.
+ */
+export function checkUnarySize(ctx: Context, n: number): void {
+  const max = ctx.opts.maxRequestBytes as number | undefined;
+  if (max !== undefined && n > max) {
+    throw new AcondError(
+      "resource_exhausted",
+      `Blob of ${n} bytes exceeds --max-request (${max} bytes): use the chunked upload`,
+    );
+  }
+}
+
+/**
+ * Throws the refusal of an unreferenced blob (permission_denied) when no loaded image lists any
+ * layer by one of `algs`: then no blob hashed with them can match, whatever its bytes.
+ */
+export function checkAnyReferenced(state: PodState, algs: readonly HashAlg[]): void {
+  for (const img of state.images.values()) {
+    for (const l of img.manifest.layers) {
+      if (algs.some((a) => l.startsWith(`${a}/`))) return;
+    }
+  }
+  throw denied(MSG.noReferencingManifest);
+}
+
+/**
  * Unary AddBlob: the whole tar is in the request (≤ --max-request). Digests first, so an
  * unreferenced blob is refused before a single file is written.
  */
 export async function addBlob(ctx: Context, bits: number, data: Uint8Array): Promise<void> {
-  // The RPC layer enforces --max-request too; checked here as well, so that the transport limit
-  // can be raised for WriteBlob chunks without widening AddBlob.
-  const max = ctx.opts.maxRequestBytes as number | undefined;
-  if (max !== undefined && data.length > max) {
-    throw new AcondError(
-      "resource_exhausted",
-      `Blob of ${data.length} bytes exceeds --max-request (${max} bytes): use the chunked upload`,
-    );
-  }
+  checkUnarySize(ctx, data.length);
   const linkAlgs = algsFromBits(bits);
   if (linkAlgs.length === 0) throw denied(MSG.noReferencingManifest);
   const digests = new Map<HashAlg, string>();

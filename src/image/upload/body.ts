@@ -81,16 +81,19 @@ function pieceReader(body: ReadableStream<Uint8Array>): PieceReader {
 }
 
 /**
- * Reads through `reader`, cancelling it when one read waits longer than `idleMs` (measured in real
- * time, between reads only: waiting for the extraction is not idleness).
+ * A body read piece by piece (a piece is valid until the next read), cancelled when one read
+ * waits longer than `idleMs` (measured in real time, between reads only: waiting for the
+ * extraction is not idleness). Also used by the streamed unary AddBlob (api/addblob_stream.ts).
  */
-class IdleWatchdog {
+export class BodyPieces {
+  readonly #reader: PieceReader;
   #lastRead = Date.now();
   #reading = false;
   #stalled = false;
   readonly #timer: ReturnType<typeof setInterval>;
 
-  constructor(private readonly reader: PieceReader, private readonly idleMs: number) {
+  constructor(body: ReadableStream<Uint8Array>, private readonly idleMs: number) {
+    const reader = this.#reader = pieceReader(body);
     this.#timer = setInterval(() => {
       if (this.#reading && Date.now() - this.#lastRead > idleMs) {
         this.#stalled = true;
@@ -104,12 +107,17 @@ class IdleWatchdog {
     this.#lastRead = Date.now();
     this.#reading = true;
     try {
-      const piece = await this.reader.read();
+      const piece = await this.#reader.read();
       if (this.#stalled) throw new Error(`nothing for ${this.idleMs / 1000} s`);
       return piece;
     } finally {
       this.#reading = false;
     }
+  }
+
+  /** Whatever was not read is not wanted. */
+  cancel(): void {
+    this.#reader.cancel();
   }
 
   stop(): void {
@@ -122,7 +130,7 @@ class IdleWatchdog {
  * sink's, ./pool.ts): the hash worker reads it where it is while the extraction reads it too;
  * nothing writes to a batch once it is given to the sink.
  */
-class Batches {
+export class Batches {
   #batch: Uint8Array | null = null;
   #filled = 0;
 
@@ -168,8 +176,7 @@ export async function receiveBody(
   sink: BodySink,
   opts: { limit?: number; idleMs: number },
 ): Promise<void> {
-  const reader = pieceReader(body);
-  const idle = new IdleWatchdog(reader, opts.idleMs);
+  const idle = new BodyPieces(body, opts.idleMs);
   const batches = new Batches(sink);
   try {
     for (;;) {
@@ -192,7 +199,7 @@ export async function receiveBody(
     }
     await batches.flush();
   } catch (e) {
-    reader.cancel();
+    idle.cancel();
     throw e;
   } finally {
     idle.stop();

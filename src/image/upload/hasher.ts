@@ -12,8 +12,11 @@ import type { ChunkSink } from "../tar/reader.ts";
 
 /**
  * The worker's code, as text: the daemon ships as one bundle, so the worker cannot be a separate
- * module file. Protocol: {algs} first, then chunks (each acknowledged with its length), then
- * "end" (answered with the hex digests).
+ * module file. Protocol: {algs} first, then chunks, then "end" (answered with the hex digests). A
+ * chunk is either a view of shared memory (hashed in place, acknowledged with its length) or
+ * {buf, len}, a copy transferred to the worker and sent back once hashed, so that the buffers are
+ * reused: a worker that dropped them would pile up garbage its collector sees late, tens of MiB
+ * per upload.
  */
 const WORKER_SOURCE = `
 import { createHash } from "node:crypto";
@@ -23,6 +26,10 @@ self.onmessage = (e) => {
   if (m instanceof Uint8Array) {
     for (const [, h] of hashes) h.update(m);
     self.postMessage(m.length);
+  } else if (m.buf instanceof ArrayBuffer) {
+    const chunk = new Uint8Array(m.buf, 0, m.len);
+    for (const [, h] of hashes) h.update(chunk);
+    self.postMessage(m, [m.buf]);
   } else if (m === "end") {
     self.postMessage({ digests: hashes.map(([a, h]) => [a, h.digest("hex")]) });
   } else {
@@ -33,9 +40,15 @@ self.onmessage = (e) => {
 
 let workerUrl: string | undefined;
 
+/** Buffers sent to the worker are at least this large (a stream's batch), and so many are kept. */
+const MIN_BUFFER = 1 << 20;
+const POOL = 8;
+
 export class WorkerHasher implements ChunkSink {
   #worker: Worker | null = null;
   #backlog = 0;
+  /** Buffers the worker gave back, for the next chunks. */
+  #free: ArrayBuffer[] = [];
   #failure: Error | null = null;
   #done = false;
   #waiters: (() => void)[] = [];
@@ -43,7 +56,7 @@ export class WorkerHasher implements ChunkSink {
   #reject: ((e: Error) => void) | null = null;
 
   /** Shared chunks sent, oldest first, until the worker has hashed them. */
-  readonly #shared: (Uint8Array | null)[] = [];
+  readonly #shared: Uint8Array[] = [];
 
   /**
    * `done`, when given, is called with every shared chunk once it is hashed (the worker no longer
@@ -67,6 +80,10 @@ export class WorkerHasher implements ChunkSink {
         this.#backlog -= e.data;
         const c = this.#shared.shift();
         if (c) this.done?.(c);
+        this.#wake();
+      } else if (e.data.buf instanceof ArrayBuffer) {
+        this.#backlog -= e.data.len;
+        if (this.#free.length < POOL) this.#free.push(e.data.buf);
         this.#wake();
       } else {
         const digests = new Map<HashAlg, string>(e.data.digests);
@@ -92,11 +109,14 @@ export class WorkerHasher implements ChunkSink {
     if (chunk.buffer instanceof SharedArrayBuffer) {
       this.#shared.push(chunk);
       w.postMessage(chunk); // shared, not copied
-    } else {
-      this.#shared.push(null);
-      const copy = chunk.slice();
-      w.postMessage(copy, [copy.buffer]);
+      return;
     }
+    const i = this.#free.findIndex((b) => b.byteLength >= chunk.length);
+    const buf = i >= 0
+      ? this.#free.splice(i, 1)[0]
+      : new ArrayBuffer(Math.max(chunk.length, MIN_BUFFER));
+    new Uint8Array(buf).set(chunk);
+    w.postMessage({ buf, len: chunk.length }, [buf]);
   }
 
   /** Resolves once at most `limit` bytes wait in the worker (or the hasher failed or ended). */
@@ -132,6 +152,7 @@ export class WorkerHasher implements ChunkSink {
 
   #stop(): void {
     this.#done = true;
+    this.#free = [];
     this.#worker?.terminate();
     this.#worker = null;
     this.#wake();
