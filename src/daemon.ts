@@ -48,6 +48,7 @@ import { Cgroups } from "./container/cgroup.ts";
 import type { ContainerService } from "./container/service.ts";
 import type { Uploads } from "./image/upload/table.ts";
 import { STREAM_IDLE_MS } from "./image/upload/body.ts";
+import type { TlsIdentity } from "./attest/ratls/identity.ts";
 
 /** What the daemon gets from its mode: PID 1 has power-down and loads kernel modules. */
 export interface Platform {
@@ -72,6 +73,8 @@ export interface Daemon {
   readonly peerGuards: PeerGuards;
   /** The limits and the descriptor budget every listener of this daemon shares. */
   readonly serveConfig: ServeConfig;
+  /** The TCP listener's attested TLS certificate (attest/ratls/); null with acond.tls=off. */
+  readonly tls: Promise<TlsIdentity> | null;
   /**
    * Ends every open stream (Watch, Logs, KernelLog: they finish as if done); unary calls go on.
    * The first step of every shutdown, so that no listener waits on a stream that never ends.
@@ -119,6 +122,10 @@ export async function startDaemon(
     limits: opts.limits ?? DEFAULT_LIMITS,
   });
   await measureBoot(opts, tee, ctx.eventLog, cgroups.facts());
+  // The attested TLS certificate of the TCP listener: its TlsKey event right after the boot's.
+  const tls = opts.tcp && opts.tls !== false
+    ? import("./attest/ratls/identity.ts").then((m) => m.makeTlsIdentity(ctx))
+    : null;
   const reaper = new Reaper(linuxSys);
   // The one poller of raw fds, and the one owner of ptys (containers' and Execs' terminals).
   const poller = new Poller();
@@ -202,10 +209,12 @@ export async function startDaemon(
   // the API answers, so a client that saw Health can use it. As PID 1 nothing in the VM can call
   // it before a container exists: it comes with the first Start.
   if (!opts.pid1) await sockets.bindShared();
+  // Dev mode: the certificate before any listener, so that TCP is up when the socket answers.
+  const cert = tls && !opts.pid1 ? await tls : undefined;
   const listeners: Listener[] = [await serveUnix(opts.socket, routes, serve)];
   // PID 1 opens TCP and vsock itself (init/pid1.ts, supervised) from the effective options.
   if (opts.tcp && !opts.pid1) {
-    listeners.push(serveTcp(opts.tcp.hostname, opts.tcp.port, routes, guards.tcp, serve));
+    listeners.push(serveTcp(opts.tcp.hostname, opts.tcp.port, routes, guards.tcp, serve, cert));
   }
   if (opts.vsock != null && !opts.pid1) {
     listeners.push(serveVsock(opts.vsock, routes, guards.vsock, serve));
@@ -235,6 +244,7 @@ export async function startDaemon(
     routes,
     peerGuards: guards,
     serveConfig: serve,
+    tls,
     endStreams: () => streamsEnd.abort(),
     reaper,
     terminals,

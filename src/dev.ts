@@ -23,7 +23,11 @@ Usage:
 Options (dev mode):
   --root DIR          state directory (images, layers, containers, event log)
   --socket PATH       Unix socket of the API (created with mode 0600)
-  --tcp HOST:PORT     also serve the API on TCP (plain HTTP; Connect and gRPC-web)
+  --tcp HOST:PORT     also serve the API on TCP, over TLS with the attested certificate (a
+                      key made at start, its quote in the certificate: docs/api.md "Attested
+                      TLS"; aconctl --tcp verifies it before any request)
+  --tls on|off        TLS on the TCP listener (default on); off: plain HTTP, recorded as
+                      "tls":false in the boot event (as acond.tls=off). --no-tls: --tls off
   --vsock PORT        also serve the API on vsock, any local CID (needs a vsock transport in
                       the host's kernel; vsock_loopback for CID 1)
   --tee auto|tdx|sim  TEE backend (default: auto = tdx when available, else sim)
@@ -71,6 +75,8 @@ export async function runDev(argv: string[]): Promise<number> {
         root: { type: "string" },
         socket: { type: "string" },
         tcp: { type: "string" },
+        tls: { type: "string" },
+        "no-tls": { type: "boolean" },
         vsock: { type: "string" },
         tee: { type: "string", default: "auto" },
         "min-hash": { type: "string", default: "sha384" },
@@ -116,6 +122,9 @@ export async function runDev(argv: string[]): Promise<number> {
   if (!["auto", "tdx", "sim"].includes(values.tee!)) return fail(`bad --tee "${values.tee}"`);
   if (!["error", "warn", "info", "debug"].includes(values.log!)) {
     return fail(`bad --log "${values.log}"`);
+  }
+  if (values.tls !== undefined && values.tls !== "on" && values.tls !== "off") {
+    return fail(`bad --tls "${values.tls}" (on or off)`);
   }
   if ((values.console !== undefined || values["debug-shell"]) && !values.interactive) {
     return fail("--console and --debug-shell need --interactive");
@@ -182,6 +191,7 @@ export async function runDev(argv: string[]): Promise<number> {
       root: values.root.replace(/\/+$/, "") || "/",
       socket: values.socket,
       tcp: values.tcp ? parseHostPort(values.tcp) : null,
+      tls: !(values["no-tls"] === true || values.tls === "off"),
       vsock,
       tee: values.tee as Options["tee"],
       minHash: parseMinHash(values["min-hash"]!),

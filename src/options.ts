@@ -10,6 +10,11 @@ export interface Options {
   socket: string;
   /** Extra TCP listener, host:port. */
   tcp: { hostname: string; port: number } | null;
+  /**
+   * TLS with the attested certificate on the TCP listener (attest/ratls/); false only with
+   * acond.tls=off or dev --tls off (plain HTTP; recorded in the boot event). Default on.
+   */
+  tls?: boolean;
   /** Extra vsock listener port, any local CID (dev mode; as PID 1 init/vsock.ts starts it). */
   vsock?: number | null;
   tee: TeeChoice;

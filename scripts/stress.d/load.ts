@@ -51,6 +51,9 @@ function rng(seed: number): () => number {
 
 type Op = (c: AconClient, r: () => number, signal: AbortSignal) => Promise<void>;
 
+/** How many times HANG_MS an RPC is waited for before it is cut and called stuck. */
+const STUCK_FACTOR = 3;
+
 /** Errors an RPC of the mix may earn under load. */
 const LOAD_EARNED = new Set([Code.ResourceExhausted, Code.AlreadyExists]);
 
@@ -213,13 +216,30 @@ async function loadOnce(t: Tally, p: LoadParams, check: string): Promise<void> {
           const [name, op] = choose(r);
           counts.set(name, (counts.get(name) ?? 0) + 1);
           row.inputs++;
+          // Past HANG_MS an RPC counts as a hang; it is given STUCK_FACTOR × that before it is
+          // cut, so that the report tells a slow answer (and how slow) from a stuck one.
           const ac = new AbortController();
-          const timer = setTimeout(() => ac.abort(), HANG_MS);
+          const timer = setTimeout(() => ac.abort(), HANG_MS * STUCK_FACTOR);
+          const began = Date.now();
+          const at = () =>
+            `RPC ${i} of client ${ci}, ${((began - t.started) / 1000).toFixed(0)} s in`;
           try {
             await op(c, r, ac.signal);
+            const ms = Date.now() - began;
+            if (ms > HANG_MS) {
+              t.fail(check, "hangs", `${name}: slow, answered after ${ms} ms (${at()})`);
+            }
           } catch (e) {
-            if (ac.signal.aborted) t.fail(check, "hangs", `${name}: no answer in ${HANG_MS} ms`);
-            else if (!(e instanceof ConnectError && LOAD_EARNED.has(e.code))) {
+            const ms = Date.now() - began;
+            if (ac.signal.aborted) {
+              t.fail(check, "hangs", `${name}: stuck, no answer in ${ms} ms (${at()})`);
+            } else if (ms > HANG_MS) {
+              t.fail(
+                check,
+                "hangs",
+                `${name}: slow, failed after ${ms} ms: ${(e as Error).message} (${at()})`,
+              );
+            } else if (!(e instanceof ConnectError && LOAD_EARNED.has(e.code))) {
               t.fail(check, "unearned", `${name}: ${(e as Error).message}`);
             }
           } finally {

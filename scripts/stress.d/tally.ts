@@ -13,7 +13,7 @@ export interface Row {
   wrong: number;
   /** Failed liveness or consistency checks after an input. */
   consistency: number;
-  /** The first failures, to replay and read. */
+  /** The first failures of each kind (MAX_EXAMPLES each), to replay and read. */
   examples: string[];
   /** Why the check could not run on this host (reported as not run: neither passed nor failed). */
   notRun?: string;
@@ -49,7 +49,10 @@ export class Tally {
   fail(check: string, kind: Failure, example: string): void {
     const r = this.row(check);
     r[kind]++;
-    if (r.examples.length < MAX_EXAMPLES) r.examples.push(`${kind}: ${example}`);
+    // Per kind: thousands of one kind (say unearned errors) must not hide the first hang.
+    if (r.examples.filter((e) => e.startsWith(`${kind}:`)).length < MAX_EXAMPLES) {
+      r.examples.push(`${kind}: ${example}`);
+    }
     if (Deno.env.get("STRESS_VERBOSE")) console.error(`  [${check}] ${kind}: ${example}`);
   }
 

@@ -180,7 +180,13 @@ export function judgeTcpPeer(
 
 /** Reads the facts from the kernel (acond's network namespace, which containers share). */
 export async function readTcpPeerFacts(): Promise<TcpPeerFacts> {
-  const read = (p: string) => Deno.readTextFile(p).catch(() => ""); // no IPv6: no tcp6
+  // No IPv6: no tcp6, an empty table. Any other failure (EMFILE when descriptors run short) is
+  // not an empty table: it is thrown, and the guard refuses saying why.
+  const read = (p: string) =>
+    Deno.readTextFile(p).catch((e) => {
+      if (e instanceof Deno.errors.NotFound) return "";
+      throw new Error(`${p}: ${(e as Error).message}`);
+    });
   const [v4, v6] = await Promise.all([read("/proc/net/tcp"), read("/proc/net/tcp6")]);
   const localAddrs = new Set<string>();
   try {

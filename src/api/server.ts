@@ -182,16 +182,34 @@ export async function serveUnix(
   });
 }
 
+/** TLS of a TCP listener: the attested certificate and its key, PEM (attest/ratls/identity.ts). */
+export interface TlsCert {
+  certPem: string;
+  keyPem: string;
+}
+
+/** TCP: TLS 1.2+ with ALPN h2 and http/1.1 when `tls` is given (acond.tls=off: plain HTTP). */
 export function serveTcp(
   hostname: string,
   port: number,
   routes: Map<string, Route>,
   guard: PeerGuard,
   config: ServeConfig,
+  tls?: TlsCert,
 ): Listener {
-  const listener = Deno.listen({ hostname, port });
+  const listener = tls
+    ? Deno.listenTls({
+      hostname,
+      port,
+      cert: tls.certPem,
+      key: tls.keyPem,
+      alpnProtocols: ["h2", "http/1.1"],
+    })
+    : Deno.listen({ hostname, port });
   const a = listener.addr as Deno.NetAddr;
-  log.info(`serving on tcp:${a.hostname}:${a.port}`);
+  log.info(
+    `serving on tcp:${a.hostname}:${a.port}${tls ? " (TLS)" : " (plain HTTP: acond.tls=off)"}`,
+  );
   return served(`tcp:${a.hostname}:${a.port}`, listener, routes, config, { guard });
 }
 

@@ -27,6 +27,7 @@ export async function measureBoot(
     // The console's root shell: it exists only in interactive mode (console/mux/).
     debugConsole: (opts.interactive ?? false) && (opts.debugShell ?? false),
     minHash: opts.minHash,
+    tls: opts.tls !== false,
     limits,
     launchConfig: opts.launchConfigDigest,
   });

@@ -7,6 +7,8 @@
  * (bytes) and pids.max (0: none of its own), what is reserved for acond, and which controllers
  * actually enforce them ("memory", "pids"; a verifier that requires limits checks this list).
  *   "limits":{"memory_max":536870912,"pids_max":1024,"reserve_memory":134217728,"reserve_pids":512,"enforced":["memory","pids"]}
+ * `tls` (since the attested TLS listener; absent in older lines): whether the TCP listener serves
+ * TLS with the attested certificate (false: plain HTTP, acond.tls=off).
  * `launch_config` (last; only when a launch configuration was accepted): its hex SHA-384, which is
  * the TD's MRCONFIGID (attest/launch.ts).
  */
@@ -22,6 +24,8 @@ export interface BootFacts {
   /** A debug console (kernel or acond) is enabled. */
   debugConsole: boolean;
   minHash: string;
+  /** The TCP listener serves TLS with the attested certificate (absent in older lines). */
+  tls?: boolean;
   /** The containers' resource limits (docs/containers.md), when the line records them. */
   limits?: BootLimits;
   /** Hex SHA-384 of the launch configuration applied (= MRCONFIGID), when there was one. */
@@ -56,6 +60,7 @@ export function bootEventLine(f: BootFacts): string {
     interactive: f.interactive,
     debug_console: f.debugConsole,
     min_hash: f.minHash,
+    ...(f.tls !== undefined ? { tls: f.tls } : {}),
     ...(f.limits
       ? {
         limits: {
@@ -92,6 +97,10 @@ export function parseBootEvent(line: string): BootFacts | null {
       debugConsole: o.debug_console,
       minHash: o.min_hash,
     };
+    if (o.tls !== undefined) {
+      if (!bool(o.tls)) return null;
+      facts.tls = o.tls;
+    }
     if (o.launch_config !== undefined) {
       if (typeof o.launch_config !== "string" || !/^[0-9a-f]{96}$/.test(o.launch_config)) {
         return null;

@@ -58,6 +58,11 @@ export interface VerifyInput {
   allowUnsigned?: boolean;
   /** Reference values; each mismatch is an error of its own. */
   expect?: Expectations;
+  /**
+   * Evidence that binds something else than an attestation JSON (the attested TLS certificate,
+   * attest/ratls/): REPORTDATA must be `expected`; attestationData and the nonce are not checked.
+   */
+  reportData?: { expected: Uint8Array; what: string };
 }
 
 export type EvidenceOrigin = "tdreport" | "sim-tdreport" | QuoteOrigin;
@@ -174,8 +179,12 @@ export function verifyReport(input: VerifyInput): VerifyResult {
     if ((body.tdAttributes & TD_ATTR_DEBUG) !== 0n && !input.allowDebug) {
       errors.push("the TD is a debug TD (TD attributes bit 0)");
     }
-    // 3. REPORTDATA binds the JSON (and through it both nonces).
-    if (!eqBytes(body.reportData, reportDataFor(input.attestationData))) {
+    // 3. REPORTDATA binds the JSON (and through it both nonces), or what the caller says.
+    if (input.reportData) {
+      if (!eqBytes(body.reportData, input.reportData.expected)) {
+        errors.push(`REPORTDATA is not ${input.reportData.what}`);
+      }
+    } else if (!eqBytes(body.reportData, reportDataFor(input.attestationData))) {
       errors.push("REPORTDATA is not sha384(attestation JSON) ‖ 16 zero bytes");
     }
   }
@@ -227,6 +236,34 @@ export function verifyReport(input: VerifyInput): VerifyResult {
   }
 
   // 4. The JSON: shape, nonce, and the images it names vs. the images measured.
+  if (!input.reportData) checkJson(input, res);
+  // 5. The relying party's reference values.
+  const ex = input.expect;
+  if (ex && body) {
+    const cmp = (name: string, got: string, want: string) => {
+      if (got !== want.toLowerCase()) errors.push(`${name} is ${got}, expected ${want}`);
+    };
+    if (ex.mrTd !== undefined) cmp("MRTD", res.mrtd, ex.mrTd);
+    if (ex.mrConfigId !== undefined) cmp("MRCONFIGID", res.mrConfigId, ex.mrConfigId);
+    for (const [i, want] of Object.entries(ex.rtmr ?? {})) cmp(`RTMR${i}`, res.rtmrs[+i], want);
+  }
+  if (ex?.images) {
+    const measured = new Set(res.images);
+    const want = new Set(ex.images);
+    for (const id of want) {
+      if (!measured.has(id)) errors.push(`expected image ${id} was not measured`);
+    }
+    for (const id of measured) {
+      if (!want.has(id)) errors.push(`image ${id} was measured but is not expected`);
+    }
+  }
+  res.ok = errors.length === 0;
+  return res;
+}
+
+/** Section 4 of verifyReport: the attestation JSON's shape, nonce and images. */
+function checkJson(input: VerifyInput, res: VerifyResult): void {
+  const errors = res.errors;
   try {
     const j = JSON.parse(input.attestationData);
     res.attestation = j;
@@ -258,26 +295,4 @@ export function verifyReport(input: VerifyInput): VerifyResult {
   } catch (e) {
     errors.push(`attestation JSON: ${(e as Error).message}`);
   }
-  // 5. The relying party's reference values.
-  const ex = input.expect;
-  if (ex && body) {
-    const cmp = (name: string, got: string, want: string) => {
-      if (got !== want.toLowerCase()) errors.push(`${name} is ${got}, expected ${want}`);
-    };
-    if (ex.mrTd !== undefined) cmp("MRTD", res.mrtd, ex.mrTd);
-    if (ex.mrConfigId !== undefined) cmp("MRCONFIGID", res.mrConfigId, ex.mrConfigId);
-    for (const [i, want] of Object.entries(ex.rtmr ?? {})) cmp(`RTMR${i}`, res.rtmrs[+i], want);
-  }
-  if (ex?.images) {
-    const measured = new Set(res.images);
-    const want = new Set(ex.images);
-    for (const id of want) {
-      if (!measured.has(id)) errors.push(`expected image ${id} was not measured`);
-    }
-    for (const id of measured) {
-      if (!want.has(id)) errors.push(`image ${id} was measured but is not expected`);
-    }
-  }
-  res.ok = errors.length === 0;
-  return res;
 }

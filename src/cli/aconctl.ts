@@ -14,6 +14,8 @@ import { dcapCommands } from "./dcap.ts";
 import { imageSideCommands } from "./image/mod.ts";
 import { attachCommand, terminalsCommand } from "./attach.ts";
 import { HealthResponseSchema } from "../gen/acon_pb.ts";
+import { TcpSession, TlsRefused } from "./tls.ts";
+import { verifySettings } from "./evidence.ts";
 
 const health: Command = {
   name: "health",
@@ -40,19 +42,29 @@ const COMMANDS: Command[] = [
 COMMANDS.push(completionCommand(() => COMMANDS));
 
 /** Exit statuses (docs/aconctl.md). */
-export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, untrusted: 4 } as const;
 
 function help(): string {
   return `aconctl: the client of acond
 
-Usage: aconctl [--socket PATH | --tcp HOST:PORT] [--json] COMMAND [ARGS]
+Usage: aconctl [--socket PATH | --tcp HOST:PORT] [TLS flags] [--json] COMMAND [ARGS]
        aconctl COMMAND --help | aconctl --version
-  The address can also come from ACON_ADDR (unix:PATH, /PATH, tcp:HOST:PORT, http://HOST:PORT
+  The address can also come from ACON_ADDR (unix:PATH, /PATH, tcp:HOST:PORT, http(s)://HOST:PORT
   or HOST:PORT); the default is unix:/run/acond/acond.sock. --json (anywhere) prints JSON.
 
+TCP is attested TLS: before any request aconctl checks the certificate's evidence (the quote
+binds the certificate's key; the quote is judged as \`aconctl verify\` judges one) and refuses the
+server otherwise (docs/aconctl.md). TLS flags (before the command):
+  --allow-sim          accept simulated or mock-TDX evidence (dev mode, sim TEE)
+  --policy FILE        reference values and allowances, as for verify (--help of verify)
+  --collateral FILE | --pccs URL   DCAP collateral for a real TDX quote
+  --insecure           no check at all (also plain HTTP, acond.tls=off): a loud warning
+  A fresh \`aconctl report\` with your nonce is still what proves freshness.
+
 Exit status: 0 success; 1 a failure (acond refused, a file is wrong…); 2 a usage error;
-3 acond could not be reached (no socket, connection refused, not acond). exec -it and attach
-end with the program's status.
+3 acond could not be reached (no socket, connection refused, not acond); 4 the TCP server's
+attested certificate did not verify (nothing was sent). exec -it and attach end with the
+program's status.
 
 Commands:
 ${COMMANDS.map((c) => `  ${c.usage}\n      ${c.summary}`).join("\n")}
@@ -67,21 +79,30 @@ every way out. See docs/console.md.
 
 /** Splits global flags (before the command) from the command and its arguments. */
 function splitGlobal(argv: string[]) {
-  const g: { socket?: string; tcp?: string; json: boolean; help: boolean; version: boolean } = {
-    json: false,
-    help: false,
-    version: false,
-  };
+  const g: {
+    socket?: string;
+    tcp?: string;
+    json: boolean;
+    help: boolean;
+    version: boolean;
+    insecure: boolean;
+    /** The verification flags that apply to the TLS certificate (parseArgs names). */
+    verify: Record<string, string | boolean>;
+  } = { json: false, help: false, version: false, insecure: false, verify: {} };
+  const valued = ["--socket", "--tcp", "--policy", "--collateral", "--pccs"];
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i];
-    if (a === "--socket" || a === "--tcp") {
-      const v = argv[++i];
+    const eq = a.indexOf("=");
+    const flag = a.startsWith("--") && eq > 0 ? a.slice(0, eq) : a;
+    if (valued.includes(flag)) {
+      const v = eq > 0 && flag !== a ? a.slice(eq + 1) : argv[++i];
       if (v === undefined) throw new UsageError(`${a} needs a value`);
-      if (a === "--socket") g.socket = v;
-      else g.tcp = v;
-    } else if (a.startsWith("--socket=")) g.socket = a.slice(9);
-    else if (a.startsWith("--tcp=")) g.tcp = a.slice(6);
+      if (flag === "--socket") g.socket = v;
+      else if (flag === "--tcp") g.tcp = v;
+      else g.verify[flag.slice(2)] = v;
+    } else if (a === "--allow-sim") g.verify["allow-sim"] = true;
+    else if (a === "--insecure") g.insecure = true;
     else if (a === "--json") g.json = true;
     else if (a === "-h" || a === "--help") g.help = true;
     else if (a === "--version" || a === "-V") g.version = true;
@@ -135,13 +156,31 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.usage;
   }
   let client: ReturnType<typeof connect> | undefined;
+  let session: TcpSession | undefined;
   try {
+    const open = () => {
+      if (!addr.startsWith("tcp:")) return connect(addr);
+      session = new TcpSession(addr, {
+        insecure: g.insecure,
+        settings: verifySettings(g.verify),
+        warn: (l) => console.error(l),
+      });
+      return connect(addr, session);
+    };
     return await cmd.run({
-      client: () => client ??= connect(addr),
+      client: () => client ??= open(),
       json: g.json || argv.includes("--json"),
       args: rest,
     });
-  } catch (e) {
+  } catch (thrown) {
+    if (session?.failure instanceof TlsRefused) {
+      console.error(`aconctl ${name}: ${session.failure.message}`);
+      return EXIT.untrusted;
+    }
+    // When the connection failed, what the TCP forwarder met (a refused connection, a failed
+    // handshake) says more than fetch's error; an answer of acond's is reported as it is.
+    const connLevel = !(thrown instanceof ConnectError) || thrown.cause instanceof TypeError;
+    const e = connLevel && session?.failure ? session.failure : thrown;
     if (e instanceof UsageError) {
       console.error(`aconctl ${name}: ${e.message}\nusage: aconctl ${cmd.usage}`);
       return 2;
@@ -157,6 +196,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     console.error(`aconctl ${name}: ${(e as Error).message}`);
     return 1;
+  } finally {
+    session?.close();
   }
 }
 

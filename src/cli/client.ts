@@ -34,9 +34,7 @@ export function parseAddr(text: string): string {
   if (t.startsWith("/")) return `unix:${t}`;
   let hostPort = t;
   if (/^https?:\/\//i.test(t)) {
-    if (/^https:/i.test(t)) {
-      throw new AddrError(`ACON_ADDR "${text}": acond speaks plain HTTP; use http://HOST:PORT`);
-    }
+    // http:// and https:// name the same TCP listener: aconctl always tries attested TLS.
     let u: URL;
     try {
       u = new URL(t);
@@ -66,6 +64,8 @@ export function describeConnectionError(addr: string, e: unknown): string | unde
   const code = (e as { code?: number })?.code;
   const raw = String((e as { rawMessage?: string })?.rawMessage ?? (e as Error)?.message ?? "");
   const where = addr.slice(addr.indexOf(":") + 1);
+  // node:tls's (cli/tls.ts: the attested TLS connection) way to say it.
+  if ((e as { code?: unknown })?.code === "ECONNREFUSED") return `connection refused at ${where}`;
   if (cause instanceof TypeError || e instanceof TypeError) {
     // fetch's TypeError says "fetch failed"; what happened is in its causes.
     const parts: string[] = [];
@@ -115,11 +115,16 @@ export function rawHttpOf(client: AconClient): RawHttp | undefined {
   return rawHttp.get(client);
 }
 
-export function connect(addr: string): AconClient {
+/**
+ * A client for `addr`. A `tcp:` address goes through `via` (cli/tls.ts: the forwarder that
+ * verifies the attested certificate before anything is sent).
+ */
+export function connect(addr: string, via?: { socketPath: string }): AconClient {
   let fetchImpl: typeof fetch = fetch;
   let baseUrl = "http://localhost";
-  if (addr.startsWith("unix:")) {
-    const client = Deno.createHttpClient({ proxy: { transport: "unix", path: addr.slice(5) } });
+  const path = addr.startsWith("unix:") ? addr.slice(5) : via?.socketPath;
+  if (path !== undefined) {
+    const client = Deno.createHttpClient({ proxy: { transport: "unix", path } });
     fetchImpl = (input, init) => fetch(input, { ...init, client });
   } else {
     baseUrl = `http://${addr.slice(4)}`;

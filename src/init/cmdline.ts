@@ -20,6 +20,8 @@ export type FatalAction = "poweroff" | "reboot";
 
 export interface BootConfig {
   tcpPort: number;
+  /** acond.tls: TLS with the attested certificate on the TCP listener (off: plain HTTP). */
+  tls: boolean;
   vsockPort: number;
   /** Idle power-off after this many seconds without work; 0 disables. */
   timeout: number;
@@ -54,6 +56,7 @@ export type TestFault = typeof TEST_FAULTS[number];
 
 export const BOOT_DEFAULTS: Readonly<BootConfig> = Object.freeze({
   tcpPort: 1025,
+  tls: true,
   vsockPort: 1024,
   timeout: 180,
   tee: "auto",
@@ -195,6 +198,12 @@ export function parseCmdline(text: string): ParsedCmdline {
         const n = parseUint(value, 65535);
         if (n === null || n === 0) bad(key, value, "a TCP port 1..65535", BOOT_DEFAULTS.tcpPort);
         else config.tcpPort = n;
+        break;
+      }
+      case "acond.tls": {
+        const b = parseBool(value);
+        if (b === null) bad(key, value, "on|off", "on");
+        else config.tls = b;
         break;
       }
       case "acond.vsock_port": {

@@ -82,8 +82,15 @@ export async function runInit(_args: string[]): Promise<void> {
   if (tcp) {
     await supervisor.add({
       name: "tcp",
-      start: () =>
-        serveTcp(tcp.hostname, tcp.port, routes, daemon.peerGuards.tcp, daemon.serveConfig),
+      start: async () =>
+        serveTcp(
+          tcp.hostname,
+          tcp.port,
+          routes,
+          daemon.peerGuards.tcp,
+          daemon.serveConfig,
+          (await daemon.tls) ?? undefined,
+        ),
     });
   } else log.info("no TCP listener (the launch configuration turns it off)");
   phases.mark("listeners");
@@ -204,6 +211,7 @@ async function startPid1Daemon(
       // Opened by the supervisor (main above) from the effective options, which an accepted
       // launch configuration may change.
       tcp: { hostname: "0.0.0.0", port: config.tcpPort },
+      tls: config.tls,
       vsock: config.vsockPort,
       tee: config.tee,
       minHash: config.minHash,

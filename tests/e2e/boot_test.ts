@@ -126,10 +126,16 @@ Deno.test("a broken image (the boot code throws while loading) → logged, clean
   await ensureImage();
   const dir = await Deno.makeTempDir({ prefix: "acond-broken-" });
   try {
-    // The packed root with acond's boot chunk made to throw when it is evaluated.
+    // The packed image with acond's boot chunk made to throw when it is evaluated. Unpacked from
+    // dist/ (replaced by a rename, so always whole), never copied from build/initramfs/root:
+    // parallel test files repack that tree at any moment (packImage, ensureImage).
     const sh = (cmd: string) =>
       new Deno.Command("sh", { args: ["-c", cmd], stderr: "inherit" }).outputSync();
-    assertOk(sh(`cp -a ${TOP}/build/initramfs/root ${dir}/root`).success);
+    assertOk(
+      sh(
+        `mkdir ${dir}/root && lz4 -dc ${TOP}/dist/initramfs.cpio.lz4 | (cd ${dir}/root && cpio -idm --quiet)`,
+      ).success,
+    );
     const app = `${dir}/root/app`;
     const chunk = [...Deno.readDirSync(app)].find((e) => /^pid1-.*\.js$/.test(e.name))!.name;
     const js = Deno.readTextFileSync(`${app}/${chunk}`);

@@ -27,7 +27,7 @@ Deno.test("console on ttyS0 as PID 1: the prompt, list, size, the debug shell's 
     "-serial stdio -no-reboot -action panic=exit-failure -device pvpanic-pci",
     `-kernel ${TOP}/dist/vmlinuz -initrd ${TOP}/dist/initramfs.cpio.lz4`,
     `-netdev user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:1025 -device virtio-net-pci,netdev=n0,romfile=`,
-    `-append "console=ttyS0 panic=-1 quiet acond.tee=sim acond.timeout=0 acond.interactive acond.debug_shell acond.ip=eth0:10.0.2.15/24:10.0.2.2"`,
+    `-append "console=ttyS0 panic=-1 quiet acond.tee=sim acond.timeout=0 acond.interactive acond.debug_shell acond.tls=off acond.ip=eth0:10.0.2.15/24:10.0.2.2"`,
   ].join(" ");
   const t = await startTmux(qemu, { rows: 40, cols: 160 });
   try {

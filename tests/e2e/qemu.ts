@@ -113,6 +113,8 @@ export async function boot(append: string[] = [], opts: BootOptions = {}): Promi
       "quiet",
       "acond.tee=sim",
       "acond.ip=eth0:10.0.2.15/24:10.0.2.2",
+      // These helpers speak plain HTTP to the forwarded TCP API: TLS off unless a test says.
+      ...(append.some((a) => a.startsWith("acond.tls=")) ? [] : ["acond.tls=off"]),
       ...append,
     ].join(" "),
     "-netdev",

@@ -50,7 +50,8 @@ Deno.test("scripts/run FWD=H:8080 serves a container's HTTP port to the host", a
     }
     assertMatch(err, new RegExp(`127\\.0\\.0\\.1:${app} -> the VM's port 8080`));
     assertMatch(err, /containers share the VM network/);
-    const addr = ["--tcp", `127.0.0.1:${port}`];
+    // scripts/run serves attested TLS with the sim TEE: aconctl verifies it with --allow-sim.
+    const addr = ["--allow-sim", "--tcp", `127.0.0.1:${port}`];
     const cid = (await aconctl([...addr, "run", "-q", `${w}/img`])).trim();
     assertMatch(cid, /^\d+$/);
     let page = "";

@@ -74,7 +74,9 @@ async function bootMock(append: string[]): Promise<Vm> {
 
 async function aconctl(args: string[]): Promise<{ code: number; out: string }> {
   const r = await new Deno.Command(`${TOP}/dist/aconctl`, { args, stderr: "piped" }).output();
-  return { code: r.code, out: dec.decode(r.stdout) + dec.decode(r.stderr) };
+  // --insecure's warning (plain HTTP to the helpers' acond.tls=off VM) is not the output.
+  const err = dec.decode(r.stderr).replace(/^aconctl: WARNING: --insecure: .*\n/m, "");
+  return { code: r.code, out: dec.decode(r.stdout) + err };
 }
 
 async function addImage(vm: Vm): Promise<string> {
@@ -101,6 +103,7 @@ Deno.test("mock TDX (6.16 sysfs extend + configfs-tsm): TDREPORT and quote at th
     try {
       const nonce = "00112233445566778899aabbccddeeff";
       const got = await aconctl([
+        "--insecure", // the helpers boot with acond.tls=off (tests/e2e/qemu.ts)
         "--tcp",
         `127.0.0.1:${vm.port}`,
         "--json",
@@ -160,7 +163,14 @@ Deno.test("mock TDX (6.16 sysfs extend + configfs-tsm): TDREPORT and quote at th
       assertMatch(v.out, /requestor_nonce is not the nonce that was sent/);
 
       // Quote through configfs-tsm: the mock's quote-v4-shaped blob around a fresh TDREPORT.
-      const q = await aconctl(["--tcp", `127.0.0.1:${vm.port}`, "--json", "report", "--quote"]);
+      const q = await aconctl([
+        "--insecure",
+        "--tcp",
+        `127.0.0.1:${vm.port}`,
+        "--json",
+        "report",
+        "--quote",
+      ]);
       assertEquals(q.code, 0, q.out);
       const qs = JSON.parse(q.out);
       const quote = fromHex(qs.data);
@@ -201,6 +211,7 @@ Deno.test("mock TDX (legacy extend ioctl only, tee=auto): measured and verified"
     const rd = reportDataOf(rep.attestationData);
     assertEquals(hex(rep.data), hex(expectedTdReport(replay(log), rd)));
     const v = await aconctl([
+      "--insecure",
       "--tcp",
       `127.0.0.1:${vm.port}`,
       "report",

@@ -51,7 +51,7 @@ Deno.test("aconctl: every command's --help exits 0 with its usage; --version", a
   );
 });
 
-Deno.test("aconctl: connection errors say what happened (exit 3); ACON_ADDR's unix:, tcp:, http:// forms", async () => {
+Deno.test("aconctl: connection errors say what happened (exit 3); ACON_ADDR's unix:, tcp:, http(s):// forms", async () => {
   const port = freePort();
   const d = await startDaemon({ args: ["--tcp", `127.0.0.1:${port}`] });
   // Something that is not acond: an HTTP server answering 404.
@@ -67,10 +67,12 @@ Deno.test("aconctl: connection errors say what happened (exit 3); ACON_ADDR's un
         d.socket,
         `tcp:127.0.0.1:${port}`,
         `http://127.0.0.1:${port}`,
+        `https://127.0.0.1:${port}`,
         `127.0.0.1:${port}`,
       ]
     ) {
-      const r = await aconctl(["--json", "ps"], { ACON_ADDR: addr });
+      // TCP is attested TLS; the dev daemon's evidence is simulated (--allow-sim).
+      const r = await aconctl(["--allow-sim", "--json", "ps"], { ACON_ADDR: addr });
       assertEquals(r.code, 0, `${addr}: ${r.stderr}`);
       assertEquals(JSON.parse(r.stdout), []);
     }
@@ -86,11 +88,18 @@ Deno.test("aconctl: connection errors say what happened (exit 3); ACON_ADDR's un
     const refused = await aconctl(["ps"], { ACON_ADDR: `tcp:127.0.0.1:${freePort()}` });
     assertEquals(refused.code, 3);
     assertMatch(refused.stderr, /^aconctl ps: connection refused at 127\.0\.0\.1:\d+\n$/);
-    const notAcond = await aconctl(["ps"], { ACON_ADDR: `http://127.0.0.1:${otherPort}` });
+    // A plain HTTP server is refused before anything is sent (exit 4)...
+    const plain = await aconctl(["ps"], { ACON_ADDR: `http://127.0.0.1:${otherPort}` });
+    assertEquals(plain.code, 4, plain.stderr);
+    assertMatch(plain.stderr, /does not speak TLS .*--insecure\n$/);
+    // ...and with --insecure it is reached, and found not to be acond.
+    const notAcond = await aconctl(["--insecure", "ps"], {
+      ACON_ADDR: `http://127.0.0.1:${otherPort}`,
+    });
     assertEquals(notAcond.code, 3, notAcond.stderr);
-    assertEquals(
+    assertMatch(
       notAcond.stderr,
-      `aconctl ps: not acond: HTTP 404 at http://127.0.0.1:${otherPort}\n`,
+      new RegExp(`\naconctl ps: not acond: HTTP 404 at http://127\\.0\\.0\\.1:${otherPort}\n$`),
     );
     const badAddr = await aconctl(["ps"], { ACON_ADDR: "somewhere" });
     assertEquals(badAddr.code, 2);

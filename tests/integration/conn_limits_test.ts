@@ -61,7 +61,17 @@ async function closedWithin(conn: Deno.Conn, ms: number, trickle?: () => Promise
 Deno.test("descriptor exhaustion: 400 half-open connections at RLIMIT_NOFILE 128, the API and reaping go on; slowloris and stalled bodies are cut", async () => {
   const port = freePort();
   const d = await startDaemon({
-    args: ["--tcp", `127.0.0.1:${port}`, "--header-timeout", "2", "--body-timeout", "2"],
+    // Plain HTTP on TCP (--tls off): the limits are the connection's, TLS or not.
+    args: [
+      "--tcp",
+      `127.0.0.1:${port}`,
+      "--tls",
+      "off",
+      "--header-timeout",
+      "2",
+      "--body-timeout",
+      "2",
+    ],
   });
   const flood: Deno.Conn[] = [];
   try {

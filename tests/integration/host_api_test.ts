@@ -31,7 +31,8 @@ function ownAddresses(): string[] {
 for (const listen of ["127.0.0.1", "[::]"]) {
   Deno.test(`a container cannot drive the API on TCP ${listen} (wget, nc); the host can`, async () => {
     const port = freePort();
-    const d = await startDaemon({ args: ["--tcp", `${listen}:${port}`] });
+    // Plain HTTP (--tls off): the peer guard, not TLS, is what must stop the container.
+    const d = await startDaemon({ args: ["--tcp", `${listen}:${port}`, "--tls", "off"] });
     const src = await Deno.makeTempDir({ prefix: "hostapi-rootfs-" });
     try {
       await buildRootfs(src);

@@ -119,7 +119,8 @@ Deno.test("launch config: its minHash and listeners take effect (a sha256 certif
   await Deno.writeTextFile(`${dir}/config.json`, doc);
   const digest = await opensslHex("sha384", doc);
   const d = await startDaemon({
-    args: ["--launch-config", `${dir}/config.json`, "--sim-mrconfigid", digest],
+    // Plain HTTP on the configured TCP port (--tls off): what is tested is the port.
+    args: ["--launch-config", `${dir}/config.json`, "--sim-mrconfigid", digest, "--tls", "off"],
   });
   try {
     const c = d.client();

@@ -6,6 +6,8 @@
  * hostile inputs: malformed multipart, bodies over the limit, bad Content-Range, bad ids and
  * fields, unknown routes; and a container refused by the TCP listener's peer guard.
  */
+import { freePort, servedCertificate } from "../helpers/net.ts";
+import { pem } from "../../src/attest/ratls/cert.ts";
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { type DevDaemon, startDaemon } from "../helpers/daemon.ts";
 import { makeSigner } from "../helpers/pki.ts";
@@ -27,13 +29,6 @@ const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 const enc = (s: string) => new TextEncoder().encode(s);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
 interface Answer {
   status: number;
   text: string;
@@ -42,11 +37,28 @@ interface Answer {
 
 /** A client over the REST endpoints, each request as aconcli's AconClientHttp makes it. */
 class AconHttp {
-  constructor(readonly base: string) {}
+  /** `pem`: the served certificate over TLS (aconcli skips verification: trusting it is as much). */
+  readonly #client: Deno.HttpClient | undefined;
+  constructor(readonly base: string, readonly pem?: string) {
+    this.#client = pem ? Deno.createHttpClient({ caCerts: [pem] }) : undefined;
+  }
+
+  /** A raw connection to the listener, TLS when the API is (for bodies cut or stalled by hand). */
+  connect(): Promise<Deno.Conn> {
+    const port = Number(new URL(this.base).port);
+    return this.pem
+      ? Deno.connectTls({ hostname: "localhost", port, caCerts: [this.pem] })
+      : Deno.connect({ hostname: "127.0.0.1", port });
+  }
+
+  close() {
+    this.#client?.close();
+  }
 
   async send(method: string, path: string, init: RequestInit = {}): Promise<Answer> {
     const r = await fetch(`${this.base}${path}`, {
       method,
+      client: this.#client,
       ...init,
       headers: { ...GO_HEADERS, ...(init.headers as Record<string, string> ?? {}) },
     });
@@ -184,12 +196,21 @@ async function layerOf(files: Record<string, string>): Promise<Uint8Array> {
   }
 }
 
+/**
+ * A dev daemon with its TCP listener, and a client over it: HTTPS as aconcli speaks it (the
+ * listener's default), plain HTTP when `args` says `--tls off`.
+ */
 async function withDaemon(args: string[], fn: (d: DevDaemon, api: AconHttp) => Promise<void>) {
   const port = freePort();
   const d = await startDaemon({ args: ["--tcp", `127.0.0.1:${port}`, ...args] });
+  const plain = args.join(" ").includes("--tls off");
+  const api = plain
+    ? new AconHttp(`http://127.0.0.1:${port}`)
+    : new AconHttp(`https://localhost:${port}`, pem("CERTIFICATE", await servedCertificate(port)));
   try {
-    await fn(d, new AconHttp(`http://127.0.0.1:${port}`));
+    await fn(d, api);
   } finally {
+    api.close();
     await d.stop();
   }
 }
@@ -538,10 +559,7 @@ Deno.test("REST hostile inputs: malformed multipart, oversized bodies, bad range
       /^Bad field timeout=-1/,
     );
     // A multipart body that stalls is cut off by the listener's body deadline (--body-timeout).
-    const stall = await Deno.connect({
-      hostname: "127.0.0.1",
-      port: Number(new URL(api.base).port),
-    });
+    const stall = await api.connect();
     await stall.write(enc(
       `POST /api/v1/manifest HTTP/1.1\r\nHost: x\r\nContent-Type: ${type}\r\n` +
         `Content-Length: 100000\r\n\r\n--${b}\r\n`,
@@ -564,7 +582,8 @@ Deno.test("REST hostile inputs: malformed multipart, oversized bodies, bad range
 });
 
 Deno.test("REST on TCP: a container is refused by the peer guard; the host is served", async () => {
-  await withDaemon([], async (d, api) => {
+  // Plain HTTP: busybox wget has no TLS; what refuses the container here is the peer guard.
+  await withDaemon(["--tls", "off"], async (d, api) => {
     const src = await Deno.makeTempDir({ prefix: "rest-rootfs-" });
     await buildRootfs(src);
     const tar = await tarOf(src);
@@ -611,8 +630,7 @@ Deno.test("REST blob: a PUT cut mid-body is resumed from what GET says it holds"
     const s = await signedManifest(await makeSigner("ec-p384"), m);
     const added = await api.addManifest(enc(s.manifest), s.signature, s.certificate);
     // A PUT as aconcli's, cut by the client after part of the body.
-    const port = Number(new URL(api.base).port);
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const conn = await api.connect();
     const cut = Math.floor(tar.length / 3);
     await conn.write(enc(
       `PUT /api/v1/blob/${hex}.tar?alg=2 HTTP/1.1\r\nHost: x\r\nUser-Agent: Go-http-client/1.1\r\n` +
@@ -632,15 +650,11 @@ Deno.test("REST blob: a PUT cut mid-body is resumed from what GET says it holds"
       await sleep(25);
     }
     conn.close();
-    // Every byte sent before the cut is kept (the daemon reads them all, then sees the cut).
-    for (let n = 0; (await held()) !== cut; n++) {
-      if (n > 2000) throw new Error(`the upload holds ${await held()} of the ${cut} bytes sent`);
-      await sleep(25);
-    }
-    // Resume from what the upload holds; until the daemon has seen the cut it is busy.
+    // Resume from what the upload holds (over TLS, bytes in flight at the cut may be lost: what
+    // GET says is what counts); until the daemon has seen the cut it is busy.
     for (let n = 0;; n++) {
       const r = await held();
-      assertEquals(r, cut);
+      assert(r >= 0 && r <= cut, `the upload holds ${r} of the ${cut} bytes sent`);
       const put = await api.send("PUT", `/api/v1/blob/${hex}.tar?alg=2`, {
         body: chunked(tar.slice(r)),
         headers: { "content-range": `bytes ${r}-${tar.length - 1}/${tar.length}` },

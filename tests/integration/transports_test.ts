@@ -162,7 +162,15 @@ Deno.test("the same requests get the same answers over unix, TCP and vsock", asy
   try {
     hasVsock = Deno.statSync("/dev/vsock").isCharDevice === true;
   } catch { /* no vsock at all */ }
-  const args = ["--tcp", `127.0.0.1:${tcpPort}`, ...(hasVsock ? ["--vsock", `${vsockPort}`] : [])];
+  // Plain HTTP on TCP (--tls off): connect-es's fetch transports cannot pin the attested
+  // certificate (tests/integration/attested_tls_test.ts covers TLS).
+  const args = [
+    "--tcp",
+    `127.0.0.1:${tcpPort}`,
+    "--tls",
+    "off",
+    ...(hasVsock ? ["--vsock", `${vsockPort}`] : []),
+  ];
   const d = await startDaemon({ args });
   const transports: Transport[] = [];
   try {

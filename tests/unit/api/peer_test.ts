@@ -226,3 +226,25 @@ Deno.test("serveTcp with the kernel's tables: this process's uid refused, anothe
     await allowAll.shutdown();
   }
 });
+
+Deno.test("readTcpPeerFacts: descriptors run out → it throws naming the table, never an empty table", async () => {
+  // In a child whose descriptors are all taken (EMFILE): the guard must not read that as "no
+  // sockets" (then every client is "not in the kernel's socket tables", a wrong reason).
+  const src = `
+    import { readTcpPeerFacts } from ${
+    JSON.stringify(new URL("../../../src/api/peer.ts", import.meta.url).href)
+  };
+    const held = [];
+    try { for (;;) held.push(Deno.openSync("/dev/null")); } catch { /* EMFILE */ }
+    try { const f = await readTcpPeerFacts(); console.log("read " + f.sockets.length); }
+    catch (e) { console.log("threw " + e.message); }
+  `;
+  const out = await new Deno.Command("prlimit", {
+    args: ["--nofile=64", Deno.execPath(), "eval", "--no-config", src],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  assert(out.success, new TextDecoder().decode(out.stderr));
+  assert(text.startsWith("threw /proc/net/tcp"), text);
+});

@@ -44,7 +44,7 @@ Deno.test("aconctl bundles no server module: only cli/, gen/, wire constants, pu
   assertEquals(ours.filter((p) => !allowed.test(p)), []);
 });
 
-Deno.test("parseAddr() (ACON_ADDR): unix:, /path, tcp:, http:// and host:port; anything else refused", () => {
+Deno.test("parseAddr() (ACON_ADDR): unix:, /path, tcp:, http(s):// and host:port; anything else refused", () => {
   assertEquals(parseAddr("unix:/run/a.sock"), "unix:/run/a.sock");
   assertEquals(parseAddr("/run/a.sock"), "unix:/run/a.sock");
   assertEquals(parseAddr("tcp:127.0.0.1:1025"), "tcp:127.0.0.1:1025");
@@ -60,7 +60,8 @@ Deno.test("parseAddr() (ACON_ADDR): unix:, /path, tcp:, http:// and host:port; a
       bad,
     );
   }
-  assertThrows(() => parseAddr("https://h:1"), /acond speaks plain HTTP/);
+  // The TCP listener is attested TLS: https:// names it as http:// does (aconctl verifies it).
+  assertEquals(parseAddr("https://h:1"), "tcp:h:1");
 });
 
 Deno.test("describeConnectionError(): says what happened", async () => {
@@ -83,6 +84,14 @@ Deno.test("describeConnectionError(): says what happened", async () => {
     describeConnectionError(
       "tcp:127.0.0.1:9",
       te("tcp connect error: Connection refused (os error 111)"),
+    ),
+    "connection refused at 127.0.0.1:9",
+  );
+  // node:tls's refusal (cli/tls.ts opens the attested TLS connections with it).
+  assertEquals(
+    describeConnectionError(
+      "tcp:127.0.0.1:9",
+      Object.assign(new Error("x"), { code: "ECONNREFUSED" }),
     ),
     "connection refused at 127.0.0.1:9",
   );

@@ -19,6 +19,7 @@ Deno.test("a typical QEMU cmdline", () => {
   assertEquals(r.problems, []);
   assertEquals(r.config, {
     tcpPort: 2000,
+    tls: true,
     vsockPort: 5000,
     timeout: 0,
     tee: "sim",
@@ -135,4 +136,16 @@ Deno.test("parseStaticIp accepts IFACE:ADDR/PREFIX[:GW] and rejects the rest", (
       "eth0:10.0.2.15/24:10.0.2.2:x",
     ]
   ) assertEquals(parseStaticIp(bad), null, bad);
+});
+
+Deno.test("acond.tls: on by default; off (or 0, false, no) serves plain HTTP; junk keeps it on", () => {
+  assertEquals(parseCmdline("").config.tls, true);
+  for (const v of ["off", "0", "false", "no"]) {
+    const r = parseCmdline(`acond.tls=${v}`);
+    assertEquals([r.config.tls, r.problems], [false, []], v);
+  }
+  assertEquals(parseCmdline("acond.tls=on").config.tls, true);
+  const bad = parseCmdline("acond.tls=maybe");
+  assertEquals(bad.config.tls, true);
+  assertMatch(bad.problems[0], /acond\.tls="maybe": expected on\|off; using the default "on"/);
 });

@@ -1,0 +1,37 @@
+/**
+ * PID 1 serves the forwarded TCP API over attested TLS (acond.tls=on; the other e2e helpers speak
+ * plain HTTP with acond.tls=off): dist/aconctl verifies the certificate (sim TEE: --allow-sim)
+ * and refuses it without; the boot event says "tls":true and the TlsKey event follows it.
+ */
+import { assertEquals, assertMatch } from "../helpers/assert.ts";
+import { boot } from "./qemu.ts";
+import { TOP } from "../helpers/daemon.ts";
+
+async function aconctl(args: string[]): Promise<{ code: number; out: string }> {
+  const o = await new Deno.Command(`${TOP}/dist/aconctl`, { args, stdin: "null" }).output();
+  const dec = new TextDecoder();
+  return { code: o.code, out: dec.decode(o.stdout) + dec.decode(o.stderr) };
+}
+
+Deno.test("PID 1: the TCP API is attested TLS; aconctl --allow-sim verifies it, and refuses it without", async () => {
+  const vm = await boot(["acond.tls=on", "acond.timeout=0"]);
+  try {
+    // The listeners are up when the ready line is out (TCP waits for its certificate).
+    await vm.waitSerial(/acond ready as PID 1/, 180_000);
+    const addr = ["--tcp", `127.0.0.1:${vm.port}`];
+    const ok = await aconctl(["--allow-sim", ...addr, "--json", "event-log"]);
+    assertEquals(ok.code, 0, ok.out);
+    const j = JSON.parse(ok.out);
+    assertEquals(j.matches, true);
+    assertMatch(j.lines[1], /^acond Boot \{.*"pid1":true,.*"tls":true,/);
+    assertMatch(j.lines[2], /^acond TlsKey \{"alg":"ecdsa-p384","spki_sha384":"[0-9a-f]{96}"\}$/);
+    const no = await aconctl([...addr, "health"]);
+    assertEquals(no.code, 4, no.out);
+    assertMatch(no.out, /the evidence is simulated \(not TDX hardware\)/);
+    const off = await aconctl(["--allow-sim", ...addr, "shutdown", "--grace", "1"]);
+    assertEquals(off.code, 0, off.out);
+    assertEquals(await vm.waitExit(60_000), 0);
+  } finally {
+    await vm.kill();
+  }
+});
