@@ -21,6 +21,11 @@ export class BatchPool {
     return this.#free.length;
   }
 
+  /** Batches lent and not yet given back by every reader (0 once an upload's bytes are all read). */
+  get lent(): number {
+    return this.#holders.size;
+  }
+
   /** An empty batch in shared memory (so the hash worker reads it where it is). */
   take(): Uint8Array<SharedArrayBuffer> {
     const b = this.#free.pop() ?? new SharedArrayBuffer(this.size);

@@ -47,10 +47,10 @@ export function startUpload(
   size: number,
   requested: HashAlg[],
   now: number,
+  pool = new BatchPool(STREAM_BATCH),
 ): Upload {
   const linkAlgs = requested.length === 0 ? [digest.alg] : requested;
   const hashAlgs = new Set<HashAlg>([...linkAlgs, digest.alg, "sha384"]);
-  const pool = new BatchPool(STREAM_BATCH);
   const release = (c: Uint8Array) => pool.release(c);
   const hasher = new WorkerHasher([...hashAlgs], release);
   const stream = new StreamReader([hasher], release);

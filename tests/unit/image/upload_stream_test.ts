@@ -7,7 +7,8 @@ import type { Context } from "../../../src/context.ts";
 import type { LoadedImage, Manifest } from "../../../src/state.ts";
 import { Layout } from "../../../src/layout.ts";
 import { Mutex } from "../../../src/util/mutex.ts";
-import { STREAM_BATCH } from "../../../src/image/upload/body.ts";
+import { STREAM_BATCH, STREAM_IDLE_MS } from "../../../src/image/upload/body.ts";
+import { BatchPool } from "../../../src/image/upload/pool.ts";
 import { Uploads } from "../../../src/image/upload/table.ts";
 
 async function withCtx(layer: Uint8Array, fn: (ctx: Context, root: string) => Promise<void>) {
@@ -132,5 +133,83 @@ Deno.test("writeStream: many files over reused batches, any piece sizes: every f
       },
     ),
     { numRuns: 6, endOnFailure: true },
+  );
+});
+
+/** `p`, or a rejection naming `what` once `ms` passed: a hang fails the test instead of the suite. */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms (a hang)`)), ms);
+  });
+  try {
+    return await Promise.race([p, limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("writeStream: bodies cut at any points, mid-batch or not, resume to the layer; every batch comes back", async () => {
+  const pools: BatchPool[] = [];
+  await fc.assert(
+    fc.asyncProperty(
+      fc.uniqueArray(fc.integer({ min: 1, max: layer.length - 1 }), { minLength: 1, maxLength: 6 }),
+      fc.integer({ min: 16_000, max: STREAM_BATCH + 5000 }),
+      async (cutsRaw, piece) => {
+        const cuts = cutsRaw.sort((a, b) => a - b);
+        await withCtx(layer, async (ctx, root) => {
+          const up = new Uploads(ctx, () => Date.now(), STREAM_IDLE_MS, () => {
+            pools.push(new BatchPool(STREAM_BATCH));
+            return pools.at(-1)!;
+          });
+          const { uploadId } = up.begin(digest, BigInt(layer.length));
+          const pool = pools.at(-1)!;
+          // Pieces a turn of the event loop apart (as from a socket), then the connection resets.
+          const paced = (from: number, to: number, then: "end" | "error") => {
+            let off = from;
+            return new ReadableStream<Uint8Array>({
+              async pull(c) {
+                await new Promise((r) => setTimeout(r, 0));
+                if (off < to) {
+                  const n = Math.min(piece, to - off);
+                  c.enqueue(layer.slice(off, off + n));
+                  off += n;
+                } else if (then === "end") c.close();
+                else c.error(new Error("connection reset"));
+              },
+            });
+          };
+          let at = 0;
+          for (const cut of cuts) {
+            await assertRejects(
+              () =>
+                within(
+                  up.writeStream(uploadId, at, paced(at, cut, "error")),
+                  20_000,
+                  `cut at ${cut}`,
+                ),
+              new RegExp(`Request body broke off at ${cut} bytes`),
+            );
+            assertEquals(
+              up.status(uploadId).received,
+              BigInt(cut),
+              "every byte that arrived is kept",
+            );
+            at = cut;
+          }
+          await within(
+            up.writeStream(uploadId, at, paced(at, layer.length, "end")),
+            20_000,
+            "rest",
+          );
+          await within(up.commit(uploadId, 0), 20_000, "commit");
+          assertEquals(Deno.statSync(`${root}/contents/${digest}/a`).size, STREAM_BATCH + 333);
+          assertEquals(Deno.statSync(`${root}/contents/${digest}/b`).size, 2 * STREAM_BATCH);
+          assertEquals(pool.lent, 0, "batches still held by the hasher or the extraction");
+          assertEquals(up.count, 0);
+        });
+      },
+    ),
+    { numRuns: 12, endOnFailure: true },
   );
 });
