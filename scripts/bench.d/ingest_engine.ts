@@ -1,21 +1,25 @@
 /**
- * Bench helper for the "ingest" section: acond's extraction engine alone (no RPC), as an upload
- * runs it: the layer file read in 8 MiB chunks into a StreamReader that hashes (sha384, worker
- * thread) and extracts in one pass. Usage: ingest_engine.ts <layer.tar> <empty dest dir>; prints
- * seconds.
+ * Bench helper for the "ingest" section: acond's extraction engine alone (no RPC), as a streamed
+ * upload runs it: the layer file read into reused shared batches (STREAM_BATCH bytes, a BatchPool)
+ * pushed into a StreamReader that hashes (sha384, worker thread, in place) and extracts in one
+ * pass. Usage: ingest_engine.ts <layer.tar> <empty dest dir>; prints seconds.
  */
 import { extractTar } from "../../src/image/tar/extract.ts";
 import { StreamReader } from "../../src/image/tar/reader.ts";
 import { WorkerHasher } from "../../src/image/upload/hasher.ts";
+import { BatchPool } from "../../src/image/upload/pool.ts";
+import { STREAM_BATCH } from "../../src/image/upload/body.ts";
 
 const [layer, dest] = Deno.args;
 const t0 = performance.now();
-const hasher = new WorkerHasher(["sha384"]);
-const stream = new StreamReader([hasher]);
+const pool = new BatchPool(STREAM_BATCH);
+const release = (c: Uint8Array) => pool.release(c);
+const hasher = new WorkerHasher(["sha384"], release);
+const stream = new StreamReader([hasher], release);
 const done = extractTar(stream, dest);
 const f = await Deno.open(layer);
 for (;;) {
-  const buf = new Uint8Array(8 << 20);
+  const buf = pool.take();
   let n = 0;
   while (n < buf.length) {
     const r = await f.read(buf.subarray(n));
@@ -23,7 +27,9 @@ for (;;) {
     n += r;
   }
   if (n === 0) break;
-  stream.push(buf.subarray(0, n));
+  const chunk = buf.subarray(0, n);
+  pool.lend(chunk, 2);
+  stream.push(chunk);
   await Promise.all([stream.waitForSpace(16 << 20), hasher.waitForBacklog(16 << 20)]);
 }
 f.close();

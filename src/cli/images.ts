@@ -68,6 +68,47 @@ async function putError(res: Response): Promise<ConnectError> {
   return new ConnectError(`HTTP ${res.status} from the blob stream: ${text.trim()}`, Code.Unknown);
 }
 
+/** Time for --limit-rate (a fake one in the tests). */
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const realClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+};
+
+/**
+ * What a PUT's body goes through on its way out, from `offset`: --limit-rate's pacing (no faster
+ * than `opts.rate` bytes a second since this request began), the progress line and the count of
+ * bytes sent.
+ */
+export function sending(
+  offset: number,
+  opts: SendOptions,
+  progress?: (done: number) => void,
+  clock: Clock = realClock,
+): TransformStream<Uint8Array, Uint8Array> {
+  let done = offset;
+  const t0 = clock.now();
+  return new TransformStream({
+    async transform(chunk, ctl) {
+      if (opts.rate) {
+        const due = t0 + ((done - offset + chunk.length) * 1000) / opts.rate;
+        const wait = due - clock.now();
+        if (wait > 0) await clock.sleep(wait);
+      }
+      // Counted whether or not a progress line is drawn: `progress?.(done += …)` skipped the sum
+      // without one (-q, stderr not a terminal), and --limit-rate then paced nothing.
+      done += chunk.length;
+      progress?.(done);
+      if (opts.sent) opts.sent.bytes += chunk.length;
+      ctl.enqueue(chunk);
+    },
+  });
+}
+
 /**
  * Streams the file from `offset` to the end as one raw PUT into the upload (docs/layers.md);
  * returns how much the upload has received.
@@ -88,22 +129,7 @@ async function putFrom(
     await f.seek(offset, Deno.SeekMode.Start);
     let body: ReadableStream<Uint8Array> = f.readable;
     if (progress || opts.rate || opts.sent) {
-      let done = offset;
-      const t0 = Date.now();
-      body = body.pipeThrough(
-        new TransformStream({
-          async transform(chunk, ctl) {
-            if (opts.rate) {
-              // --limit-rate: no faster than `rate` bytes a second since this request began.
-              const due = t0 + ((done - offset + chunk.length) * 1000) / opts.rate;
-              if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
-            }
-            progress?.(done += chunk.length);
-            if (opts.sent) opts.sent.bytes += chunk.length;
-            ctl.enqueue(chunk);
-          },
-        }),
-      );
+      body = body.pipeThrough(sending(offset, opts, progress));
     }
     const res = await http.fetch(`${http.baseUrl}${BLOB_STREAM_PREFIX}${uploadId}`, {
       method: "PUT",

@@ -42,6 +42,8 @@ function freePort(): number {
 }
 
 const LAYER_MB = 24;
+/** How long the test waits for the slowed first push to show up in `aconctl uploads`. */
+const POLL_LIMIT_MS = 120_000;
 
 Deno.test("aconctl: keygen → generate (umoci) → sign → push interrupted and resumed → run → ps → exec → logs -f → stop → report --verify", async () => {
   const w = await Deno.makeTempDir({ prefix: "aconctl-runtime-" });
@@ -102,13 +104,26 @@ Deno.test("aconctl: keygen → generate (umoci) → sign → push interrupted an
       stdout: "null",
       stderr: "null",
     }).spawn();
+    // The wait is bounded: by the push itself (it must not end before it is caught part-way: at
+    // 2 MB/s the big layer takes about 12 s) and by POLL_LIMIT_MS in case the push hangs.
+    let ended: Deno.CommandStatus | undefined;
+    pushProc.status.then((s) => ended = s);
     let before = 0;
-    for (;;) {
+    for (const limit = Date.now() + POLL_LIMIT_MS;;) {
       const list = JSON.parse(await ok([...S, "--json", "uploads"], env));
       const u = list.find((x: { digest: string }) => x.digest === big);
       if (u && u.received > 0) {
         before = u.received;
         break;
+      }
+      if (ended) {
+        throw new Error(
+          `the first push ended (exit ${ended.code}) before acond reported part of the big layer ` +
+            `(uploads: ${JSON.stringify(list)}): nothing to interrupt; is --limit-rate in effect?`,
+        );
+      }
+      if (Date.now() > limit) {
+        throw new Error(`acond reported none of the big layer within ${POLL_LIMIT_MS} ms of push`);
       }
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -280,7 +295,12 @@ Deno.test("aconctl: keygen → generate (umoci) → sign → push interrupted an
     const rep = await aconctl([...S, "report", "--verify", "--allow-sim", "--expect-image", id]);
     assertEquals(rep.code, 0, rep.stderr + rep.stdout);
   } finally {
-    pushProc?.kill("SIGKILL");
+    if (pushProc) {
+      try {
+        pushProc.kill("SIGKILL");
+      } catch { /* it had ended */ }
+      await pushProc.status;
+    }
     if (eventsProc) {
       eventsProc.kill("SIGKILL");
       await eventsProc.status;

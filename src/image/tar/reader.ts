@@ -75,6 +75,8 @@ export class StreamReader implements TarReader {
   readonly #queue: Uint8Array[] = [];
   #queued = 0;
   #cur: Uint8Array = EMPTY;
+  /** The pushed chunk #cur is a view of (EMPTY before the first). */
+  #curChunk: Uint8Array = EMPTY;
   #ended = false;
   #error: Error | null = null;
   #pos = 0;
@@ -82,7 +84,15 @@ export class StreamReader implements TarReader {
   #wakeWriters: (() => void)[] = [];
   readonly maxTake = 4 << 20;
 
-  constructor(private readonly hashers: ChunkSink[]) {}
+  /**
+   * `done`, when given, is called with every pushed chunk the extraction is finished with (after
+   * which no view of it is handed out, and the views handed out are no longer used: they are valid
+   * until the next call), so that its buffer may be reused.
+   */
+  constructor(
+    private readonly hashers: ChunkSink[],
+    private readonly done?: (chunk: Uint8Array) => void,
+  ) {}
 
   get position(): number {
     return this.#pos;
@@ -131,12 +141,14 @@ export class StreamReader implements TarReader {
 
   /** Makes the next chunk current; false at the end of the input. */
   async #next(): Promise<boolean> {
+    this.#finishChunk();
     for (;;) {
       if (this.#error) throw this.#error;
       const c = this.#queue.shift();
       if (c) {
         this.#queued -= c.length;
         this.#cur = c;
+        this.#curChunk = c;
         this.#releaseWriters();
         // Let the event loop answer the WriteBlob that brought this chunk before we chew on it.
         await yieldToLoop();
@@ -146,6 +158,15 @@ export class StreamReader implements TarReader {
       this.#releaseWriters();
       await new Promise<void>((r) => (this.#wakeReader = r));
     }
+  }
+
+  /** The current chunk is used up: it goes back (see the constructor). */
+  #finishChunk(): void {
+    const c = this.#curChunk;
+    if (c === EMPTY) return;
+    this.#curChunk = EMPTY;
+    this.#cur = EMPTY;
+    this.done?.(c);
   }
 
   async takeUpTo(n: number): Promise<Uint8Array> {

@@ -33,12 +33,15 @@ export function currentUmask(): number {
  * them. One batch is in flight at a time, so files are written in archive order. Anything done
  * at a path whose write is pending (replacing it, hard-linking to it) waits for that write first;
  * a failure surfaces at the next call; nothing is in flight any more once extractTar returns or
- * throws (so the caller may delete or place the staging directory). Memory: two batches (the data
- * is copied into the batch when it is sent off).
+ * throws (so the caller may delete or place the staging directory). Memory: two batches, used in
+ * turn (the data is copied into the batch by add(), so the caller's view is free at once, and the
+ * two buffers are reused from batch to batch).
  */
 export class BackgroundWrites {
   #batch = new FileBatch();
   #batchPaths = new Set<string>();
+  /** The batch written last, once its write settled: the next one to fill. */
+  #written: FileBatch | null = null;
   #inFlight: Promise<void> | null = null;
   #inFlightPaths = new Set<string>();
   #failure: unknown = null;
@@ -77,14 +80,22 @@ export class BackgroundWrites {
     if (this.#batch.count === 0 || this.#failed) return;
     const batch = this.#batch;
     this.#inFlightPaths = this.#batchPaths;
-    this.#batch = new FileBatch();
+    const next = this.#written ?? new FileBatch();
+    next.reset();
+    this.#written = null;
+    this.#batch = next;
     this.#batchPaths = new Set();
-    this.#inFlight = batch.write(this.dest).catch((e) => {
-      if (!this.#failed) {
-        this.#failed = true;
-        this.#failure = e;
-      }
-    });
+    this.#inFlight = batch.write(this.dest).then(
+      () => {
+        this.#written = batch;
+      },
+      (e) => {
+        if (!this.#failed) {
+          this.#failed = true;
+          this.#failure = e;
+        }
+      },
+    );
   }
 
   /** Writes whatever is queued and waits for it; never throws (check() reports). */
@@ -95,7 +106,7 @@ export class BackgroundWrites {
 
   /** Drops what is queued and waits for the batch in flight (the extraction failed). */
   async abandon(): Promise<void> {
-    this.#batch = new FileBatch();
+    this.#batch.reset();
     this.#batchPaths = new Set();
     if (this.#inFlight) await this.#inFlight;
     this.#inFlightPaths = new Set();

@@ -34,6 +34,8 @@ export interface BodySink {
   readonly received: number;
   /** Takes a batch (which it then owns); resolves once there is room for more, throws to stop. */
   accept(batch: Uint8Array): Promise<void>;
+  /** An empty STREAM_BATCH-byte buffer for the next batch (a reused one); else a new one. */
+  newBatch?(): Uint8Array;
 }
 
 export function beyondSize(size: number): AcondError {
@@ -123,12 +125,20 @@ export class BodyPieces {
   }
 }
 
-/** Gathers pieces into STREAM_BATCH batches for the sink. */
+/**
+ * Gathers pieces into STREAM_BATCH batches for the sink. A batch lives in shared memory (the
+ * sink's, ./pool.ts): the hash worker reads it where it is while the extraction reads it too;
+ * nothing writes to a batch once it is given to the sink.
+ */
 export class Batches {
-  #batch = new Uint8Array(STREAM_BATCH);
+  #batch: Uint8Array | null = null;
   #filled = 0;
 
   constructor(private readonly sink: BodySink) {}
+
+  #fresh(): Uint8Array {
+    return this.sink.newBatch?.() ?? new Uint8Array(new SharedArrayBuffer(STREAM_BATCH));
+  }
 
   /** Bytes gathered, not yet given to the sink. */
   get pending(): number {
@@ -138,6 +148,7 @@ export class Batches {
   async add(piece: Uint8Array): Promise<void> {
     while (piece.length > 0) {
       const n = Math.min(piece.length, STREAM_BATCH - this.#filled);
+      this.#batch ??= this.#fresh();
       this.#batch.set(piece.subarray(0, n), this.#filled);
       this.#filled += n;
       piece = piece.subarray(n);
@@ -146,9 +157,9 @@ export class Batches {
   }
 
   async flush(): Promise<void> {
-    if (this.#filled === 0) return;
+    if (this.#filled === 0 || !this.#batch) return;
     const batch = this.#batch.subarray(0, this.#filled);
-    this.#batch = new Uint8Array(STREAM_BATCH); // the given one now belongs to the sink
+    this.#batch = null; // the given one now belongs to the sink
     this.#filled = 0;
     await this.sink.accept(batch);
   }

@@ -23,6 +23,7 @@ import {
   beyondSize,
   type BodySink,
   receiveBody,
+  STREAM_BATCH,
   STREAM_IDLE_MS,
   type StreamDeclared,
 } from "./body.ts";
@@ -34,6 +35,7 @@ import {
   type Upload,
   waitForRoom,
 } from "./upload.ts";
+import { BatchPool } from "./pool.ts";
 
 export const MAX_UPLOADS = 4;
 export const MAX_CHUNK = MAX_CHUNK_BYTES;
@@ -73,6 +75,8 @@ export class Uploads {
     private readonly ctx: Context,
     private readonly now = () => Date.now(),
     private readonly streamIdleMs = STREAM_IDLE_MS,
+    /** Each upload's batches (./pool.ts); the tests count what comes back. */
+    private readonly newPool = () => new BatchPool(STREAM_BATCH),
   ) {}
 
   /** Leftovers of a previous daemon run are meaningless: the ids were in memory. */
@@ -137,7 +141,15 @@ export class Uploads {
       );
     }
     const id = toHex(crypto.getRandomValues(new Uint8Array(16)));
-    const u = startUpload(this.ctx, id, digest, Number(size), requested, this.now());
+    const u = startUpload(
+      this.ctx,
+      id,
+      digest,
+      Number(size),
+      requested,
+      this.now(),
+      this.newPool(),
+    );
     this.#uploads.set(id, u);
     return { uploadId: id, received: 0n };
   }
@@ -229,6 +241,7 @@ export class Uploads {
         if (!u.failure) await waitForRoom(u, MAX_QUEUED);
         if (u.failure) throw u.failure;
       },
+      newBatch: () => u.pool.take(),
     };
   }
 

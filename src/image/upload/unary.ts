@@ -25,6 +25,7 @@ import { TarError } from "../tar/format.ts";
 import { StreamReader } from "../tar/reader.ts";
 import { type BodySink, STREAM_BATCH } from "./body.ts";
 import { WorkerHasher } from "./hasher.ts";
+import { BatchPool } from "./pool.ts";
 
 /** Bytes waiting for the extraction (and, apart, for the hasher) before no more are taken. */
 export const UNARY_QUEUE = 2 * STREAM_BATCH;
@@ -40,6 +41,8 @@ export class UnaryIngest implements BodySink {
   #received = 0;
   readonly #stream: StreamReader;
   readonly #hasher: WorkerHasher;
+  /** The batches (./body.ts) are reused once hashed and extracted (./pool.ts). */
+  readonly #pool = new BatchPool(STREAM_BATCH);
   readonly #staging: Promise<Staged | Error>;
   #failure: Error | null = null;
 
@@ -49,8 +52,9 @@ export class UnaryIngest implements BodySink {
     readonly size: number,
     readonly hashed: ReadonlySet<HashAlg>,
   ) {
-    this.#hasher = new WorkerHasher([...hashed]);
-    this.#stream = new StreamReader([this.#hasher]);
+    const release = (c: Uint8Array) => this.#pool.release(c);
+    this.#hasher = new WorkerHasher([...hashed], release);
+    this.#stream = new StreamReader([this.#hasher], release);
     this.#staging = stageLayer(ctx, this.#stream, size).catch((e: unknown) => {
       this.#failure ??= asError(e);
       this.#stream.abort(this.#failure); // releases a batch waiting for room
@@ -62,9 +66,14 @@ export class UnaryIngest implements BodySink {
     return this.#received;
   }
 
+  newBatch(): Uint8Array {
+    return this.#pool.take();
+  }
+
   async accept(batch: Uint8Array): Promise<void> {
     if (this.#failure) throw this.#failure;
     if (this.#received + batch.length > this.size) throw invalid("Data beyond its declared length");
+    this.#pool.lend(batch, 2); // the hasher and the extraction each give it back
     try {
       this.#stream.push(batch);
     } catch (e) {

@@ -9,6 +9,8 @@ import { type Digest, discardStaged, placeLayer, type Staged, stageLayer } from 
 import { TarError } from "../tar/format.ts";
 import { StreamReader } from "../tar/reader.ts";
 import { WorkerHasher } from "./hasher.ts";
+import { BatchPool } from "./pool.ts";
+import { STREAM_BATCH } from "./body.ts";
 
 export interface Upload {
   id: string;
@@ -26,6 +28,8 @@ export interface Upload {
   /** What the hasher computes: linkAlgs, the named digest's algorithm and sha384. */
   hashAlgs: Set<HashAlg>;
   hasher: WorkerHasher;
+  /** The batches a streamed body is gathered into, reused once hashed and extracted. */
+  pool: BatchPool;
   /** The concurrent extraction: never rejects (an Error is a value here). */
   staging: Promise<Staged | Error>;
   failure: Error | null;
@@ -43,11 +47,13 @@ export function startUpload(
   size: number,
   requested: HashAlg[],
   now: number,
+  pool = new BatchPool(STREAM_BATCH),
 ): Upload {
   const linkAlgs = requested.length === 0 ? [digest.alg] : requested;
   const hashAlgs = new Set<HashAlg>([...linkAlgs, digest.alg, "sha384"]);
-  const hasher = new WorkerHasher([...hashAlgs]);
-  const stream = new StreamReader([hasher]);
+  const release = (c: Uint8Array) => pool.release(c);
+  const hasher = new WorkerHasher([...hashAlgs], release);
+  const stream = new StreamReader([hasher], release);
   const u: Upload = {
     id,
     digest,
@@ -60,6 +66,7 @@ export function startUpload(
     linkAlgs,
     hashAlgs,
     hasher,
+    pool,
     staging: Promise.resolve(new Error("not started")),
     failure: null,
   };
@@ -72,10 +79,12 @@ export function startUpload(
 }
 
 /**
- * Gives bytes to the hasher (a copy, at once, on its worker thread) and the extraction (which
- * takes them when it is done with the previous ones). A refusal is kept as the upload's failure.
+ * Gives bytes to the hasher (at once, on its worker thread: a batch of u.pool is read in place,
+ * anything else copied) and the extraction (which takes them when it is done with the previous
+ * ones). `data` must not change afterwards. A refusal is kept as the upload's failure.
  */
 export function pushBytes(u: Upload, data: Uint8Array): void {
+  u.pool.lend(data, 2); // the hasher and the extraction each give it back
   try {
     u.stream.push(data);
   } catch (e) {

@@ -15,7 +15,7 @@ import {
   isPublicEntrypoint,
   splitExecArgs,
 } from "../../../src/cli/runtime.ts";
-import { parseRate } from "../../../src/cli/images.ts";
+import { type Clock, parseRate, sending } from "../../../src/cli/images.ts";
 import { Event_Kind } from "../../../src/gen/acon_pb.ts";
 import { withNumbers } from "../../../src/cli/command.ts";
 
@@ -213,6 +213,55 @@ Deno.test("parseRate(): bytes, k, m; a clear error otherwise", () => {
   assertEquals(parseRate(undefined), undefined);
   assertThrows(() => parseRate("fast"), /--limit-rate takes bytes a second/);
   assertThrows(() => parseRate("0"), /--limit-rate/);
+});
+
+/** A clock whose sleep() only moves its time on; `slept` is the total. */
+function fakeClock(): Clock & { slept: number } {
+  let t = 1_000_000;
+  return {
+    slept: 0,
+    now: () => t,
+    sleep(ms) {
+      t += ms;
+      this.slept += ms;
+      return Promise.resolve();
+    },
+  };
+}
+
+/** Sends `chunks` pieces of 64 KiB through sending(); how long the fake clock was made to wait. */
+async function paced(
+  chunks: number,
+  offset: number,
+  rate: number,
+  progress?: (done: number) => void,
+): Promise<{ slept: number; sent: number }> {
+  const clock = fakeClock();
+  const sent = { bytes: 0 };
+  const piece = new Uint8Array(64 << 10);
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      for (let i = 0; i < chunks; i++) c.enqueue(piece);
+      c.close();
+    },
+  }).pipeThrough(sending(offset, { rate, sent }, progress, clock));
+  for await (const _ of body) { /* drained, as fetch would */ }
+  return { slept: clock.slept, sent: sent.bytes };
+}
+
+Deno.test("push --limit-rate paces the body with and without a progress line (-q, stderr not a terminal)", async () => {
+  // 32 × 64 KiB = 2 MiB at 1 MiB/s: 2 s of waiting in all, whatever draws the progress.
+  const rate = 1 << 20;
+  for (const progress of [undefined, () => {}]) {
+    const r = await paced(32, 0, rate, progress);
+    assertEquals(r.sent, 2 << 20);
+    assertEquals(r.slept, 2000, `progress line: ${progress !== undefined}`);
+  }
+  // A resumed PUT counts only what it sends itself.
+  const seen: number[] = [];
+  const r = await paced(16, 5 << 20, rate, (d) => seen.push(d));
+  assertEquals(r.slept, 1000);
+  assertEquals(seen.at(-1), (5 << 20) + (1 << 20));
 });
 
 Deno.test("withNumbers(): protobuf JSON's 64-bit strings back to numbers, nested and in arrays", () => {

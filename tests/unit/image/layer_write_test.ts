@@ -24,7 +24,7 @@ async function withDir(fn: (dir: string, top: string) => Promise<void>): Promise
   }
 }
 
-Deno.test("FileBatch: contents, exact modes whatever the umask, mtimes; data copied at write()", async () => {
+Deno.test("FileBatch: contents, exact modes whatever the umask, mtimes; data copied at add()", async () => {
   await withDir(async (dir) => {
     Deno.mkdirSync(`${dir}/sub`);
     const reused = enc.encode("first");
@@ -33,8 +33,8 @@ Deno.test("FileBatch: contents, exact modes whatever the umask, mtimes; data cop
     b.add("sub/x", enc.encode(""), 0o777, true, 0);
     b.add("big", new Uint8Array(3 << 20).fill(7), 0o600, false, 1_700_000_001);
     assertEquals([b.count, b.bytes], [3, 5 + (3 << 20)]);
+    reused.set(enc.encode("XXXXX")); // add() took its own copy
     const written = b.write(dir);
-    reused.set(enc.encode("XXXXX")); // write() took its own copy
     await written;
     // atime first: reading the file may update it (relatime).
     assertEquals(Deno.statSync(`${dir}/a`).atime!.getTime(), 1_600_000_000_000);
@@ -45,6 +45,21 @@ Deno.test("FileBatch: contents, exact modes whatever the umask, mtimes; data cop
     assertEquals(Deno.statSync(`${dir}/a`).mtime!.getTime(), 1_600_000_000_000);
     assertEquals(Deno.statSync(`${dir}/big`).mtime!.getTime(), 1_700_000_001_000);
     assertEquals(Deno.readFileSync(`${dir}/big`), new Uint8Array(3 << 20).fill(7));
+    // reset() empties the batch (its buffer is reused); a batch in write() takes nothing.
+    b.reset();
+    assertEquals([b.count, b.bytes], [0, 0]);
+    b.add("again", enc.encode("second"), 0o644, false, 0);
+    b.add("héllo/../ünï", enc.encode("x"), 0o644, false, 0); // multi-byte: refused as a path with ..
+    b.reset();
+    b.add("again", enc.encode("second"), 0o644, false, 0);
+    b.add("ünï", enc.encode("multi-byte name"), 0o644, false, 0);
+    const p = b.write(dir);
+    assertThrows(() => b.add("late", enc.encode("x"), 0o644, false, 0), /during write/);
+    assertThrows(() => b.reset(), /during write/);
+    await p;
+    assertEquals(Deno.readTextFileSync(`${dir}/again`), "second");
+    assertEquals(Deno.readTextFileSync(`${dir}/ünï`), "multi-byte name");
+    assertThrows(() => Deno.lstatSync(`${dir}/late`), Deno.errors.NotFound);
   });
 });
 
