@@ -26,10 +26,12 @@ Options (dev mode):
   --tcp HOST:PORT     also serve the API on TCP, over TLS with the attested certificate (a
                       key made at start, its quote in the certificate: docs/api.md "Attested
                       TLS"; aconctl --tcp verifies it before any request)
-  --tls on|off        TLS on the TCP listener (default on); off: plain HTTP, recorded as
-                      "tls":false in the boot event (as acond.tls=off). --no-tls: --tls off
-  --vsock PORT        also serve the API on vsock, any local CID (needs a vsock transport in
-                      the host's kernel; vsock_loopback for CID 1)
+  --tls on|off        TLS on the TCP and vsock listeners (default on); off: plain HTTP,
+                      recorded as "tls":false in the boot event (as acond.tls=off).
+                      --no-tls: --tls off
+  --vsock PORT        also serve the API on vsock, any local CID, over TLS as TCP (needs a
+                      vsock transport in the kernel; CID 1, this machine's own processes, is
+                      refused)
   --tee auto|tdx|sim  TEE backend (default: auto = tdx when available, else sim)
   --min-hash ALG      weakest certificate/layer hash accepted: sha384 (default), sha256 for
                       ACON-era images

@@ -22,7 +22,7 @@
  */
 import { log } from "../util/log.ts";
 import { Bridge, FDS_PER_BRIDGE, splice } from "./bridge.ts";
-import { Conn, guardBody, type HttpConnServer } from "./conn.ts";
+import { Conn, guardBody, type HttpConnServer, REQUEST_ENDED } from "./conn.ts";
 import { H2_PREFACE, prefaceSoFar, serveH2OnConnection } from "./h2.ts";
 import type { DescriptorBudget } from "./fd_budget.ts";
 import type { PeerGuard } from "./peer.ts";
@@ -150,16 +150,16 @@ export function serveListener(
       const end = () => {
         if (ended) return;
         ended = true;
-        ac.abort();
+        ac.abort(REQUEST_ENDED);
         c.requestEnded();
       };
       info.completed.then(end, end); // settles when the response is out or the client is gone
       // A client gone before the response started (a Watch with no event yet: Connect answers
       // with its first message) is seen only by the request's own signal.
-      if (req.signal.aborted || clientGone.signal.aborted) ac.abort();
+      if (req.signal.aborted || clientGone.signal.aborted) ac.abort(REQUEST_ENDED);
       else {
-        req.signal.addEventListener("abort", () => ac.abort(), { once: true });
-        clientGone.signal.addEventListener("abort", () => ac.abort(), {
+        req.signal.addEventListener("abort", () => ac.abort(REQUEST_ENDED), { once: true });
+        clientGone.signal.addEventListener("abort", () => ac.abort(REQUEST_ENDED), {
           once: true,
           signal: ac.signal,
         });

@@ -11,7 +11,7 @@
 import http2 from "node:http2";
 import { log } from "../util/log.ts";
 import { type ByteConn, duplexOf } from "./byteconn.ts";
-import type { HttpConnServer } from "./conn.ts";
+import { type HttpConnServer, REQUEST_ENDED } from "./conn.ts";
 import { TrailedResponse } from "./trailers.ts";
 
 /** The client preface of an HTTP/2 connection without TLS (RFC 9113 §3.4). */
@@ -247,7 +247,7 @@ export function serveH2OnConnection(
     stream.on("close", () => {
       if (stream.rstCode === http2.constants.NGHTTP2_NO_ERROR) completed.ok();
       else completed.fail(new Error(`stream reset (${stream.rstCode})`));
-      ac.abort();
+      ac.abort(REQUEST_ENDED);
     });
     let req: Request;
     try {
