@@ -70,20 +70,24 @@ async function vsockLoopback(port: number): Promise<Transport | null> {
 /**
  * vsock without a kernel to carry it (see the header): serveVsock runs with a stand-in for
  * Deno.listen that records the options and listens on loopback TCP instead; requests go over
- * that socket through serveVsock's accept loop and handler.
+ * that socket through serveVsock's accept loop, its TLS (terminated in-process, as on vsock,
+ * with the daemon's attested certificate) and handler.
  */
 async function vsockHandler(port: number): Promise<Transport> {
   const dir = await Deno.makeTempDir({ prefix: "acond-test-" });
   const daemon = await startInProcess({
     root: `${dir}/root`,
     socket: `${dir}/acond.sock`,
-    tcp: null,
+    // A TCP listener makes the daemon make its attested certificate, which vsock serves too.
+    tcp: { hostname: "127.0.0.1", port: 0 },
     tee: "sim",
     minHash: "sha384",
     pid1: false,
     maxRequestBytes: 64 << 20,
     logLevel: "warn",
   });
+  const cert = await daemon.tls;
+  assertOk(cert !== null, "the daemon made its attested certificate");
   let options: unknown;
   let tcp: Deno.Listener | undefined;
   const real = Deno.listen;
@@ -97,16 +101,16 @@ async function vsockHandler(port: number): Promise<Transport> {
     // it lets through (a container's vsock peer is refused: tests/unit/api/peer_test.ts).
     const guard: PeerGuard = (_remote, local) =>
       daemon.peerGuards.vsock({ transport: "vsock", cid: 2, port: 1024 }, local);
-    listener = serveVsock(port, daemon.routes, guard, daemon.serveConfig);
+    listener = serveVsock(port, daemon.routes, guard, daemon.serveConfig, cert);
   } finally {
     (Deno as { listen: unknown }).listen = real;
   }
   assertEquals(options, { transport: "vsock", cid: -1, port });
-  const client = Deno.createHttpClient({});
+  const client = Deno.createHttpClient({ caCerts: [cert.certPem] });
   const tcpPort = (tcp!.addr as Deno.NetAddr).port;
   return {
-    name: "vsock (no vsock loopback here: serveVsock's accept loop over a TCP stand-in)",
-    baseUrl: `http://127.0.0.1:${tcpPort}`,
+    name: "vsock (no vsock loopback here: serveVsock's accept loop and TLS over a TCP stand-in)",
+    baseUrl: `https://localhost:${tcpPort}`,
     fetch: (input, init) => fetch(input, { ...init, client }),
     async close() {
       client.close();
