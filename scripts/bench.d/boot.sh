@@ -32,7 +32,7 @@ boot() {
   floor_image floorc scripts/bench.d/floor_connect_entry.ts split
   local accel=(-accel tcg -cpu max)
   [ "${ACCEL:-tcg}" = kvm ] && accel=(-accel kvm -cpu host)
-  boot_once() { # initrd, serial log → prints seconds from QEMU start to the first Health 200
+  boot_once() { # initrd, serial log, scheme → prints seconds from QEMU start to the first Health 200
     local port=$((20000 + RANDOM % 20000)) t0 t1 qpid
     t0=$(now)
     qemu-system-x86_64 "${accel[@]}" -m 1G -smp 1 -display none -monitor none -serial "file:$2" \
@@ -48,9 +48,14 @@ boot() {
     : > "$ok"
     until [ -s "$ok" ]; do
       kill -0 $qpid 2>/dev/null || { echo "bench: QEMU died" >&2; return 1; }
-      # The API is attested TLS (its certificate is made at boot: part of what is measured).
+      if [ "$(calc "int($(now) - $t0 > 180)")" = 1 ]; then
+        echo "bench: $1 answered no $3 Health within 180 s (serial: $2)" >&2
+        kill $qpid 2>/dev/null; return 1
+      fi
+      # acond's API is attested TLS (its certificate is made at boot: part of what is measured);
+      # the floors serve plain HTTP.
       { curl -skf -m 3 -o /dev/null -H 'content-type: application/json' -d '{}' \
-        "https://127.0.0.1:$port/acon.grpc.AconService/Health" && now >> "$ok"; } &
+        "$3://127.0.0.1:$port/acon.grpc.AconService/Health" && now >> "$ok"; } &
       curls+=($!)
       sleep 0.1
     done
@@ -63,9 +68,9 @@ boot() {
   local a=() f=() c=() i
   local n=${BOOT_RUNS:-5} # interleaved rounds: TCG boot times vary by ±10% from run to run
   for i in $(seq "$n"); do
-    a+=("$(boot_once dist/initramfs.cpio.lz4 "$work/acond-$i.log")")
-    f+=("$(boot_once "$work/floor.cpio.lz4" "$work/floor-$i.log")")
-    c+=("$(boot_once "$work/floorc.cpio.lz4" "$work/floorc-$i.log")")
+    a+=("$(boot_once dist/initramfs.cpio.lz4 "$work/acond-$i.log" https)")
+    f+=("$(boot_once "$work/floor.cpio.lz4" "$work/floor-$i.log" http)")
+    c+=("$(boot_once "$work/floorc.cpio.lz4" "$work/floorc-$i.log" http)")
   done
   local am fm cm
   am=$(median "${a[@]}")

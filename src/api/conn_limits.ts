@@ -23,11 +23,11 @@
 import { log } from "../util/log.ts";
 import { Bridge, FDS_PER_BRIDGE, splice } from "./bridge.ts";
 import { Conn, guardBody, type HttpConnServer, REQUEST_ENDED } from "./conn.ts";
-import { H2_PREFACE, prefaceSoFar, serveH2OnConnection } from "./h2.ts";
+import { H2_PREFACE, prefaceSoFar } from "./h2_preface.ts";
 import type { DescriptorBudget } from "./fd_budget.ts";
 import type { PeerGuard } from "./peer.ts";
 import type { ByteConn } from "./byteconn.ts";
-import { acceptTls, type TlsCert } from "./tls_accept.ts";
+import type { TlsCert } from "./tls_accept.ts";
 
 export interface ConnLimits {
   /** Most connections one listener holds at once. */
@@ -219,6 +219,7 @@ export function serveListener(
       let conn: ByteConn = raw;
       let p: Protocol | null;
       if (o.tls) {
+        const { acceptTls } = await tlsEngine();
         const t = await acceptTls(raw, o.tls, c.signal).catch((e) => {
           log.debug(`${name}: connection ${c.id}: ${(e as Error).message}`);
           return null;
@@ -229,6 +230,8 @@ export function serveListener(
       c.signal.removeEventListener("abort", cutEarly);
       if (c.signal.aborted || p === null) return gone(null); // left (or cut) before a word
       if (p.h2) {
+        const { serveH2OnConnection } = await h2Engine();
+        if (c.signal.aborted) return gone(null);
         return started(
           serveH2OnConnection(conn, p.first, perConn, onError, { remoteAddr, signal: c.signal }),
         );
@@ -319,6 +322,11 @@ export function serveListener(
 }
 
 const noop = () => {};
+
+// node:http2 and node:tls are loaded with the first connection that needs them, not at boot
+// (each costs about 0.1 s natively, far more under emulation: docs/boot.md).
+const h2Engine = () => import("./h2.ts");
+const tlsEngine = () => import("./tls_accept.ts");
 
 /** The guard's answer for `raw`'s peer; a guard that fails refuses (fail closed). */
 async function verdict(guard: PeerGuard, raw: Deno.Conn): Promise<string | null> {

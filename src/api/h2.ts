@@ -12,17 +12,9 @@ import http2 from "node:http2";
 import { log } from "../util/log.ts";
 import { type ByteConn, duplexOf } from "./byteconn.ts";
 import { type HttpConnServer, REQUEST_ENDED } from "./conn.ts";
+import { H2_PREFACE } from "./h2_preface.ts";
+export { H2_PREFACE, prefaceSoFar } from "./h2_preface.ts";
 import { TrailedResponse } from "./trailers.ts";
-
-/** The client preface of an HTTP/2 connection without TLS (RFC 9113 §3.4). */
-export const H2_PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-
-/** Whether `bytes` (what arrived first) are, or may still become, the HTTP/2 preface. */
-export function prefaceSoFar(bytes: Uint8Array): "h2" | "maybe" | "no" {
-  const n = Math.min(bytes.length, H2_PREFACE.length);
-  for (let i = 0; i < n; i++) if (bytes[i] !== H2_PREFACE[i]) return "no";
-  return n === H2_PREFACE.length ? "h2" : "maybe";
-}
 
 /** Streams one connection takes at once, and the largest header block it accepts. */
 const SETTINGS: http2.Settings = {
