@@ -302,7 +302,7 @@ async function loadOnce(t: Tally, p: LoadParams, check: string): Promise<void> {
       connect();
       await Promise.all([
         runRound(from, to),
-        check === "load-protocols" ? grpcRound(w, t, check, p, m.runner, from, to) : null,
+        check === "load-protocols" ? grpcRound(w, t, check, p, m.runner, from, to, counts) : null,
       ]);
       for (const h of https.splice(0)) h.close();
       return await settled(w.pid);
@@ -318,11 +318,6 @@ async function loadOnce(t: Tally, p: LoadParams, check: string): Promise<void> {
     const t0 = Date.now();
     const after = await phase(half, p.rpcs);
     const secs = (Date.now() - t0) / 1000;
-    for (const g of grpcCounts.splice(0)) {
-      for (const [k, v] of Object.entries(g)) {
-        counts.set(`gRPC ${k}`, (counts.get(`gRPC ${k}`) ?? 0) + v);
-      }
-    }
     const done = [...counts].map(([k, v]) => `${k} ${v}`).join(", ");
     const mib = (f: ProcFigures) => (f.rssKiB / 1024).toFixed(1);
     console.error(
@@ -369,7 +364,7 @@ let stubs: string | undefined;
 /**
  * RPCs [from, to) of a quarter as many native gRPC clients as `p.clients` (grpcio, one process
  * whose threads each hold their own connection, closed when it exits: at the checkpoint), their
- * failures added to `check`'s row.
+ * failures added to `check`'s row and what they ran to `counts` (as "gRPC <method>").
  */
 async function grpcRound(
   w: World,
@@ -379,6 +374,7 @@ async function grpcRound(
   runner: number,
   from: number,
   to: number,
+  counts: Map<string, number>,
 ): Promise<void> {
   stubs ??= await Deno.makeTempDir({ prefix: "stress-grpc-stubs-" });
   const clients = Math.max(1, Math.floor(p.clients / 4));
@@ -420,8 +416,7 @@ async function grpcRound(
     r[kind].forEach((e) => t.fail(check, kind, `gRPC ${e}`));
     row[kind] += n - r[kind].length; // counted, not all kept as examples
   }
-  grpcCounts.push(r.counts);
+  for (const [k, v] of Object.entries(r.counts)) {
+    counts.set(`gRPC ${k}`, (counts.get(`gRPC ${k}`) ?? 0) + v);
+  }
 }
-
-/** What the gRPC clients ran, per method (printed with the check's figures). */
-const grpcCounts: Record<string, number>[] = [];

@@ -7,8 +7,7 @@
 import { assertEquals, assertMatch } from "../helpers/assert.ts";
 import { boot } from "./qemu.ts";
 import { TOP } from "../helpers/daemon.ts";
-import { servedCertificate } from "../helpers/net.ts";
-import { pem } from "../../src/attest/ratls/cert.ts";
+import { servedCertificateFile } from "../helpers/net.ts";
 
 async function aconctl(args: string[]): Promise<{ code: number; out: string }> {
   const o = await new Deno.Command(`${TOP}/dist/aconctl`, { args, stdin: "null" }).output();
@@ -29,8 +28,8 @@ Deno.test("PID 1: the TCP API is attested TLS; aconctl --allow-sim verifies it, 
     assertMatch(j.lines[1], /^acond Boot \{.*"pid1":true,.*"tls":true,/);
     assertMatch(j.lines[2], /^acond TlsKey \{"alg":"ecdsa-p384","spki_sha384":"[0-9a-f]{96}"\}$/);
     // Native gRPC (HTTP/2 trailers: node:http2 behind ALPN h2) from PID 1.
-    const served = await Deno.makeTempFile({ suffix: ".pem" });
-    await Deno.writeTextFile(served, pem("CERTIFICATE", await servedCertificate(vm.port)));
+    const dir = await Deno.makeTempDir({ prefix: "acond-served-" });
+    const served = await servedCertificateFile(vm.port, dir);
     const buf = await new Deno.Command(`${TOP}/node_modules/.bin/buf`, {
       args: [
         "curl",
@@ -47,7 +46,7 @@ Deno.test("PID 1: the TCP API is attested TLS; aconctl --allow-sim verifies it, 
       stdout: "piped",
       stderr: "piped",
     }).output();
-    await Deno.remove(served);
+    await Deno.remove(dir, { recursive: true });
     const dec = new TextDecoder();
     assertEquals(buf.code, 0, dec.decode(buf.stderr));
     assertEquals(JSON.parse(dec.decode(buf.stdout)).pid1, true);

@@ -1,4 +1,5 @@
 /** Network helpers for tests that start listeners: a free port, the certificate a TLS port serves. */
+import { pem } from "../../src/attest/ratls/cert.ts";
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
 export function freePort(): number {
@@ -22,4 +23,11 @@ export async function servedCertificate(port: number): Promise<Uint8Array> {
     );
     s.on("error", reject);
   });
+}
+
+/** servedCertificate as a PEM file `served.pem` in `dir` (for clients that take a CA file). */
+export async function servedCertificateFile(port: number, dir: string): Promise<string> {
+  const path = `${dir}/served.pem`;
+  await Deno.writeTextFile(path, pem("CERTIFICATE", await servedCertificate(port)));
+  return path;
 }

@@ -13,40 +13,11 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { image, type World, world } from "../helpers/containers.ts";
 import { TOP } from "../helpers/daemon.ts";
+import { freePort, servedCertificateFile } from "../helpers/net.ts";
 import { KillRequestSchema } from "../../src/gen/acon_pb.ts";
 
 const PY = "/usr/bin/python3"; // Debian's, with python3-grpcio (a pyenv python may shadow it)
 const CLIENT = `${TOP}/tests/integration/grpc_client.py`;
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const p = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return p;
-}
-
-/** The certificate the TLS listener on `port` serves, written to a PEM file in `dir`. */
-async function servedCertificate(port: number, dir: string): Promise<string> {
-  const tls = await import("node:tls");
-  const der: Uint8Array = await new Promise((resolve, reject) => {
-    const s = tls.connect(
-      { host: "127.0.0.1", port, servername: "localhost", rejectUnauthorized: false },
-      () => {
-        const raw = s.getPeerCertificate(true).raw;
-        s.end();
-        resolve(new Uint8Array(raw));
-      },
-    );
-    s.on("error", reject);
-  });
-  const b64 = btoa(String.fromCharCode(...der)).replace(/.{64}/g, "$&\n");
-  const path = `${dir}/served.pem`;
-  await Deno.writeTextFile(
-    path,
-    `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`,
-  );
-  return path;
-}
 
 /** grpc_client.py; `rootCert`: TLS trusting that certificate (a TCP target), else plaintext. */
 async function grpc(stubs: string, target: string, ...args: string[]) {
@@ -83,7 +54,7 @@ async function grpcWorld(
   const tls = o.tls ?? true;
   const w = await world({ args: ["--tcp", `127.0.0.1:${port}`, ...(tls ? [] : ["--tls", "off"])] });
   const stubs = await Deno.makeTempDir({ prefix: "acond-grpc-stubs-" });
-  if (tls) tlsRoots.set(`127.0.0.1:${port}`, await servedCertificate(port, stubs));
+  if (tls) tlsRoots.set(`127.0.0.1:${port}`, await servedCertificateFile(port, stubs));
   try {
     await fn(w, port, stubs);
   } finally {
