@@ -21,7 +21,7 @@
  * tests/unit/sys/abi_test.ts compares the two through acond_abi_constant() (abi.c), which lists
  * every constant below by name; the lists are X-macros so that the enums and that table cannot
  * differ. A change here means the same change in src/sys/abi.ts and a new ACOND_ABI_VERSION. */
-#define ACOND_ABI_VERSION 3
+#define ACOND_ABI_VERSION 4
 
 /* Steps of a container child (spawn_child.c), reported in its {step, errno} record; src/sys/
  * proc.ts has their names for error messages. Step 0 means no step (a failure of the parent). */
@@ -100,7 +100,8 @@
  * SPAWN_DEFAULT_TIMEOUT_MS: a spawn request's deadline when TIMEOUT_MS is <= 0.
  * SPAWN_KILL_GRACE_MS: after a timeout, how long the parent waits for the SIGKILLed child to be
  * gone (its fds closed, so no longer on the stacks the parent mapped) before it leaves them.
- * TTY_STATE_SIZE: bytes of a terminal state saved by shim_tty_save (a struct termios fits). */
+ * TTY_STATE_SIZE: bytes of a terminal state saved by shim_tty_save (a struct termios fits).
+ * DIGEST_MAX, DIGEST_BYTES: algorithms in one digest set, and the slot each digest gets (digest.c). */
 #define ACOND_LIMITS(X)              \
   X(MAX_ARGS, 256)                   \
   X(MAX_ENV, 1024)                   \
@@ -108,7 +109,9 @@
   X(EPOLL_MAX_EVENTS, 64)            \
   X(SPAWN_DEFAULT_TIMEOUT_MS, 10000) \
   X(SPAWN_KILL_GRACE_MS, 2000)       \
-  X(TTY_STATE_SIZE, 64)
+  X(TTY_STATE_SIZE, 64)              \
+  X(DIGEST_MAX, 4)                   \
+  X(DIGEST_BYTES, 64)
 
 /* Which step of shim_if_config failed (*step). */
 #define ACOND_IF_STEPS(X) \
@@ -168,6 +171,16 @@ ACOND_EXPORT int32_t shim_if_config(const char *name, uint32_t addr_be, uint32_t
 /* ---- layer.c: batched file writes ---- */
 ACOND_EXPORT int64_t shim_write_files(const char *dir, const uint8_t *batch, uint64_t batch_len,
                                       uint32_t count, uint32_t *failed);
+
+/* ---- digest.c: streaming digests (libcrypto, opened on first use) ---- */
+/* A digest set hashes the same bytes with up to DIGEST_MAX algorithms; shim_digest_final
+ * writes each digest into its own DIGEST_BYTES slot (the first bytes of the slot: 32 for
+ * sha256, 48 for sha384, 64 for sha512) and returns how many. -ENOENT: no libcrypto.so.3. */
+ACOND_EXPORT int32_t shim_digest_available(void);
+ACOND_EXPORT int32_t shim_digest_new(const char *names, uint32_t count, void **out);
+ACOND_EXPORT int32_t shim_digest_update(void *set, const uint8_t *data, uint64_t len);
+ACOND_EXPORT int32_t shim_digest_final(void *set, uint8_t *out, uint64_t len);
+ACOND_EXPORT void shim_digest_free(void *set);
 
 /* ---- tdx.c: device ioctls ---- */
 ACOND_EXPORT int32_t shim_ioctl_path(const char *path, int32_t flags, uint64_t req, void *arg);

@@ -6,7 +6,7 @@
  */
 import { extractTar } from "../../src/image/tar/extract.ts";
 import { StreamReader } from "../../src/image/tar/reader.ts";
-import { WorkerHasher } from "../../src/image/upload/hasher.ts";
+import { newLayerHasher } from "../../src/image/upload/hasher.ts";
 import { BatchPool } from "../../src/image/upload/pool.ts";
 import { STREAM_BATCH } from "../../src/image/upload/body.ts";
 
@@ -14,7 +14,7 @@ const [layer, dest] = Deno.args;
 const t0 = performance.now();
 const pool = new BatchPool(STREAM_BATCH);
 const release = (c: Uint8Array) => pool.release(c);
-const hasher = new WorkerHasher(["sha384"], release);
+const hasher = newLayerHasher(["sha384"], release);
 const stream = new StreamReader([hasher], release);
 const done = extractTar(stream, dest);
 const f = await Deno.open(layer);

@@ -7,7 +7,7 @@
  */
 
 /** ACOND_ABI_VERSION: the library the codec was written for. */
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 
 /** Steps of a container child (its {step, errno} failure record); 0 is no step. */
 export const STEP = {
@@ -78,6 +78,9 @@ export const SPAWN_DEFAULT_TIMEOUT_MS = 10000;
 export const SPAWN_KILL_GRACE_MS = 2000;
 /** Bytes of a terminal state saved by shim_tty_save (src/sys/tty.ts). */
 export const TTY_STATE_SIZE = 64;
+/** Algorithms in one digest set, and the bytes of each digest's slot (ffi/digest.c). */
+export const DIGEST_MAX = 4;
+export const DIGEST_BYTES = 64;
 
 /** Which step of shim_if_config failed. */
 export const IF_STEP = { ADDRESS: 1, UP: 2, ROUTE: 3 } as const;
@@ -112,6 +115,8 @@ export function abiConstants(): Record<string, number> {
       SPAWN_DEFAULT_TIMEOUT_MS,
       SPAWN_KILL_GRACE_MS,
       TTY_STATE_SIZE,
+      DIGEST_MAX,
+      DIGEST_BYTES,
     }),
     ...prefixed("IF_STEP_", IF_STEP),
     ...prefixed("FILE_RECORD_", FILE_RECORD),

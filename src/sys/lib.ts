@@ -1,7 +1,7 @@
 /**
  * The one door to the kernel: the only place that calls Deno.dlopen. The shim's symbol tables
  * live one per C file in ./symbols/. Binding costs time per symbol (~0.15 ms each natively, 20-40x
- * that under emulation) and boot uses 7 of the 31, so each symbol is bound on its first use:
+ * that under emulation) and boot uses 7 of the 36, so each symbol is bound on its first use:
  * shim() returns one object with every symbol as a getter that dlopens (the same library,
  * refcounted) an interface of that one symbol. Binding whole tables lazily would not help: boot
  * touches the init, fs and proc tables, which hold 26 of the symbols.
@@ -13,6 +13,7 @@ import { initSymbols } from "./symbols/init.ts";
 import { layerSymbols } from "./symbols/layer.ts";
 import { abiSymbols } from "./symbols/abi.ts";
 import { ttySymbols } from "./symbols/tty.ts";
+import { digestSymbols } from "./symbols/digest.ts";
 
 const tables = [
   fsSymbols,
@@ -22,6 +23,7 @@ const tables = [
   layerSymbols,
   abiSymbols,
   ttySymbols,
+  digestSymbols,
 ] as const;
 type AllSymbols =
   & typeof abiSymbols
@@ -30,7 +32,8 @@ type AllSymbols =
   & typeof tdxSymbols
   & typeof initSymbols
   & typeof layerSymbols
-  & typeof ttySymbols;
+  & typeof ttySymbols
+  & typeof digestSymbols;
 type Shim = Deno.DynamicLibrary<AllSymbols>["symbols"];
 
 let facade: Shim | null = null;

@@ -10,6 +10,7 @@ import { verifyReport } from "../../src/attest/verify.ts";
 import { makeSigner } from "../helpers/pki.ts";
 import { baseManifest, signedManifest } from "../helpers/image.ts";
 import { buildRootfs, sha384hex, tarOf } from "../helpers/busybox.ts";
+import { NO_LIBCRYPTO } from "../../src/image/upload/hasher.ts";
 
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 
@@ -106,6 +107,8 @@ Deno.test("PID 1: push an image, Start, Exec, isolation, a crash, Report, Shutdo
     await vm.client.shutdown({ graceSeconds: 2n });
     assertEquals(await vm.waitExit(), 0);
     assert(!/Kernel panic/.test(vm.serial()), "kernel panic");
+    // The layers were hashed by libcrypto (ffi/digest.c), not the slower fallback.
+    assert(!vm.serial().includes(NO_LIBCRYPTO), "the VM's shim could not open libcrypto");
   } catch (e) {
     console.error(vm.serial().split("\n").slice(-40).join("\n"));
     throw e;

@@ -31,6 +31,7 @@ Deno.test("two packs of the same inputs are byte-identical; the layout is as doc
         "app/libacond_shim.so",
         "lib/modules/acond/order",
         "lib64/ld-linux-x86-64.so.2",
+        "lib/x86_64-linux-gnu/libcrypto.so.3", // the shim's digests (ffi/digest.c)
         "proc",
         "dev",
         "run",

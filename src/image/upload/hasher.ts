@@ -1,14 +1,162 @@
 /**
- * Streaming digests on a worker thread. Hashing a layer costs about as much CPU as extracting it;
- * on its own thread it runs in parallel with the extraction (main thread) instead of after it. The
- * worker is started on the first chunk and ends with digest() or abort(). A chunk in shared memory
+ * Streaming digests off the main thread. Hashing a layer costs about as much CPU as extracting it;
+ * on its own thread it runs in parallel with the extraction (main thread) instead of after it.
+ * NativeHasher hashes with libcrypto (ffi/digest.c, src/sys/digest.ts) on the runtime's blocking
+ * threads, each chunk where it is: about 1.5x faster than node:crypto. WorkerHasher, where
+ * libcrypto cannot be opened, runs node:crypto on a worker. newLayerHasher picks.
+ *
+ * WorkerHasher: the worker is started on the first chunk and ends with digest() or abort(). A chunk in shared memory
  * (a SharedArrayBuffer: what a streamed body is gathered into, ./body.ts) is hashed where it is, so
  * it must not change after update(); any other chunk is copied to the worker (the extraction still
  * needs the original). `backlog` (bytes sent but not hashed yet) lets the caller bound the memory
  * held by the worker's queue.
  */
 import type { HashAlg } from "../../digest.ts";
+import { NativeDigests, nativeDigestsAvailable } from "../../sys/digest.ts";
+import { log } from "../../util/log.ts";
 import type { ChunkSink } from "../tar/reader.ts";
+
+/** What an upload needs of its hasher. */
+export interface LayerHasher extends ChunkSink {
+  /** Bytes given to update() and not hashed yet. */
+  readonly backlog: number;
+  /** Resolves once at most `limit` bytes wait (or the hasher failed or ended). */
+  waitForBacklog(limit: number): Promise<void>;
+  /** The digests of everything passed to update(); the hasher is finished afterwards. */
+  digest(): Promise<Map<HashAlg, string>>;
+  /** Stops hashing (a discarded upload); idempotent. */
+  abort(): void;
+}
+
+/**
+ * The fastest hasher available: libcrypto's, else node:crypto's on a worker. `done`, when given,
+ * is called with every chunk in shared memory once it is hashed (no longer read), so that its
+ * buffer may be reused.
+ */
+export function newLayerHasher(
+  algs: readonly HashAlg[],
+  done?: (chunk: Uint8Array) => void,
+): LayerHasher {
+  if (nativeDigestsAvailable()) return new NativeHasher(algs, done);
+  if (!warned) {
+    warned = true;
+    log.warn(`${NO_LIBCRYPTO}: layers are hashed by node:crypto on a worker (about 1.5x slower)`);
+  }
+  return new WorkerHasher(algs, done);
+}
+
+/** How the log says the shim could not open libcrypto (tests/e2e look for it). */
+export const NO_LIBCRYPTO = "libcrypto.so.3 cannot be opened";
+let warned = false;
+
+/**
+ * libcrypto on another thread, one chunk at a time and in order (src/sys/digest.ts). Every chunk
+ * is read where it is, so none may change once given (the upload's batches until `done` gives
+ * them back; WriteBlob chunks and unary blobs are never changed). Failures (an unknown algorithm
+ * included) surface at the next call.
+ */
+export class NativeHasher implements LayerHasher {
+  #set: NativeDigests | null = null;
+  readonly #queue: Uint8Array[] = [];
+  #backlog = 0;
+  #running = false;
+  #failure: Error | null = null;
+  #done = false;
+  #waiters: (() => void)[] = [];
+  /** Resolves once the queue is empty and no update runs. */
+  #idle: (() => void) | null = null;
+
+  constructor(
+    private readonly algs: readonly HashAlg[],
+    private readonly doneWith?: (chunk: Uint8Array) => void,
+  ) {}
+
+  get backlog(): number {
+    return this.#backlog;
+  }
+
+  update(chunk: Uint8Array): void {
+    if (this.#failure) throw this.#failure;
+    if (this.#done) throw new Error("hasher already finished");
+    if (chunk.length === 0) return;
+    try {
+      this.#set ??= new NativeDigests(this.algs);
+    } catch (e) {
+      this.#fail(e instanceof Error ? e : new Error(String(e)));
+      throw this.#failure;
+    }
+    this.#queue.push(chunk);
+    this.#backlog += chunk.length;
+    if (!this.#running) void this.#pump();
+  }
+
+  async #pump(): Promise<void> {
+    this.#running = true;
+    try {
+      for (let c = this.#queue.shift(); c !== undefined; c = this.#queue.shift()) {
+        if (this.#done || this.#failure) {
+          this.#given(c);
+          continue;
+        }
+        try {
+          await this.#set!.update(c);
+        } catch (e) {
+          this.#fail(new Error(`hashing failed: ${e instanceof Error ? e.message : String(e)}`));
+        }
+        this.#backlog -= c.length;
+        this.#given(c);
+        this.#wake();
+      }
+    } finally {
+      this.#running = false;
+      const idle = this.#idle;
+      this.#idle = null;
+      idle?.();
+      if (this.#done) this.#set?.free();
+    }
+  }
+
+  #given(c: Uint8Array): void {
+    if (c.buffer instanceof SharedArrayBuffer) this.doneWith?.(c);
+  }
+
+  async waitForBacklog(limit: number): Promise<void> {
+    while (this.#backlog > limit && !this.#failure && !this.#done) {
+      await new Promise<void>((r) => this.#waiters.push(r));
+    }
+  }
+
+  async digest(): Promise<Map<HashAlg, string>> {
+    if (this.#failure) throw this.#failure;
+    if (this.#done || this.#idle) throw new Error("hasher already finished");
+    if (this.#running) await new Promise<void>((r) => this.#idle = r);
+    if (this.#failure) throw this.#failure;
+    this.#done = true;
+    this.#wake();
+    const set = this.#set ?? new NativeDigests(this.algs);
+    this.#set = null;
+    return set.final();
+  }
+
+  abort(): void {
+    if (this.#done) return;
+    this.#done = true;
+    // A running update still holds the set: #pump frees it once that one returns.
+    if (!this.#running) this.#set?.free();
+    this.#wake();
+  }
+
+  #fail(e: Error): void {
+    this.#failure ??= e;
+    this.#wake();
+  }
+
+  #wake(): void {
+    const ws = this.#waiters;
+    this.#waiters = [];
+    for (const w of ws) w();
+  }
+}
 
 /**
  * The worker's code, as text: the daemon ships as one bundle, so the worker cannot be a separate
@@ -44,7 +192,7 @@ let workerUrl: string | undefined;
 const MIN_BUFFER = 1 << 20;
 const POOL = 8;
 
-export class WorkerHasher implements ChunkSink {
+export class WorkerHasher implements LayerHasher {
   #worker: Worker | null = null;
   #backlog = 0;
   /** Buffers the worker gave back, for the next chunks. */

@@ -24,7 +24,7 @@ import {
 import { TarError } from "../tar/format.ts";
 import { StreamReader } from "../tar/reader.ts";
 import { type BodySink, STREAM_BATCH } from "./body.ts";
-import { WorkerHasher } from "./hasher.ts";
+import { type LayerHasher, newLayerHasher } from "./hasher.ts";
 import { BatchPool } from "./pool.ts";
 
 /** Bytes waiting for the extraction (and, apart, for the hasher) before no more are taken. */
@@ -40,7 +40,7 @@ function asError(e: unknown): Error {
 export class UnaryIngest implements BodySink {
   #received = 0;
   readonly #stream: StreamReader;
-  readonly #hasher: WorkerHasher;
+  readonly #hasher: LayerHasher;
   /** The batches (./body.ts) are reused once hashed and extracted (./pool.ts). */
   readonly #pool = new BatchPool(STREAM_BATCH);
   readonly #staging: Promise<Staged | Error>;
@@ -53,7 +53,7 @@ export class UnaryIngest implements BodySink {
     readonly hashed: ReadonlySet<HashAlg>,
   ) {
     const release = (c: Uint8Array) => this.#pool.release(c);
-    this.#hasher = new WorkerHasher([...hashed], release);
+    this.#hasher = newLayerHasher([...hashed], release);
     this.#stream = new StreamReader([this.#hasher], release);
     this.#staging = stageLayer(ctx, this.#stream, size).catch((e: unknown) => {
       this.#failure ??= asError(e);

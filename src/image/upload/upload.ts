@@ -8,7 +8,7 @@ import type { HashAlg } from "../../digest.ts";
 import { type Digest, discardStaged, placeLayer, type Staged, stageLayer } from "../blob.ts";
 import { TarError } from "../tar/format.ts";
 import { StreamReader } from "../tar/reader.ts";
-import { WorkerHasher } from "./hasher.ts";
+import { type LayerHasher, newLayerHasher } from "./hasher.ts";
 import { BatchPool } from "./pool.ts";
 import { STREAM_BATCH } from "./body.ts";
 
@@ -27,7 +27,7 @@ export interface Upload {
   linkAlgs: HashAlg[];
   /** What the hasher computes: linkAlgs, the named digest's algorithm and sha384. */
   hashAlgs: Set<HashAlg>;
-  hasher: WorkerHasher;
+  hasher: LayerHasher;
   /** The batches a streamed body is gathered into, reused once hashed and extracted. */
   pool: BatchPool;
   /** The concurrent extraction: never rejects (an Error is a value here). */
@@ -52,7 +52,7 @@ export function startUpload(
   const linkAlgs = requested.length === 0 ? [digest.alg] : requested;
   const hashAlgs = new Set<HashAlg>([...linkAlgs, digest.alg, "sha384"]);
   const release = (c: Uint8Array) => pool.release(c);
-  const hasher = new WorkerHasher([...hashAlgs], release);
+  const hasher = newLayerHasher([...hashAlgs], release);
   const stream = new StreamReader([hasher], release);
   const u: Upload = {
     id,

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { assert, assertEquals, assertRejects, assertThrows } from "../../helpers/assert.ts";
 import { BatchPool } from "../../../src/image/upload/pool.ts";
-import { WorkerHasher } from "../../../src/image/upload/hasher.ts";
+import { NativeHasher, WorkerHasher } from "../../../src/image/upload/hasher.ts";
 import type { HashAlg } from "../../../src/digest.ts";
 
 Deno.test("BatchPool: a batch comes back only when every holder released it; foreign views ignored", () => {
@@ -39,7 +39,8 @@ Deno.test("BatchPool: a batch comes back only when every holder released it; for
   assertEquals(pool.free, 2);
 });
 
-Deno.test("WorkerHasher: shared chunks are hashed in place, each given back once, in order, after it is hashed", async () => {
+for (const Hasher of [NativeHasher, WorkerHasher]) {
+Deno.test(`${Hasher.name}: shared chunks are hashed in place, each given back once, in order, after it is hashed`, async () => {
   const algs: HashAlg[] = ["sha256", "sha384", "sha512"];
   await fc.assert(
     fc.asyncProperty(
@@ -49,7 +50,7 @@ Deno.test("WorkerHasher: shared chunks are hashed in place, each given back once
       async (data, sizes, mixed) => {
         const pool = new BatchPool(70_000);
         const given: Uint8Array[] = [];
-        const h = new WorkerHasher(algs, (c) => {
+        const h = new Hasher(algs, (c) => {
           given.push(c);
           c.fill(0xee); // the caller may reuse it at once: the digest must not change
           pool.release(c);
@@ -59,7 +60,7 @@ Deno.test("WorkerHasher: shared chunks are hashed in place, each given back once
           const n = Math.min(sizes[i % sizes.length], data.length - off);
           let chunk: Uint8Array;
           if (mixed && i % 3 === 2) {
-            chunk = data.slice(off, off + n); // not shared: copied to the worker, never given back
+            chunk = data.slice(off, off + n); // not shared: never given back
           } else {
             chunk = pool.take().subarray(0, n);
             chunk.set(data.subarray(off, off + n));
@@ -80,6 +81,7 @@ Deno.test("WorkerHasher: shared chunks are hashed in place, each given back once
     { numRuns: 40 },
   );
 });
+}
 
 Deno.test("WorkerHasher: a worker that dies fails the hasher: update throws, digest rejects, waiters are released", async () => {
   // An algorithm the worker cannot make throws inside it: the worker dies as on any fault.
@@ -89,4 +91,25 @@ Deno.test("WorkerHasher: a worker that dies fails the hasher: update throws, dig
   await waiting; // released, not stuck
   await assertRejects(() => h.digest(), /hash worker failed/);
   assertThrows(() => h.update(new Uint8Array(1)), /hash worker failed/);
+});
+
+Deno.test("NativeHasher: an algorithm libcrypto lacks fails the hasher: update throws, digest rejects, waiters are released", async () => {
+  const h = new NativeHasher(["no-such-hash" as HashAlg]);
+  assertThrows(() => h.update(new Uint8Array(1000)), /digest_new/);
+  await h.waitForBacklog(0); // released, not stuck
+  await assertRejects(() => h.digest(), /digest_new/);
+  assertThrows(() => h.update(new Uint8Array(1)), /digest_new/);
+});
+
+Deno.test("NativeHasher: abort while an update runs frees the set once the update returns; a discarded chunk is still given back", async () => {
+  const pool = new BatchPool(8 << 20);
+  const chunks = [pool.take(), pool.take()];
+  for (const c of chunks) pool.lend(c, 1);
+  const h = new NativeHasher(["sha512"], (c) => pool.release(c));
+  for (const c of chunks) h.update(c);
+  h.abort();
+  await h.waitForBacklog(0);
+  await assertRejects(() => h.digest(), /already finished/);
+  for (let i = 0; i < 50 && pool.lent > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assertEquals(pool.lent, 0, "both batches given back after the abort");
 });

@@ -8,7 +8,7 @@ import { assert, assertEquals, assertRejects, assertThrows } from "../../helpers
 import { craftTar } from "../../helpers/tarcraft.ts";
 import { FileBatch } from "../../../src/sys/layerfiles.ts";
 import { SysError } from "../../../src/sys/errors.ts";
-import { WorkerHasher } from "../../../src/image/upload/hasher.ts";
+import { NativeHasher, WorkerHasher } from "../../../src/image/upload/hasher.ts";
 import { extractTar } from "../../../src/image/tar/extract.ts";
 import { MemoryReader, StreamReader } from "../../../src/image/tar/reader.ts";
 
@@ -102,9 +102,10 @@ Deno.test("FileBatch: never leaves the directory, never follows or replaces anyt
   });
 });
 
-Deno.test("WorkerHasher: every algorithm, any chunking; backlog drains; ends cleanly", async () => {
+for (const Hasher of [NativeHasher, WorkerHasher]) {
+Deno.test(`${Hasher.name}: every algorithm, any chunking; backlog drains; ends cleanly`, async () => {
   const data = new Uint8Array(9 << 20).map((_, i) => (i * 131) & 0xff);
-  const h = new WorkerHasher(["sha256", "sha384", "sha512"]);
+  const h = new Hasher(["sha256", "sha384", "sha512"]);
   for (let off = 0, i = 0; off < data.length; i++) {
     const n = [1, 4096, 1 << 20, 3 << 20, 777][i % 5];
     h.update(data.subarray(off, off + n));
@@ -119,15 +120,16 @@ Deno.test("WorkerHasher: every algorithm, any chunking; backlog drains; ends cle
   assertThrows(() => h.update(data), /already finished/);
   // Nothing hashed at all, and an aborted hasher.
   assertEquals(
-    (await new WorkerHasher(["sha384"]).digest()).get("sha384"),
+    (await new Hasher(["sha384"]).digest()).get("sha384"),
     createHash("sha384").digest("hex"),
   );
-  const a = new WorkerHasher(["sha384"]);
+  const a = new Hasher(["sha384"]);
   a.update(data);
   a.abort();
   await a.waitForBacklog(0); // released, not stuck
   await assertRejects(() => a.digest(), /already finished/);
 });
+}
 
 Deno.test("extract: entries replacing or hard-linking files whose batched write is pending", async () => {
   await withDir(async (dir) => {

@@ -22,6 +22,7 @@ import { layerSymbols } from "../../../src/sys/symbols/layer.ts";
 import { procSymbols } from "../../../src/sys/symbols/proc.ts";
 import { tdxSymbols } from "../../../src/sys/symbols/tdx.ts";
 import { ttySymbols } from "../../../src/sys/symbols/tty.ts";
+import { digestSymbols } from "../../../src/sys/symbols/digest.ts";
 
 const ENOENT = 2, ERANGE = 34;
 
@@ -116,6 +117,7 @@ Deno.test("ABI: the library exports exactly the FFI tables' symbols (everything 
     procSymbols,
     tdxSymbols,
     ttySymbols,
+    digestSymbols,
   ];
   assertEquals(exported, tables.flatMap((t) => Object.keys(t)).sort());
 });
