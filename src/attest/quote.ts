@@ -4,29 +4,34 @@
  * the simulated quote's signature is.
  */
 import { Buffer } from "node:buffer";
-import { createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from "node:crypto";
-import { TDR, TDREPORT_SIZE, type TdReportBody } from "./tdreport.ts";
+import { createPublicKey, verify } from "node:crypto";
+import { TDREPORT_SIZE, type TdReportBody } from "./tdreport.ts";
+import {
+  BODY,
+  bodyFromTdReport,
+  MOCK_VENDOR_ID,
+  QUOTE_HEADER_SIZE,
+  SIM_ATT_KEY_TYPE,
+  SIM_SIG_MAGIC,
+  SIM_SIGNATURE_SIZE,
+  SIM_VENDOR_ID,
+  TD10_BODY_SIZE,
+  TD15_BODY_SIZE,
+  TDX_TEE_TYPE,
+} from "./quote_layout.ts";
 
-export const QUOTE_HEADER_SIZE = 48;
-export const TD10_BODY_SIZE = 584;
-export const TD15_BODY_SIZE = 648;
-export const TDX_TEE_TYPE = 0x81;
-
-/** Offsets inside a TD report body (TD 1.0; TD 1.5 appends TEE_TCB_SVN2 and MRSERVICETD). */
-const BODY = {
-  teeTcbSvn: 0,
-  mrSeam: 16,
-  mrSignerSeam: 64,
-  seamAttributes: 112,
-  tdAttributes: 120,
-  xfam: 128,
-  mrTd: 136,
-  mrConfigId: 184,
-  mrOwner: 232,
-  mrOwnerConfig: 280,
-  rtmr0: 328,
-  reportData: 520,
-} as const;
+export {
+  bodyFromTdReport,
+  MOCK_VENDOR_ID,
+  QUOTE_HEADER_SIZE,
+  SIM_ATT_KEY_TYPE,
+  SIM_SIG_MAGIC,
+  SIM_SIGNATURE_SIZE,
+  SIM_VENDOR_ID,
+  TD10_BODY_SIZE,
+  TD15_BODY_SIZE,
+  TDX_TEE_TYPE,
+};
 
 export type QuoteOrigin = "dcap" | "sim" | "mock";
 
@@ -53,17 +58,6 @@ export interface Quote {
   signatureData: Uint8Array;
   origin: QuoteOrigin;
 }
-
-const enc = new TextEncoder();
-/** qe_vendor_id of our simulated quotes and of the mock kernel module's fake quotes. */
-export const SIM_VENDOR_ID = enc.encode("ACOND-SIM-QUOTE!");
-export const MOCK_VENDOR_ID = enc.encode("MOCK-TDX-QUOTE!!");
-/** att_key_type of a simulated quote: no real attestation key type uses it. */
-export const SIM_ATT_KEY_TYPE = 0xffff;
-/** The tag opening a simulated quote's signature data. */
-export const SIM_SIG_MAGIC = enc.encode("ACOND-SIM-SIG-01");
-export const SIM_SIGNATURE_SIZE = 96; // ECDSA P-384, r || s
-const SIM_USER_DATA = enc.encode("acond simulated TEE\0"); // 20 bytes
 
 function eq(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
@@ -151,62 +145,6 @@ export function parseQuote(q: Uint8Array): Quote {
     signatureData: q.slice(sigLenOff + 4, total),
     origin,
   };
-}
-
-/** The TD 1.0 quote body a TDREPORT yields (what the quoting enclave copies). */
-export function bodyFromTdReport(r: Uint8Array): Uint8Array<ArrayBuffer> {
-  if (r.length !== TDREPORT_SIZE) throw new Error("a TDREPORT is 1024 bytes");
-  const b = new Uint8Array(TD10_BODY_SIZE);
-  b.set(r.subarray(TDR.teeTcbSvn, TDR.teeTcbSvn + 16), BODY.teeTcbSvn);
-  b.set(r.subarray(TDR.mrSeam, TDR.mrSeam + 48), BODY.mrSeam);
-  b.set(r.subarray(TDR.mrSignerSeam, TDR.mrSignerSeam + 48), BODY.mrSignerSeam);
-  b.set(r.subarray(TDR.seamAttributes, TDR.seamAttributes + 8), BODY.seamAttributes);
-  // TD attributes .. RTMR3 are contiguous in both layouts (TDINFO 512..912, body 120..520).
-  b.set(r.subarray(TDR.tdAttributes, TDR.rtmr0 + 4 * 48), BODY.tdAttributes);
-  b.set(r.subarray(TDR.reportData, TDR.reportData + 64), BODY.reportData);
-  return b;
-}
-
-/** The simulator's signing key: an ECDSA P-384 private key and its public key as SPKI DER. */
-export interface SimKey {
-  key: KeyObject;
-  spki: Uint8Array;
-}
-
-export function newSimKey(): SimKey {
-  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-384" });
-  return {
-    key: privateKey,
-    spki: new Uint8Array(publicKey.export({ type: "spki", format: "der" })),
-  };
-}
-
-/**
- * A simulated quote: a v4-shaped header (att_key_type 0xFFFF, qe_vendor_id "ACOND-SIM-QUOTE!"),
- * the TD 1.0 body from the TDREPORT, then signature data = magic ‖ TDREPORT ‖ ECDSA-P384-SHA384
- * signature (r‖s) over every byte before the signature.
- */
-export function buildSimQuote(tdreport: Uint8Array, key: KeyObject): Uint8Array<ArrayBuffer> {
-  const sigDataLen = SIM_SIG_MAGIC.length + TDREPORT_SIZE + SIM_SIGNATURE_SIZE;
-  const total = QUOTE_HEADER_SIZE + TD10_BODY_SIZE + 4 + sigDataLen;
-  const q = new Uint8Array(total);
-  const dv = new DataView(q.buffer);
-  dv.setUint16(0, 4, true);
-  dv.setUint16(2, SIM_ATT_KEY_TYPE, true);
-  dv.setUint32(4, TDX_TEE_TYPE, true);
-  q.set(SIM_VENDOR_ID, 12);
-  q.set(SIM_USER_DATA, 28);
-  q.set(bodyFromTdReport(tdreport), QUOTE_HEADER_SIZE);
-  let off = QUOTE_HEADER_SIZE + TD10_BODY_SIZE;
-  dv.setUint32(off, sigDataLen, true);
-  off += 4;
-  q.set(SIM_SIG_MAGIC, off);
-  off += SIM_SIG_MAGIC.length;
-  q.set(tdreport, off);
-  off += TDREPORT_SIZE;
-  const sig = sign("sha384", q.subarray(0, off), { key, dsaEncoding: "ieee-p1363" });
-  q.set(sig, off);
-  return q;
 }
 
 /**

@@ -3,15 +3,15 @@
  * TDREPORT with the real offsets whose TDINFO/TEE_TCB_INFO carry recognisable ASCII simulator
  * values, and simulated quotes signed with a per-boot ECDSA P-384 key (see quote.ts).
  *
- * On the boot path (the daemon creates it and measures the boot event): nothing here may load
- * node:crypto, which costs seconds under emulation. The signing key and the quote code (both
- * node:crypto) are loaded on the first report or quote.
+ * On the boot path (the daemon creates it and measures the boot event, the TLS identity asks for
+ * a quote): nothing here may load node:crypto, which costs seconds under emulation. The signing
+ * key and the quote code (./sim_quote.ts, WebCrypto) are loaded on the first report or quote.
  */
 import { sha384, sha384Native } from "../digest_boot.ts";
 import type { Tee } from "./tee.ts";
 import { AcondError } from "../errors.ts";
 import { TDR, TDREPORT_SIZE, TDX_REPORT_TYPE } from "./tdreport.ts";
-import type { SimKey } from "./quote.ts";
+import type { SimKey } from "./sim_quote.ts";
 import { SIM_VALUES } from "./sim_values.ts";
 
 export { TDREPORT_SIZE };
@@ -47,8 +47,8 @@ export class SimTee implements Tee {
 
   /** The per-instance key, made once (a failed attempt is retried on the next call). */
   private key(): Promise<SimKey> {
-    this.signingKey ??= import("./quote.ts").then((q) => {
-      const k = q.newSimKey();
+    this.signingKey ??= import("./sim_quote.ts").then(async (q) => {
+      const k = await q.newSimKey();
       this.simPublicKey = k.spki;
       return k;
     }).catch((e) => {
@@ -122,9 +122,9 @@ export class SimTee implements Tee {
     await this.extending;
     const r = this.buildReport(reportData);
     const [{ buildSimQuote }, { key }] = await Promise.all([
-      import("./quote.ts"),
+      import("./sim_quote.ts"),
       this.key(),
     ]);
-    return buildSimQuote(r, key);
+    return await buildSimQuote(r, key);
   }
 }

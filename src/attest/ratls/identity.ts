@@ -15,7 +15,7 @@ import type { Tee } from "../tee.ts";
 import type { EventLog } from "../eventlog.ts";
 import type { Mutex } from "../../util/mutex.ts";
 import { log } from "../../util/log.ts";
-import { buildCertificate, pem } from "./cert.ts";
+import { buildCertificate, pem } from "./cert_build.ts";
 import { claimsBufferFor, encodeContext, encodeEvidence, reportDataForClaims } from "./evidence.ts";
 import { tlsKeyLine } from "./event.ts";
 
