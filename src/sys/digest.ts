@@ -55,7 +55,10 @@ export class NativeDigests {
     this.free();
     if (rc < 0) throw new SysError(-rc, "digest_final", this.algs.join(","));
     return new Map(
-      this.algs.map((a, i) => [a, toHex(out.subarray(i * DIGEST_BYTES, i * DIGEST_BYTES + LENGTH[a]))]),
+      this.algs.map((
+        a,
+        i,
+      ) => [a, toHex(out.subarray(i * DIGEST_BYTES, i * DIGEST_BYTES + LENGTH[a]))]),
     );
   }
 

@@ -40,47 +40,47 @@ Deno.test("BatchPool: a batch comes back only when every holder released it; for
 });
 
 for (const Hasher of [NativeHasher, WorkerHasher]) {
-Deno.test(`${Hasher.name}: shared chunks are hashed in place, each given back once, in order, after it is hashed`, async () => {
-  const algs: HashAlg[] = ["sha256", "sha384", "sha512"];
-  await fc.assert(
-    fc.asyncProperty(
-      fc.uint8Array({ minLength: 0, maxLength: 300_000 }),
-      fc.array(fc.integer({ min: 1, max: 70_000 }), { minLength: 1, maxLength: 20 }),
-      fc.boolean(),
-      async (data, sizes, mixed) => {
-        const pool = new BatchPool(70_000);
-        const given: Uint8Array[] = [];
-        const h = new Hasher(algs, (c) => {
-          given.push(c);
-          c.fill(0xee); // the caller may reuse it at once: the digest must not change
-          pool.release(c);
-        });
-        const sent: Uint8Array[] = [];
-        for (let off = 0, i = 0; off < data.length; i++) {
-          const n = Math.min(sizes[i % sizes.length], data.length - off);
-          let chunk: Uint8Array;
-          if (mixed && i % 3 === 2) {
-            chunk = data.slice(off, off + n); // not shared: never given back
-          } else {
-            chunk = pool.take().subarray(0, n);
-            chunk.set(data.subarray(off, off + n));
-            pool.lend(chunk, 1);
-            sent.push(chunk);
+  Deno.test(`${Hasher.name}: shared chunks are hashed in place, each given back once, in order, after it is hashed`, async () => {
+    const algs: HashAlg[] = ["sha256", "sha384", "sha512"];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ minLength: 0, maxLength: 300_000 }),
+        fc.array(fc.integer({ min: 1, max: 70_000 }), { minLength: 1, maxLength: 20 }),
+        fc.boolean(),
+        async (data, sizes, mixed) => {
+          const pool = new BatchPool(70_000);
+          const given: Uint8Array[] = [];
+          const h = new Hasher(algs, (c) => {
+            given.push(c);
+            c.fill(0xee); // the caller may reuse it at once: the digest must not change
+            pool.release(c);
+          });
+          const sent: Uint8Array[] = [];
+          for (let off = 0, i = 0; off < data.length; i++) {
+            const n = Math.min(sizes[i % sizes.length], data.length - off);
+            let chunk: Uint8Array;
+            if (mixed && i % 3 === 2) {
+              chunk = data.slice(off, off + n); // not shared: never given back
+            } else {
+              chunk = pool.take().subarray(0, n);
+              chunk.set(data.subarray(off, off + n));
+              pool.lend(chunk, 1);
+              sent.push(chunk);
+            }
+            h.update(chunk);
+            off += n;
+            await h.waitForBacklog(100_000);
           }
-          h.update(chunk);
-          off += n;
-          await h.waitForBacklog(100_000);
-        }
-        const d = await h.digest();
-        for (const alg of algs) {
-          assertEquals(d.get(alg), createHash(alg).update(data).digest("hex"));
-        }
-        assertEquals(given, sent, "every shared chunk given back once, in order");
-      },
-    ),
-    { numRuns: 40 },
-  );
-});
+          const d = await h.digest();
+          for (const alg of algs) {
+            assertEquals(d.get(alg), createHash(alg).update(data).digest("hex"));
+          }
+          assertEquals(given, sent, "every shared chunk given back once, in order");
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
 }
 
 Deno.test("WorkerHasher: a worker that dies fails the hasher: update throws, digest rejects, waiters are released", async () => {

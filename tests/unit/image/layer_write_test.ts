@@ -103,32 +103,32 @@ Deno.test("FileBatch: never leaves the directory, never follows or replaces anyt
 });
 
 for (const Hasher of [NativeHasher, WorkerHasher]) {
-Deno.test(`${Hasher.name}: every algorithm, any chunking; backlog drains; ends cleanly`, async () => {
-  const data = new Uint8Array(9 << 20).map((_, i) => (i * 131) & 0xff);
-  const h = new Hasher(["sha256", "sha384", "sha512"]);
-  for (let off = 0, i = 0; off < data.length; i++) {
-    const n = [1, 4096, 1 << 20, 3 << 20, 777][i % 5];
-    h.update(data.subarray(off, off + n));
-    off += n;
-    await h.waitForBacklog(2 << 20);
-    assert(h.backlog <= 2 << 20, "backlog bounded");
-  }
-  const d = await h.digest();
-  for (const alg of ["sha256", "sha384", "sha512"] as const) {
-    assertEquals(d.get(alg), createHash(alg).update(data).digest("hex"));
-  }
-  assertThrows(() => h.update(data), /already finished/);
-  // Nothing hashed at all, and an aborted hasher.
-  assertEquals(
-    (await new Hasher(["sha384"]).digest()).get("sha384"),
-    createHash("sha384").digest("hex"),
-  );
-  const a = new Hasher(["sha384"]);
-  a.update(data);
-  a.abort();
-  await a.waitForBacklog(0); // released, not stuck
-  await assertRejects(() => a.digest(), /already finished/);
-});
+  Deno.test(`${Hasher.name}: every algorithm, any chunking; backlog drains; ends cleanly`, async () => {
+    const data = new Uint8Array(9 << 20).map((_, i) => (i * 131) & 0xff);
+    const h = new Hasher(["sha256", "sha384", "sha512"]);
+    for (let off = 0, i = 0; off < data.length; i++) {
+      const n = [1, 4096, 1 << 20, 3 << 20, 777][i % 5];
+      h.update(data.subarray(off, off + n));
+      off += n;
+      await h.waitForBacklog(2 << 20);
+      assert(h.backlog <= 2 << 20, "backlog bounded");
+    }
+    const d = await h.digest();
+    for (const alg of ["sha256", "sha384", "sha512"] as const) {
+      assertEquals(d.get(alg), createHash(alg).update(data).digest("hex"));
+    }
+    assertThrows(() => h.update(data), /already finished/);
+    // Nothing hashed at all, and an aborted hasher.
+    assertEquals(
+      (await new Hasher(["sha384"]).digest()).get("sha384"),
+      createHash("sha384").digest("hex"),
+    );
+    const a = new Hasher(["sha384"]);
+    a.update(data);
+    a.abort();
+    await a.waitForBacklog(0); // released, not stuck
+    await assertRejects(() => a.digest(), /already finished/);
+  });
 }
 
 Deno.test("extract: entries replacing or hard-linking files whose batched write is pending", async () => {

@@ -8,8 +8,9 @@ import { initSymbols } from "../../../src/sys/symbols/init.ts";
 import { layerSymbols } from "../../../src/sys/symbols/layer.ts";
 import { abiSymbols } from "../../../src/sys/symbols/abi.ts";
 import { ttySymbols } from "../../../src/sys/symbols/tty.ts";
+import { digestSymbols } from "../../../src/sys/symbols/digest.ts";
 
-Deno.test("shim(): all 7 tables' symbols, each a function bound once, that calls into the shim", async () => {
+Deno.test("shim(): all 8 tables' symbols, each a function bound once, that calls into the shim", async () => {
   const s = shim() as unknown as Record<string, unknown>;
   const tables = [
     fsSymbols,
@@ -19,6 +20,7 @@ Deno.test("shim(): all 7 tables' symbols, each a function bound once, that calls
     layerSymbols,
     abiSymbols,
     ttySymbols,
+    digestSymbols,
   ];
   const names = tables.flatMap((t) => Object.keys(t)).sort();
   assertEquals(Object.keys(s).sort(), names);
