@@ -250,7 +250,7 @@ export function serveListener(
       }
       c.fds = MAX_FDS;
       const { outer, inner } = await bridge.pair();
-      const spliced = splice(conn, p.first, outer, () => clientGone.abort());
+      const spliced = splice(conn, p.first, outer, bridge.big, () => clientGone.abort());
       // When the engine is done its socket is closed: the splice copies what is left of the
       // answer, sees the end and closes the client's socket.
       started(serveConn(inner, c.signal, perConn, onError, noop), () => spliced);

@@ -106,6 +106,10 @@ export interface RawHttp {
   addr: string;
   baseUrl: string;
   fetch: typeof fetch;
+  /** A new connection to the same daemon, for a request written by hand (./raw_put.ts). */
+  dial(): Promise<Deno.Conn>;
+  /** The Host header for it. */
+  host: string;
 }
 
 const rawHttp = new WeakMap<AconClient, RawHttp>();
@@ -122,17 +126,25 @@ export function rawHttpOf(client: AconClient): RawHttp | undefined {
 export function connect(addr: string, via?: { socketPath: string }): AconClient {
   let fetchImpl: typeof fetch = fetch;
   let baseUrl = "http://localhost";
+  let host = "localhost";
+  let dial: () => Promise<Deno.Conn>;
   const path = addr.startsWith("unix:") ? addr.slice(5) : via?.socketPath;
   if (path !== undefined) {
     const client = Deno.createHttpClient({ proxy: { transport: "unix", path } });
     fetchImpl = (input, init) => fetch(input, { ...init, client });
+    dial = () => Deno.connect({ transport: "unix", path });
   } else {
-    baseUrl = `http://${addr.slice(4)}`;
+    host = addr.slice(4);
+    baseUrl = `http://${host}`;
+    const colon = host.lastIndexOf(":");
+    const hostname = host.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
+    const port = Number(host.slice(colon + 1));
+    dial = () => Deno.connect({ transport: "tcp", hostname, port });
   }
   const client = createClient(
     AconService,
     createConnectTransport({ baseUrl, fetch: fetchImpl, useBinaryFormat: true }),
   );
-  rawHttp.set(client, { addr, baseUrl, fetch: fetchImpl });
+  rawHttp.set(client, { addr, baseUrl, fetch: fetchImpl, dial, host });
   return client;
 }

@@ -8,6 +8,7 @@ import { BLOB_STREAM_PREFIX, streamContentRange } from "../api/wire.ts";
 import { addImageManifest, type LoadedImageFiles, loadImage } from "./image/imagedir.ts";
 import { findUpload, forgetUpload, loadUploads, rememberUpload } from "./upload_state.ts";
 import { progressText } from "./progress.ts";
+import { PUT_PIECE, putRaw } from "./raw_put.ts";
 
 const CHUNK = 4 * 1024 * 1024;
 
@@ -57,15 +58,14 @@ function progressLine(
 }
 
 /** The error of a failed raw PUT: Connect's JSON error shape, or the HTTP status. */
-async function putError(res: Response): Promise<ConnectError> {
-  const text = await res.text();
+function putError(status: number, text: string): ConnectError {
   try {
     const j = JSON.parse(text);
     if (typeof j.code === "string" && typeof j.message === "string") {
       return new ConnectError(j.message, codeFromString(j.code) ?? Code.Unknown);
     }
   } catch { /* not JSON: below */ }
-  return new ConnectError(`HTTP ${res.status} from the blob stream: ${text.trim()}`, Code.Unknown);
+  return new ConnectError(`HTTP ${status} from the blob stream: ${text.trim()}`, Code.Unknown);
 }
 
 /** Time for --limit-rate (a fake one in the tests). */
@@ -80,30 +80,43 @@ const realClock: Clock = {
 };
 
 /**
- * What a PUT's body goes through on its way out, from `offset`: --limit-rate's pacing (no faster
- * than `opts.rate` bytes a second since this request began), the progress line and the count of
- * bytes sent.
+ * What each piece of a PUT's body goes through on its way out, from `offset`: --limit-rate's
+ * pacing (no faster than `opts.rate` bytes a second since this request began), the progress line
+ * and the count of bytes sent. Called with a piece's length before the piece is sent.
  */
+export function pacer(
+  offset: number,
+  opts: SendOptions,
+  progress?: (done: number) => void,
+  clock: Clock = realClock,
+): (n: number) => Promise<void> {
+  let done = offset;
+  const t0 = clock.now();
+  return async (n) => {
+    if (opts.rate) {
+      const due = t0 + ((done - offset + n) * 1000) / opts.rate;
+      const wait = due - clock.now();
+      if (wait > 0) await clock.sleep(wait);
+    }
+    // Counted whether or not a progress line is drawn: `progress?.(done += …)` skipped the sum
+    // without one (-q, stderr not a terminal), and --limit-rate then paced nothing.
+    done += n;
+    progress?.(done);
+    if (opts.sent) opts.sent.bytes += n;
+  };
+}
+
+/** pacer() as a stream the body's pieces go through. */
 export function sending(
   offset: number,
   opts: SendOptions,
   progress?: (done: number) => void,
   clock: Clock = realClock,
 ): TransformStream<Uint8Array, Uint8Array> {
-  let done = offset;
-  const t0 = clock.now();
+  const pace = pacer(offset, opts, progress, clock);
   return new TransformStream({
     async transform(chunk, ctl) {
-      if (opts.rate) {
-        const due = t0 + ((done - offset + chunk.length) * 1000) / opts.rate;
-        const wait = due - clock.now();
-        if (wait > 0) await clock.sleep(wait);
-      }
-      // Counted whether or not a progress line is drawn: `progress?.(done += …)` skipped the sum
-      // without one (-q, stderr not a terminal), and --limit-rate then paced nothing.
-      done += chunk.length;
-      progress?.(done);
-      if (opts.sent) opts.sent.bytes += chunk.length;
+      await pace(chunk.length);
       ctl.enqueue(chunk);
     },
   });
@@ -123,37 +136,42 @@ async function putFrom(
   opts: SendOptions = {},
 ): Promise<number> {
   const f = await Deno.open(path);
-  // Aborted once the answer is read: a refusal can come while the body is still being sent.
-  const done = new AbortController();
   try {
     await f.seek(offset, Deno.SeekMode.Start);
-    let body: ReadableStream<Uint8Array> = f.readable;
-    if (progress || opts.rate || opts.sent) {
-      body = body.pipeThrough(sending(offset, opts, progress));
-    }
-    const res = await http.fetch(`${http.baseUrl}${BLOB_STREAM_PREFIX}${uploadId}`, {
-      method: "PUT",
-      body,
-      signal: done.signal,
+    const pace = pacer(offset, opts, progress);
+    const conn = await http.dial();
+    const res = await putRaw(conn, {
+      target: `${BLOB_STREAM_PREFIX}${uploadId}`,
+      host: http.host,
       headers: {
         "content-type": "application/octet-stream",
         "content-range": streamContentRange(offset, size),
       },
+      length: size - offset,
+      // A rate limit paces at least ten pieces a second (a smooth progress line, an even rate).
+      piece: opts.rate ? Math.max(4096, Math.min(PUT_PIECE, Math.floor(opts.rate / 10))) : PUT_PIECE,
+      async next(buf) {
+        let n = 0;
+        while (n < buf.length) {
+          const r = await f.read(buf.subarray(n));
+          if (r === null) break;
+          n += r;
+        }
+        if (n > 0) await pace(n);
+        return n;
+      },
     });
-    if (!res.ok) throw await putError(res);
-    const st = await res.json();
-    return Number(st.received);
+    const text = new TextDecoder().decode(res.body);
+    if (res.status !== 200) throw putError(res.status, text);
+    return Number(JSON.parse(text).received);
   } finally {
-    done.abort();
-    try {
-      f.close();
-    } catch { /* closed with its stream */ }
+    f.close();
   }
 }
 
 /** Worth another try from where the upload stands: the connection broke, or it was out of step. */
 function resumable(e: unknown): boolean {
-  if (!(e instanceof ConnectError)) return true; // transport: fetch's TypeError
+  if (!(e instanceof ConnectError)) return true; // transport: the connection broke
   if (e.code === Code.FailedPrecondition) return true; // busy: the daemon has not seen the cut yet
   return /^(Wrong offset|Request body broke off)/.test(e.rawMessage);
 }
