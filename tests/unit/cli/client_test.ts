@@ -1,8 +1,10 @@
 import { assertEquals, assertThrows } from "../../helpers/assert.ts";
 import {
+  connect,
   DEFAULT_ADDR,
   describeConnectionError,
   parseAddr,
+  rawHttpOf,
   resolveAddr,
 } from "../../../src/cli/client.ts";
 
@@ -103,4 +105,31 @@ Deno.test("describeConnectionError(): says what happened", async () => {
     describeConnectionError("tcp:h:9", { code: 5, rawMessage: "Invalid Container ID" }),
     undefined,
   );
+});
+
+Deno.test("connect(): the raw PUT dials the same daemon (unix socket, or TCP host and port)", async () => {
+  const dir = await Deno.makeTempDir();
+  const unix = Deno.listen({ transport: "unix", path: `${dir}/s` });
+  const tcp = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = (tcp.addr as Deno.NetAddr).port;
+    for (
+      const [addr, listener, host] of [
+        [`unix:${dir}/s`, unix, "localhost"],
+        [`tcp:127.0.0.1:${port}`, tcp, `127.0.0.1:${port}`],
+      ] as const
+    ) {
+      const raw = rawHttpOf(connect(addr));
+      if (!raw) throw new Error(`no raw HTTP for ${addr}`);
+      assertEquals(raw.host, host);
+      const accepted = listener.accept();
+      const c = await raw.dial();
+      (await accepted).close();
+      c.close();
+    }
+  } finally {
+    unix.close();
+    tcp.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
