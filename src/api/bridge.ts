@@ -135,10 +135,12 @@ export async function splice(
   // looks alive to Deno's engine, and a stream whose client left would never end.
   // Closing the pair is not always seen by Deno's engine as a hang-up while a stream writes
   // nothing, so the connection's requests are also told directly (`clientGone`).
-  const up = copy(client, outer, big, first).catch((e) => log.debug(`bridge: in: ${e}`)).finally(() => {
-    clientGone();
-    close();
-  });
+  const up = copy(client, outer, big, first).catch((e) => log.debug(`bridge: in: ${e}`)).finally(
+    () => {
+      clientGone();
+      close();
+    },
+  );
   await copy(outer, client, big).catch((e) => log.debug(`bridge: out: ${e}`));
   close();
   await up;

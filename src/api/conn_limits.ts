@@ -22,7 +22,16 @@
  */
 import { log } from "../util/log.ts";
 import { Bridge, FDS_PER_BRIDGE, splice } from "./bridge.ts";
-import { Conn, guardBody, type HttpConnServer, REQUEST_ENDED } from "./conn.ts";
+import { BodyStalledError, Conn, guardBody, type HttpConnServer, REQUEST_ENDED } from "./conn.ts";
+import {
+  answerAndClose,
+  mayBePut,
+  parsePutHead,
+  putBody,
+  type PutHead,
+  readPutHead,
+} from "./h1_put.ts";
+import { BLOB_STREAM_PREFIX } from "./wire.ts";
 import { H2_PREFACE, prefaceSoFar } from "./h2_preface.ts";
 import type { DescriptorBudget } from "./fd_budget.ts";
 import type { PeerGuard } from "./peer.ts";
@@ -140,7 +149,12 @@ export function serveListener(
     const remoteAddr = raw.remoteAddr;
     // Aborted when a bridged connection's client is gone: every request on it ends (see below).
     const clientGone = new AbortController();
-    const perConnWith = (handler: Deno.ServeHandler): Deno.ServeHandler => async (req, info) => {
+    // `guarded`: the body bounds its own pauses (api/h1_put.ts).
+    const perConnWith = (handler: Deno.ServeHandler, guarded = false): Deno.ServeHandler =>
+    async (
+      req,
+      info,
+    ) => {
       c.requestStarted();
       // The request's own signal, which the handler (Connect's context.signal) sees: it aborts
       // when the client goes (Deno rejects `completed`) and when the response is done, so a
@@ -165,7 +179,9 @@ export function serveListener(
         });
       }
       try {
-        const body = req.body ? guardBody(req.body, limits.bodyIdleTimeoutMs, () => c.cut()) : null;
+        const body = req.body && !guarded
+          ? guardBody(req.body, limits.bodyIdleTimeoutMs, () => c.cut())
+          : req.body;
         const init: RequestInit & { duplex?: string } = { signal: ac.signal };
         if (body) Object.assign(init, { body, duplex: "half" });
         return await handler(new Request(req, init), { remoteAddr, completed: info.completed });
@@ -238,6 +254,31 @@ export function serveListener(
       }
       if (conn === raw && p.first.length === 0) {
         return started(serveConn(raw, c.signal, perConn, onError, noop));
+      }
+      // A streamed layer upload is read from the socket here, not copied through the bridge.
+      if (conn === raw && mayBePut(p.first)) {
+        c.signal.addEventListener("abort", cutEarly, { once: true });
+        const got = await readPutHead(raw, p.first);
+        c.signal.removeEventListener("abort", cutEarly);
+        if (c.signal.aborted) return gone(null);
+        const head = got.end < 0
+          ? null
+          : parsePutHead(got.bytes.subarray(0, got.end), BLOB_STREAM_PREFIX);
+        if (head) {
+          return started(
+            servePut(
+              raw,
+              head,
+              got.bytes.slice(got.end),
+              c,
+              perConnWith(handler, true),
+              remoteAddr,
+              limits,
+              onError,
+            ),
+          );
+        }
+        p = { h2: false, first: got.bytes.slice() };
       }
       // HTTP/1.1 after its first bytes: Deno's engine through a private pair, two descriptors
       // more. When they are not there, the connection is closed as at a full accept.
@@ -322,6 +363,59 @@ export function serveListener(
 }
 
 const noop = () => {};
+
+/**
+ * Serves one streamed upload read straight from the socket (api/h1_put.ts) through `handler`
+ * (the connection's, its body already bounded), then closes the connection. A cut (the
+ * connection's signal) closes the socket, which ends the body and the answer.
+ */
+function servePut(
+  raw: Deno.Conn,
+  head: PutHead,
+  rest: Uint8Array,
+  c: Conn,
+  handler: Deno.ServeHandler,
+  remoteAddr: Deno.Addr,
+  limits: ConnLimits,
+  onError: (e: unknown) => Response,
+): HttpConnServer {
+  const close = () => {
+    try {
+      raw.close();
+    } catch { /* closed */ }
+  };
+  c.signal.addEventListener("abort", close, { once: true });
+  let answered!: () => void;
+  const completed = new Promise<void>((r) => answered = r);
+  const body = putBody(raw, rest, head, {
+    ms: limits.bodyIdleTimeoutMs,
+    onStall: () => c.cut(),
+    error: () =>
+      new BodyStalledError(`request body stalled for more than ${limits.bodyIdleTimeoutMs} ms`),
+  });
+  const req = new Request(`http://localhost${head.target}`, {
+    method: "PUT",
+    headers: head.headers,
+    body,
+    duplex: "half",
+  } as RequestInit);
+  const finished = (async () => {
+    try {
+      let res: Response;
+      try {
+        res = await handler(req, { remoteAddr, completed });
+      } catch (e) {
+        res = onError(e);
+      }
+      await answerAndClose(raw, res);
+    } finally {
+      answered();
+      c.signal.removeEventListener("abort", close);
+      close();
+    }
+  })();
+  return { finished, shutdown: () => finished.catch(() => {}) };
+}
 
 // node:http2 and node:tls are loaded with the first connection that needs them, not at boot
 // (each costs about 0.1 s natively, far more under emulation: docs/boot.md).

@@ -149,7 +149,9 @@ async function putFrom(
       },
       length: size - offset,
       // A rate limit paces at least ten pieces a second (a smooth progress line, an even rate).
-      piece: opts.rate ? Math.max(4096, Math.min(PUT_PIECE, Math.floor(opts.rate / 10))) : PUT_PIECE,
+      piece: opts.rate
+        ? Math.max(4096, Math.min(PUT_PIECE, Math.floor(opts.rate / 10)))
+        : PUT_PIECE,
       async next(buf) {
         let n = 0;
         while (n < buf.length) {

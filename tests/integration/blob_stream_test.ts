@@ -5,7 +5,7 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createHash } from "node:crypto";
-import { assert, assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { type DevDaemon, startDaemon, TOP } from "../helpers/daemon.ts";
 import { makeSigner } from "../helpers/pki.ts";
 import { baseManifest, signedManifest } from "../helpers/image.ts";
@@ -327,6 +327,161 @@ Deno.test("blob stream: a hostile archive is refused, changes nothing, BlobStatu
     await new Promise((r) => setTimeout(r, 50)); // the aborted extraction removes its staging dir
     assertEquals(walk(`${d.root}/tmp`), []);
     assertEquals((await c.health({})).tee, "sim");
+  } finally {
+    await d.stop();
+  }
+});
+
+/**
+ * One request written by hand on a fresh connection (`parts` in turn, `pauseMs` between them);
+ * the answer is everything read until the daemon closes (status, body as text).
+ */
+async function rawRequest(
+  d: DevDaemon,
+  parts: (string | Uint8Array)[],
+  pauseMs = 0,
+): Promise<{ status: number; text: string; raw: string }> {
+  const c = await Deno.connect({ transport: "unix", path: d.socket });
+  const enc = new TextEncoder();
+  const reading = (async () => {
+    const out: number[] = [];
+    const buf = new Uint8Array(64 << 10);
+    for (;;) {
+      const n = await c.read(buf).catch(() => null);
+      if (n === null) return new TextDecoder().decode(new Uint8Array(out));
+      out.push(...buf.subarray(0, n));
+    }
+  })();
+  for (const p of parts) {
+    const b = typeof p === "string" ? enc.encode(p) : p;
+    try {
+      for (let at = 0; at < b.length;) at += await c.write(b.subarray(at));
+    } catch { /* the daemon closed: its answer says why */ }
+    if (pauseMs) await new Promise((r) => setTimeout(r, pauseMs));
+  }
+  const raw = await reading;
+  c.close();
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1] ?? 0);
+  return { status, text: raw.slice(raw.indexOf("\r\n\r\n") + 4), raw };
+}
+
+const head = (uploadId: string, headers: string[]) =>
+  [`PUT ${PREFIX}${uploadId} HTTP/1.1`, "host: localhost", ...headers, "", ""].join("\r\n");
+
+Deno.test("blob stream: Expect 100-continue, and a chunked body with extensions and a trailer", async () => {
+  const layer = await gnuLayer(80);
+  const h = sha384(layer);
+  const d = await startDaemon();
+  try {
+    await loadManifest(d, [`sha384/${h}`]);
+    await Deno.writeFile(`${d.dir}/layer.tar`, layer);
+    const c = d.client();
+    const { uploadId } = await c.beginBlob({ digest: `sha384/${h}`, size: BigInt(layer.length) });
+    // curl waits for the 100 Continue before it sends the body.
+    const half = Math.floor(layer.length / 2);
+    await Deno.writeFile(`${d.dir}/head`, layer.subarray(0, half));
+    assertEquals(
+      (await curlPut(d, `${d.dir}/head`, `${PREFIX}${uploadId}`, ["-H", "Expect: 100-continue"]))
+        .body.received,
+      half,
+    );
+    // The rest by hand, chunked, in uneven chunks with an extension, then a trailer.
+    const rest = layer.subarray(half);
+    const parts: (string | Uint8Array)[] = [
+      head(uploadId, [
+        "transfer-encoding: chunked",
+        `content-range: bytes ${half}-*/${layer.length}`,
+      ]),
+    ];
+    for (let at = 0, i = 0; at < rest.length; i++) {
+      const n = Math.min(rest.length - at, 1 + ((i * 40_009) % 300_000));
+      parts.push(`${n.toString(16)}${i % 3 === 0 ? ";ext=1" : ""}\r\n`, rest.subarray(at, at + n));
+      parts.push("\r\n");
+      at += n;
+    }
+    parts.push("0\r\nx-trailer: yes\r\n\r\n");
+    const r = await rawRequest(d, parts);
+    assertEquals(r.status, 200, r.raw);
+    assertEquals(JSON.parse(r.text).received, layer.length);
+    await c.commitBlob({ uploadId, alg: 0 });
+    assertEquals(walk(`${d.root}/contents/sha384/${h}/d`).length, 80);
+  } finally {
+    await d.stop();
+  }
+});
+
+Deno.test("blob stream: hostile heads and framings are refused, the upload keeps what is valid", async () => {
+  const layer = await gnuLayer(40);
+  const h = sha384(layer);
+  const d = await startDaemon({ args: ["--body-timeout", "1"] });
+  try {
+    await loadManifest(d, [`sha384/${h}`]);
+    const c = d.client();
+    const { uploadId } = await c.beginBlob({ digest: `sha384/${h}`, size: BigInt(layer.length) });
+    const received = async () => Number((await c.blobStatus({ uploadId })).received);
+    const range = (from: number) => `content-range: bytes ${from}-*/${layer.length}`;
+
+    // A bad chunk size after a good chunk: what came before it is kept, the answer says where.
+    let r = await rawRequest(d, [
+      head(uploadId, ["transfer-encoding: chunked", range(0)]),
+      "3e8\r\n",
+      layer.subarray(0, 1000),
+      "\r\nzz\r\n",
+    ]);
+    assertEquals(r.status, 400, r.raw);
+    assertMatch(JSON.parse(r.text).message, /broke off at 1000 bytes/);
+    assertEquals(await received(), 1000);
+
+    // Endless trailers end the body.
+    const trailers = Array.from({ length: 100 }, (_, i) => `x-t${i}: ${i}\r\n`).join("");
+    r = await rawRequest(d, [
+      head(uploadId, ["transfer-encoding: chunked", range(1000)]),
+      "a\r\n",
+      layer.subarray(1000, 1010),
+      "\r\n0\r\n",
+      trailers,
+      "\r\n",
+    ]);
+    assertEquals(r.status, 400, r.raw);
+    assertMatch(JSON.parse(r.text).message, /too many trailers/);
+
+    // Both framings at once, and a target with dot segments: left to Deno's engine, which
+    // refuses the one and routes the other by its normalised path; nothing reaches the upload.
+    const kept = await received();
+    r = await rawRequest(d, [
+      head(uploadId, ["transfer-encoding: chunked", "content-length: 5", range(kept)]),
+      "5\r\nhello\r\n0\r\n\r\n",
+    ]);
+    assert(r.status >= 400, r.raw);
+    r = await rawRequest(d, [
+      `PUT ${PREFIX}${uploadId}/../../Health HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n` +
+      "connection: close\r\n\r\n{}",
+    ]);
+    assert(r.status !== 0, "answered");
+    assertEquals(await received(), kept);
+
+    // A sender that stops mid-body: cut after --body-timeout, what arrived is kept.
+    const t0 = Date.now();
+    const start = new TextEncoder().encode(
+      head(uploadId, [`content-length: ${layer.length - kept}`, range(kept)]),
+    );
+    const first = new Uint8Array(start.length + 5000);
+    first.set(start);
+    first.set(layer.subarray(kept, kept + 5000), start.length);
+    r = await rawRequest(d, [first], 2500);
+    assert(Date.now() - t0 >= 2500);
+    assertEquals(await received(), kept + 5000, r.raw);
+
+    // And the rest completes the upload.
+    await Deno.writeFile(`${d.dir}/tail`, layer.subarray(kept + 5000));
+    const put = await curlPut(d, `${d.dir}/tail`, `${PREFIX}${uploadId}`, [
+      "-H",
+      range(kept + 5000),
+    ]);
+    assertEquals(put.body.received, layer.length);
+    await c.commitBlob({ uploadId, alg: 0 });
+    assertEquals(walk(`${d.root}/contents/sha384/${h}/d`).length, 40);
+    assert(!d.stderr().includes("unexpected"), d.stderr());
   } finally {
     await d.stop();
   }

@@ -59,7 +59,7 @@ function pieceReader(body: ReadableStream<Uint8Array>): PieceReader {
   } catch { /* not a byte stream */ }
   if (byob) {
     const r = byob;
-    let buf = new ArrayBuffer(256 << 10);
+    let buf = new ArrayBuffer(1 << 20);
     return {
       async read() {
         const x = await r.read(new Uint8Array(buf));
