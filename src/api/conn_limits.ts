@@ -329,6 +329,13 @@ export function serveListener(
         } catch { /* gone */ }
         continue;
       }
+      // Answers are small and often written in pieces (headers, body, trailers): Nagle's
+      // algorithm would hold each piece back for the client's delayed ACK.
+      if (raw.remoteAddr.transport === "tcp") {
+        try {
+          (raw as Deno.TcpConn).setNoDelay(true);
+        } catch { /* gone already */ }
+      }
       serve(raw);
     }
   })();
