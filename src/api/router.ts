@@ -10,10 +10,12 @@ import {
   createConnectRouter,
   type ServiceImpl,
 } from "@connectrpc/connect";
+import type { DescMethodUnary } from "@bufbuild/protobuf";
 import { AconService } from "../gen/acon_pb.ts";
 import { toConnectError } from "./errors.ts";
 import { checkMessages, refuseMalformed } from "./malformed.ts";
 import { fetchHandlerKeepingTrailers } from "./trailers.ts";
+import { connectUnary } from "./unary.ts";
 
 export type Handlers = Partial<ServiceImpl<typeof AconService>>;
 
@@ -54,33 +56,38 @@ export function mergeHandlers(sets: Handlers[]): Handlers {
 /**
  * Builds path → fetch handler for the merged handlers. Each method's Connect handler (three
  * protocols' worth of closures) is made on its first call: boot makes none, and most RPCs are
- * never called in a VM's life.
+ * never called in a VM's life. Connect unary POSTs of unary methods are answered by
+ * api/unary.ts without it (`fast: false`: every call through connect-es, for the test that
+ * compares the two).
  */
 export function buildRoutes(
   handlers: Handlers,
   readMaxBytes: number,
   shutdownSignal?: AbortSignal,
+  o: { fast?: boolean } = {},
 ): Map<string, (req: Request) => Promise<Response>> {
   // shutdownSignal: every call's context.signal aborts with it (streams end; the daemon's stop).
-  const router: ConnectRouter = createConnectRouter({
-    readMaxBytes,
-    shutdownSignal,
-    interceptors: [refuseMalformed],
-  });
+  const interceptors = [refuseMalformed];
+  const router: ConnectRouter = createConnectRouter({ readMaxBytes, shutdownSignal, interceptors });
   const impls = handlers as Record<string, AnyFn | undefined>;
   const routes = new Map<string, (req: Request) => Promise<Response>>();
   for (const method of AconService.methods) {
     let route: ((req: Request) => Promise<Response>) | undefined;
-    const make = () => {
-      const impl = impls[method.localName] ?? (() => {
+    const impl = () =>
+      impls[method.localName] ?? (() => {
         throw new ConnectError(`RPC ${method.name} is not implemented`, Code.Unimplemented);
       });
-      router.rpc(method, impl as never);
+    const make = () => {
+      router.rpc(method, impl() as never);
       return fetchHandlerKeepingTrailers(router.handlers[router.handlers.length - 1]);
     };
+    const full = checkMessages(method.input, readMaxBytes, (req) => (route ??= make())(req));
+    const unary = { readMaxBytes, shutdownSignal, interceptors };
     routes.set(
       `/${AconService.typeName}/${method.name}`,
-      checkMessages(method.input, readMaxBytes, (req) => (route ??= make())(req)),
+      method.methodKind === "unary" && o.fast !== false
+        ? connectUnary(method as DescMethodUnary, impl, unary, full)
+        : full,
     );
   }
   return routes;
