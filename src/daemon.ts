@@ -108,15 +108,6 @@ export async function startDaemon(
     layout: new Layout(opts.root),
     startedAt: Date.now(),
   };
-  // The TLS identity's key pair (and the simulator's signing key, which its quote needs) are
-  // made while the recovery, the cgroups and the boot measurement run: neither is measured
-  // before its TlsKey event, which still comes right after the boot's (docs/boot.md).
-  const tlsKey = (opts.tcp || opts.vsock != null) && opts.tls !== false
-    ? import("./attest/ratls/identity.ts").then((m) => m.makeTlsKey())
-    : null;
-  tlsKey?.catch(() => {}); // makeTlsIdentity reports it
-  const sim = tee as { publicKey?: () => Promise<Uint8Array> };
-  if (tlsKey && tee.kind === "sim") sim.publicKey?.().catch(() => {});
   // Nothing of an earlier daemon's containers (processes, mounts, trees) reaches a new one.
   await (await import("./container/recover.ts")).recoverRoot(linuxSys, ctx.layout, {
     procRoot: "/proc",
@@ -133,8 +124,8 @@ export async function startDaemon(
   await measureBoot(opts, tee, ctx.eventLog, cgroups.facts());
   // The attested TLS certificate of the TCP and vsock listeners: its TlsKey event right after
   // the boot's.
-  const tls = tlsKey
-    ? import("./attest/ratls/identity.ts").then((m) => m.makeTlsIdentity(ctx, tlsKey))
+  const tls = (opts.tcp || opts.vsock != null) && opts.tls !== false
+    ? import("./attest/ratls/identity.ts").then((m) => m.makeTlsIdentity(ctx))
     : null;
   const reaper = new Reaper(linuxSys);
   // The one poller of raw fds, and the one owner of ptys (containers' and Execs' terminals).

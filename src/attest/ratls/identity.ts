@@ -37,35 +37,13 @@ export interface IdentityDeps {
   lock: Mutex;
 }
 
-/** The identity's key pair, and what the certificate needs of it. */
-export interface TlsKey {
-  spki: Uint8Array;
-  pkcs8: Uint8Array;
-  /** A non-extractable copy of the private key, for signing the certificate. */
-  signer: CryptoKey;
-  spkiHash: Uint8Array;
-}
-
-const ALG = { name: "ECDSA", namedCurve: "P-384" };
-
-/**
- * A fresh key pair. It has no part in any measurement until makeTlsIdentity measures its hash, so
- * it may be made early (the daemon starts it while the boot's other work runs: docs/boot.md).
- */
-export async function makeTlsKey(): Promise<TlsKey> {
-  const pair = await crypto.subtle.generateKey(ALG, true, ["sign", "verify"]);
+export async function makeTlsIdentity(d: IdentityDeps): Promise<TlsIdentity> {
+  const alg = { name: "ECDSA", namedCurve: "P-384" };
+  const pair = await crypto.subtle.generateKey(alg, true, ["sign", "verify"]);
   const spki = new Uint8Array(await crypto.subtle.exportKey("spki", pair.publicKey));
   const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
-  const signer = await crypto.subtle.importKey("pkcs8", pkcs8, ALG, false, ["sign"]);
-  return { spki, pkcs8, signer, spkiHash: await sha384Native(spki) };
-}
-
-/** The identity of `key` (a new one when not given): its event, its quote, its certificate. */
-export async function makeTlsIdentity(
-  d: IdentityDeps,
-  key: TlsKey | Promise<TlsKey> = makeTlsKey(),
-): Promise<TlsIdentity> {
-  const { spki, pkcs8, signer, spkiHash } = await key;
+  const signer = await crypto.subtle.importKey("pkcs8", pkcs8, alg, false, ["sign"]);
+  const spkiHash = await sha384Native(spki);
   let evidence: Uint8Array | undefined;
   try {
     evidence = await d.lock.run(async () => {
