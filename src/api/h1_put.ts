@@ -13,6 +13,7 @@
  * and hostile heads stays in one place.
  */
 import type { ByteConn } from "./byteconn.ts";
+import { DIRECT_READ } from "../image/upload/body.ts";
 
 /** The most bytes a head may take here (Deno's engine gets longer ones, and refuses them). */
 export const MAX_PUT_HEAD = 16 << 10;
@@ -213,54 +214,67 @@ export function putBody(
 
   let left = head.framing === "chunked" ? 0 : head.framing;
   let lastChunk = head.framing !== "chunked" && left === 0;
+  let over = false;
   const stop = () => clearInterval(timer);
-  return new ReadableStream<Uint8Array>({
+  /** Up to dst.length bytes of the body into `dst`; null at its end; throws when it broke off. */
+  const readInto = async (dst: Uint8Array): Promise<number | null> => {
+    if (over) return null;
+    try {
+      if (head.framing === "chunked" && left === 0 && !lastChunk) {
+        const l = await line();
+        const hex = l.split(";")[0].trim();
+        if (!/^[0-9a-fA-F]{1,13}$/.test(hex)) throw new Error(`bad chunk size "${hex}"`);
+        left = parseInt(hex, 16);
+        if (left === 0) {
+          lastChunk = true;
+          // Trailers: dropped, and only a few (they would otherwise keep the body going for ever).
+          for (let n = 0; (await line()) !== ""; n++) {
+            if (n >= MAX_TRAILERS) throw new Error("bad chunked framing: too many trailers");
+          }
+        }
+      }
+      if (lastChunk || left === 0) {
+        over = true;
+        stop();
+        return null;
+      }
+      const n = await fill(dst.subarray(0, Math.min(dst.length, left)));
+      left -= n;
+      if (left === 0 && head.framing === "chunked" && (await line()) !== "") {
+        throw new Error("bad chunked framing: no CRLF after a chunk");
+      }
+      if (left === 0 && head.framing !== "chunked") lastChunk = true;
+      return n;
+    } catch (e) {
+      over = true;
+      stop();
+      throw e;
+    }
+  };
+  const stream = new ReadableStream<Uint8Array>({
     type: "bytes",
     autoAllocateChunkSize: 256 << 10,
     async pull(controller) {
       const c = controller as ReadableByteStreamController;
       try {
-        if (head.framing === "chunked" && left === 0 && !lastChunk) {
-          const size = line().then((l) => {
-            const hex = l.split(";")[0].trim();
-            if (!/^[0-9a-fA-F]{1,13}$/.test(hex)) throw new Error(`bad chunk size "${hex}"`);
-            return parseInt(hex, 16);
-          });
-          left = await size;
-          if (left === 0) {
-            lastChunk = true;
-            // Trailers: dropped, and only a few (they would otherwise keep the body going for ever).
-            for (let n = 0; (await line()) !== ""; n++) {
-              if (n >= MAX_TRAILERS) throw new Error("bad chunked framing: too many trailers");
-            }
-          }
-        }
-        if (lastChunk || left === 0) {
-          stop();
+        const view = c.byobRequest!.view!;
+        const n = await readInto(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+        if (n === null) {
           c.close();
           c.byobRequest?.respond(0);
-          return;
-        }
-        const view = c.byobRequest!.view as Uint8Array;
-        const n = await fill(view.subarray(0, Math.min(view.byteLength, left)));
-        left -= n;
-        c.byobRequest!.respond(n);
-        if (left === 0 && head.framing === "chunked" && (await line()) !== "") {
-          throw new Error("bad chunked framing: no CRLF after a chunk");
-        }
-        if (left === 0 && head.framing !== "chunked") {
-          stop();
-          c.close();
-        }
+        } else c.byobRequest!.respond(n);
       } catch (e) {
-        stop();
         c.error(e);
       }
     },
     cancel() {
+      over = true;
       stop();
     },
   });
+  // The upload reads it straight into its batches (image/upload/body.ts).
+  Object.defineProperty(stream, DIRECT_READ, { value: readInto });
+  return stream;
 }
 
 async function writeAll(conn: ByteConn, b: Uint8Array): Promise<void> {

@@ -1,6 +1,7 @@
 /**
  * A raw HTTP request body streamed into an upload (PUT …/blobs/<id>, api/blobstream.ts): read in
- * pieces (BYOB where the stream allows), gathered into STREAM_BATCH batches for the upload
+ * pieces (straight into the batch where the body allows it, DIRECT_READ; else BYOB where the
+ * stream allows), gathered into STREAM_BATCH batches for the upload
  * (table.ts), bounded by the declared size, and ended when the sender goes quiet for too long.
  * Knows nothing of the upload table: the upload is a BodySink.
  */
@@ -43,9 +44,33 @@ export function beyondSize(size: number): AcondError {
 }
 
 /** A body read piece by piece; a piece is valid until the next read. */
-interface PieceReader {
+export interface PieceReader {
   read(): Promise<Uint8Array | null>;
   cancel(): void;
+}
+
+/**
+ * A body that can also be read straight into the caller's memory (api/h1_put.ts: the socket read
+ * into the upload's batch, no stream and no copy in between). The function fills up to
+ * `dst.length` bytes and says how many (null at the end of the body), or throws why the body
+ * broke off. A pending read ends by the body's own deadline, not by a cancel.
+ */
+export const DIRECT_READ = Symbol("acond.directRead");
+export type DirectRead = (dst: Uint8Array) => Promise<number | null>;
+
+function directReader(
+  body: ReadableStream<Uint8Array>,
+  read: DirectRead,
+  into: () => Uint8Array,
+): PieceReader {
+  return {
+    async read() {
+      const dst = into();
+      const n = await read(dst);
+      return n === null ? null : dst.subarray(0, n);
+    },
+    cancel: () => void body.cancel().catch(() => {}),
+  };
 }
 
 /**
@@ -92,8 +117,8 @@ export class BodyPieces {
   #stalled = false;
   readonly #timer: ReturnType<typeof setInterval>;
 
-  constructor(body: ReadableStream<Uint8Array>, private readonly idleMs: number) {
-    const reader = this.#reader = pieceReader(body);
+  constructor(body: ReadableStream<Uint8Array> | PieceReader, private readonly idleMs: number) {
+    const reader = this.#reader = body instanceof ReadableStream ? pieceReader(body) : body;
     this.#timer = setInterval(() => {
       if (this.#reading && Date.now() - this.#lastRead > idleMs) {
         this.#stalled = true;
@@ -145,7 +170,23 @@ export class Batches {
     return this.#filled;
   }
 
+  /** Where the next bytes go: the free end of the batch being filled (begun if none is). */
+  tail(): Uint8Array {
+    this.#batch ??= this.#fresh();
+    return this.#batch.subarray(this.#filled);
+  }
+
   async add(piece: Uint8Array): Promise<void> {
+    const b = this.#batch;
+    if (
+      b && piece.length > 0 && piece.buffer === b.buffer &&
+      piece.byteOffset === b.byteOffset + this.#filled
+    ) {
+      // Read into tail() already: nothing to copy.
+      this.#filled += piece.length;
+      if (this.#filled === STREAM_BATCH) await this.flush();
+      return;
+    }
     while (piece.length > 0) {
       const n = Math.min(piece.length, STREAM_BATCH - this.#filled);
       this.#batch ??= this.#fresh();
@@ -176,8 +217,12 @@ export async function receiveBody(
   sink: BodySink,
   opts: { limit?: number; idleMs: number },
 ): Promise<void> {
-  const idle = new BodyPieces(body, opts.idleMs);
   const batches = new Batches(sink);
+  const direct = (body as { [DIRECT_READ]?: DirectRead })[DIRECT_READ];
+  const idle = new BodyPieces(
+    direct ? directReader(body, direct, () => batches.tail()) : body,
+    opts.idleMs,
+  );
   try {
     for (;;) {
       let piece: Uint8Array | null;

@@ -13,6 +13,7 @@ import {
   type PutHead,
 } from "../../../src/api/h1_put.ts";
 import type { ByteConn } from "../../../src/api/byteconn.ts";
+import { DIRECT_READ, type DirectRead } from "../../../src/image/upload/body.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -214,4 +215,23 @@ Deno.test("h1 put: the answer is one HTTP/1.1 response with its length, and the 
   assert(!text.includes("keep-alive"), text);
   assert(text.endsWith('\r\n\r\n{"received":3}'), text);
   assert(s.closed);
+});
+
+Deno.test("h1 put: the body reads directly into the caller's memory too (DIRECT_READ)", async () => {
+  const s = scripted(enc.encode("5;a=b\r\nhello\r\n3\r\n, w\r\n0\r\n\r\nNEXT"));
+  const head: PutHead = {
+    target: "/",
+    headers: new Headers(),
+    framing: "chunked",
+    expectContinue: false,
+  };
+  const body = putBody(s.conn, new Uint8Array(0), head, idle);
+  const read = (body as unknown as Record<symbol, DirectRead>)[DIRECT_READ];
+  const dst = new Uint8Array(new SharedArrayBuffer(64));
+  let got = "";
+  for (let n = await read(dst); n !== null; n = await read(dst)) {
+    got += dec.decode(dst.slice(0, n));
+  }
+  assertEquals(got, "hello, w");
+  assertEquals(await read(dst), null, "the end stays the end");
 });
