@@ -11,7 +11,9 @@
  * listener never ends on it. Each connection is served through the same handler by one of two
  * engines: HTTP/1.1 by Deno's own (`serveHttpOnConnection`, what Deno.serve runs per listener;
  * api/bridge.ts when its first bytes were read), HTTP/2 (h2c's preface, or ALPN h2 on TLS) by
- * the runtime's node:http2 (api/h2.ts), which sends the trailers native gRPC needs.
+ * the runtime's node:http2 (api/h2.ts), which sends the trailers native gRPC needs. One HTTP/1.1
+ * request is served here instead: a plain layer upload PUT (api/h1_put.ts, `servePut`), whose
+ * body is read from the socket into the upload's memory, not copied through the bridge.
  *
  * A host-facing listener's peer guard (api/peer.ts) runs once per connection, right after its
  * accept and before any protocol engine reads a byte of it: a refused peer (a container) is
