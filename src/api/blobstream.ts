@@ -14,7 +14,7 @@ import type { StreamDeclared } from "../image/upload/body.ts";
 import type { Uploads } from "../image/upload/table.ts";
 import { toConnectError } from "./errors.ts";
 import type { Route } from "./server.ts";
-import { BLOB_STREAM_PREFIX } from "./wire.ts";
+import { BLOB_STREAM_PREFIX, UPLOAD_ID } from "./wire.ts";
 
 /** HTTP status per error code (Connect's own table, except where HTTP has a closer word). */
 const STATUS: Partial<Record<Code, number>> = {
@@ -81,8 +81,6 @@ export function parseStreamRequest(
   }
   return { offset: offset ?? 0, declared };
 }
-
-const UPLOAD_ID = /^[0-9a-f]{32}$/;
 
 /**
  * The route, over the daemon's upload table (the one the Connect RPCs use). `uploads` gives it; the

@@ -13,6 +13,7 @@
  * and hostile heads stays in one place.
  */
 import type { ByteConn } from "./byteconn.ts";
+import { UPLOAD_ID } from "./wire.ts";
 import { DIRECT_READ } from "../image/upload/body.ts";
 
 /** The most bytes a head may take here (Deno's engine gets longer ones, and refuses them). */
@@ -51,8 +52,6 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const TARGET = /^[\x21-\x7e]+$/;
 const FIELD_VALUE = /^[\t\x20-\x7e]*$/;
 const DIGITS = /^\d{1,16}$/;
-/** What follows the prefix: an upload id (api/blobstream.ts), and perhaps a plain query. */
-const UPLOAD_TARGET = /^[0-9a-f]{32}(\?[\x21-\x7e]*)?$/;
 /** The most trailer lines after a chunked body (each at most 4 KiB). */
 const MAX_TRAILERS = 32;
 
@@ -84,8 +83,9 @@ export function parsePutHead(head: Uint8Array, prefix: string): PutHead | null {
   if (lines.length < 3 || lines.at(-1) !== "" || lines.at(-2) !== "") return null;
   const reqLine = /^PUT ([^ ]+) HTTP\/1\.1$/.exec(lines[0]);
   if (!reqLine || !TARGET.test(reqLine[1]) || !reqLine[1].startsWith(prefix)) return null;
-  // Nothing a URL parser would rewrite (dot segments, escapes) into another route.
-  if (!UPLOAD_TARGET.test(reqLine[1].slice(prefix.length))) return null;
+  // An upload id and perhaps a query (printable, by TARGET): nothing a URL parser would rewrite
+  // (dot segments, escapes) into another route.
+  if (!UPLOAD_ID.test(reqLine[1].slice(prefix.length).split("?")[0])) return null;
   const headers = new Headers();
   let length: number | undefined;
   let chunked = false;

@@ -10,6 +10,7 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import type { DescMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { joined, readAtMost, replayed } from "./body_bytes.ts";
 
 /** The mark between the route and the interceptor (a client's own copy is dropped). */
 const MARK = "x-acond-malformed";
@@ -37,30 +38,8 @@ async function readUpTo(
   const cl = req.headers.get("content-length");
   if (cl !== null && Number(cl) > max) return req.body;
   const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const r = await reader.read();
-    if (r.done) break;
-    chunks.push(r.value);
-    size += r.value.length;
-    if (size > max) {
-      return new ReadableStream<Uint8Array>({
-        pull: async (c) => {
-          const next = chunks.shift();
-          if (next) return c.enqueue(next);
-          const r = await reader.read();
-          if (r.done) c.close();
-          else c.enqueue(r.value);
-        },
-        cancel: (why) => reader.cancel(why),
-      });
-    }
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) (out.set(c, at), at += c.length);
-  return out;
+  const got = await readAtMost(reader, max);
+  return got.over ? replayed(got.chunks, reader) : joined(got.chunks, got.size);
 }
 
 /** Why the messages in `body` do not parse as `desc`, or null when they do (or are compressed). */

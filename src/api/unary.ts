@@ -28,6 +28,7 @@ import {
   trailerMux,
 } from "@connectrpc/connect/protocol-connect";
 import { REQUEST_ENDED } from "./conn.ts";
+import { joined, readAtMost, replayed } from "./body_bytes.ts";
 
 type Route = (req: Request) => Promise<Response>;
 // deno-lint-ignore no-explicit-any
@@ -64,30 +65,25 @@ export function connectUnary(
     const cl = h.get("content-length");
     if (cl !== null && !(/^\d{1,15}$/.test(cl) && Number(cl) <= max)) return await slow(req);
     // The body, whole; a failure or an excess goes to the full route with what was read.
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    let body: Uint8Array<ArrayBuffer>;
+    let body: Uint8Array<ArrayBuffer> = new Uint8Array(0);
     if (req.body) {
       const reader = req.body.getReader();
+      const chunks: Uint8Array[] = [];
+      let got;
       try {
-        for (;;) {
-          const r = await reader.read();
-          if (r.done) break;
-          chunks.push(r.value);
-          size += r.value.length;
-          if (size > max) return await slow(replay(req, chunks, reader));
-        }
-      } catch (e) {
-        return await slow(replay(req, chunks, reader, e));
+        got = await readAtMost(reader, max, chunks);
+      } catch (error) {
+        return await slow(withBody(req, replayed(chunks, reader, { error })));
       }
-      body = join(chunks, size);
-    } else body = new Uint8Array(0);
-    if (cl !== null && Number(cl) !== size) return await slow(again(req, body));
+      if (got.over) return await slow(withBody(req, replayed(chunks, reader)));
+      body = joined(chunks, got.size);
+    }
+    if (cl !== null && Number(cl) !== body.length) return await slow(withBody(req, body));
     let input;
     try {
       input = serialization.getI(type.binary).parse(body);
     } catch {
-      return await slow(again(req, body));
+      return await slow(withBody(req, body));
     }
     const spec = { kind: "unary" as const, method, impl: impl() };
     const context = createHandlerContext({
@@ -129,48 +125,11 @@ export function connectUnary(
   };
 }
 
-function join(chunks: Uint8Array[], size: number): Uint8Array<ArrayBuffer> {
-  if (chunks.length === 1 && chunks[0].buffer instanceof ArrayBuffer) {
-    return chunks[0] as Uint8Array<ArrayBuffer>;
-  }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) (all.set(c, at), at += c.length);
-  return all;
-}
-
-/** `req` again, with `body` (read whole) as its body. */
-function again(req: Request, body: Uint8Array<ArrayBuffer>): Request {
-  return new Request(req.url, {
-    method: req.method,
-    headers: req.headers,
-    body,
-    signal: req.signal,
-  });
-}
-
-/**
- * `req` again, with a body of `chunks` and then the rest of `reader` (or `error`, which ended the
- * read here): the full route sees the body as the client sent it.
- */
-function replay(
+/** `req` again, with `body` (read whole, or what was read and then the rest). */
+function withBody(
   req: Request,
-  chunks: Uint8Array[],
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  error?: unknown,
+  body: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array>,
 ): Request {
-  const failed = arguments.length > 3;
-  const body = new ReadableStream<Uint8Array>({
-    async pull(c) {
-      const next = chunks.shift();
-      if (next) return c.enqueue(next);
-      if (failed) return c.error(error);
-      const r = await reader.read();
-      if (r.done) c.close();
-      else c.enqueue(r.value);
-    },
-    cancel: (why) => failed ? undefined : reader.cancel(why),
-  });
   return new Request(req.url, {
     method: req.method,
     headers: req.headers,

@@ -106,22 +106,6 @@ export function pacer(
   };
 }
 
-/** pacer() as a stream the body's pieces go through. */
-export function sending(
-  offset: number,
-  opts: SendOptions,
-  progress?: (done: number) => void,
-  clock: Clock = realClock,
-): TransformStream<Uint8Array, Uint8Array> {
-  const pace = pacer(offset, opts, progress, clock);
-  return new TransformStream({
-    async transform(chunk, ctl) {
-      await pace(chunk.length);
-      ctl.enqueue(chunk);
-    },
-  });
-}
-
 /**
  * Streams the file from `offset` to the end as one raw PUT into the upload (docs/layers.md);
  * returns how much the upload has received.

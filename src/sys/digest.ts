@@ -3,13 +3,11 @@
  * thread (a nonblocking FFI call) while the caller goes on. Updates of one set run one at a time,
  * in order; a chunk must not change until its update() has resolved.
  */
-import { toHex } from "../digest_boot.ts";
+import { HEX_LENGTH, toHex } from "../digest_boot.ts";
 import type { HashAlg } from "../digest_boot.ts";
 import { DIGEST_BYTES, DIGEST_MAX } from "./abi.ts";
 import { SysError } from "./errors.ts";
 import { cstr, shim } from "./lib.ts";
-
-const LENGTH: Record<HashAlg, number> = { sha256: 32, sha384: 48, sha512: 64 };
 
 let available: boolean | undefined;
 
@@ -54,12 +52,10 @@ export class NativeDigests {
     const rc = shim().shim_digest_final(this.#set, out, BigInt(out.length));
     this.free();
     if (rc < 0) throw new SysError(-rc, "digest_final", this.algs.join(","));
-    return new Map(
-      this.algs.map((
-        a,
-        i,
-      ) => [a, toHex(out.subarray(i * DIGEST_BYTES, i * DIGEST_BYTES + LENGTH[a]))]),
-    );
+    return new Map(this.algs.map((a, i) => {
+      const at = i * DIGEST_BYTES;
+      return [a, toHex(out.subarray(at, at + HEX_LENGTH[a] / 2))];
+    }));
   }
 
   /** Frees the set (not while an update runs); idempotent. */

@@ -10,7 +10,7 @@ import { type DevDaemon, startDaemon, TOP } from "../helpers/daemon.ts";
 import { makeSigner } from "../helpers/pki.ts";
 import { baseManifest, signedManifest } from "../helpers/image.ts";
 import { craftTar } from "../helpers/tarcraft.ts";
-import { connect } from "../../src/cli/client.ts";
+import { type AconClient, connect } from "../../src/cli/client.ts";
 import { sendLayer } from "../../src/cli/images.ts";
 
 const sha384 = (b: Uint8Array) => createHash("sha384").update(b).digest("hex");
@@ -40,6 +40,30 @@ async function loadManifest(d: DevDaemon, layers: string[]) {
   const m = await signedManifest(await makeSigner("ec-p384"), baseManifest({ layers }));
   await d.client().addManifest({ ...m });
   return m;
+}
+
+/**
+ * A daemon (with `args`) that has a manifest naming a GNU layer of `files` files, and an upload of
+ * that layer begun; `run` gets them, and the daemon is stopped after.
+ */
+async function withUpload(
+  files: number,
+  args: string[],
+  run: (
+    u: { d: DevDaemon; c: AconClient; layer: Uint8Array; h: string; uploadId: string },
+  ) => Promise<void>,
+) {
+  const layer = await gnuLayer(files);
+  const h = sha384(layer);
+  const d = await startDaemon({ args });
+  try {
+    await loadManifest(d, [`sha384/${h}`]);
+    const c = d.client();
+    const { uploadId } = await c.beginBlob({ digest: `sha384/${h}`, size: BigInt(layer.length) });
+    await run({ d, c, layer, h, uploadId });
+  } finally {
+    await d.stop();
+  }
 }
 
 interface Put {
@@ -136,13 +160,7 @@ Deno.test("blob stream: curl -T with ?offset, aconctl push, then CommitBlob plac
 });
 
 Deno.test("blob stream: a cut connection keeps what arrived; Content-Range resumes it", async () => {
-  const layer = await gnuLayer(100);
-  const h = sha384(layer);
-  const d = await startDaemon();
-  try {
-    await loadManifest(d, [`sha384/${h}`]);
-    const c = d.client();
-    const { uploadId } = await c.beginBlob({ digest: `sha384/${h}`, size: BigInt(layer.length) });
+  await withUpload(100, [], async ({ d, c, layer, h, uploadId }) => {
     const half = Math.floor(layer.length / 2) + 12345; // not on a batch boundary
     await putThenCut(d.socket, uploadId, layer.length, layer.subarray(0, half));
     // The daemon reads what was sent, then sees the cut: until then the upload is busy (409).
@@ -165,9 +183,7 @@ Deno.test("blob stream: a cut connection keeps what arrived; Content-Range resum
     assertEquals(walk(`${d.root}/contents/sha384/${h}/d`).length, 100);
     // A cut connection is an ordinary event, not an internal error.
     assert(!d.stderr().includes("unexpected"), d.stderr());
-  } finally {
-    await d.stop();
-  }
+  });
 });
 
 Deno.test("blob stream: aconctl's sendLayer resumes from BlobStatus when out of step", async () => {
@@ -196,15 +212,9 @@ Deno.test("blob stream: aconctl's sendLayer resumes from BlobStatus when out of 
 });
 
 Deno.test("blob stream: wrong offset, unknown id, bad method, oversize: refused, upload intact", async () => {
-  const layer = await gnuLayer(40);
-  const h = sha384(layer);
-  const d = await startDaemon();
-  try {
-    await loadManifest(d, [`sha384/${h}`]);
+  await withUpload(40, [], async ({ d, c, layer, h, uploadId }) => {
     await Deno.writeFile(`${d.dir}/layer.tar`, layer);
     await Deno.writeFile(`${d.dir}/tail`, layer.subarray(1000));
-    const c = d.client();
-    const { uploadId } = await c.beginBlob({ digest: `sha384/${h}`, size: BigInt(layer.length) });
     const url = `${PREFIX}${uploadId}`;
     // Wrong offset: the WriteBlob rule and message, as a Connect JSON error with HTTP 400.
     assertEquals(
@@ -280,9 +290,7 @@ Deno.test("blob stream: wrong offset, unknown id, bad method, oversize: refused,
     );
     await c.commitBlob({ uploadId, alg: 0 });
     assertEquals(walk(`${d.root}/contents/sha384/${h}/d`).length, 40);
-  } finally {
-    await d.stop();
-  }
+  });
 });
 
 Deno.test("blob stream: a hostile archive is refused, changes nothing, BlobStatus says why", async () => {
@@ -369,14 +377,7 @@ const head = (uploadId: string, headers: string[]) =>
   [`PUT ${PREFIX}${uploadId} HTTP/1.1`, "host: localhost", ...headers, "", ""].join("\r\n");
 
 Deno.test("blob stream: Expect 100-continue, and a chunked body with extensions and a trailer", async () => {
-  const layer = await gnuLayer(80);
-  const h = sha384(layer);
-  const d = await startDaemon();
-  try {
-    await loadManifest(d, [`sha384/${h}`]);
-    await Deno.writeFile(`${d.dir}/layer.tar`, layer);
-    const c = d.client();
-    const { uploadId } = await c.beginBlob({ digest: `sha384/${h}`, size: BigInt(layer.length) });
+  await withUpload(80, [], async ({ d, c, layer, h, uploadId }) => {
     // curl waits for the 100 Continue before it sends the body.
     const half = Math.floor(layer.length / 2);
     await Deno.writeFile(`${d.dir}/head`, layer.subarray(0, half));
@@ -405,19 +406,11 @@ Deno.test("blob stream: Expect 100-continue, and a chunked body with extensions 
     assertEquals(JSON.parse(r.text).received, layer.length);
     await c.commitBlob({ uploadId, alg: 0 });
     assertEquals(walk(`${d.root}/contents/sha384/${h}/d`).length, 80);
-  } finally {
-    await d.stop();
-  }
+  });
 });
 
 Deno.test("blob stream: hostile heads and framings are refused, the upload keeps what is valid", async () => {
-  const layer = await gnuLayer(40);
-  const h = sha384(layer);
-  const d = await startDaemon({ args: ["--body-timeout", "1"] });
-  try {
-    await loadManifest(d, [`sha384/${h}`]);
-    const c = d.client();
-    const { uploadId } = await c.beginBlob({ digest: `sha384/${h}`, size: BigInt(layer.length) });
+  await withUpload(40, ["--body-timeout", "1"], async ({ d, c, layer, h, uploadId }) => {
     const received = async () => Number((await c.blobStatus({ uploadId })).received);
     const range = (from: number) => `content-range: bytes ${from}-*/${layer.length}`;
 
@@ -482,7 +475,5 @@ Deno.test("blob stream: hostile heads and framings are refused, the upload keeps
     await c.commitBlob({ uploadId, alg: 0 });
     assertEquals(walk(`${d.root}/contents/sha384/${h}/d`).length, 40);
     assert(!d.stderr().includes("unexpected"), d.stderr());
-  } finally {
-    await d.stop();
-  }
+  });
 });

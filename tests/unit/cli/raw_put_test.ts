@@ -4,7 +4,7 @@
  * push tests in tests/integration.)
  */
 import { assert, assertEquals } from "../../helpers/assert.ts";
-import { putRaw, PutTransportError } from "../../../src/cli/raw_put.ts";
+import { putRaw, type PutRequest, PutTransportError } from "../../../src/cli/raw_put.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -84,6 +84,7 @@ async function writeAll(c: Deno.Conn, s: string) {
 function source(data: Uint8Array) {
   let at = 0;
   return {
+    size: data.length,
     get at() {
       return at;
     },
@@ -94,6 +95,16 @@ function source(data: Uint8Array) {
       return Promise.resolve(n);
     },
   };
+}
+
+/** A PUT to `target` of `length` bytes (all of the source's, by default) read from `src`. */
+function request(
+  target: string,
+  src: ReturnType<typeof source>,
+  length = src.size,
+  headers: Record<string, string> = {},
+): PutRequest {
+  return { target, host: "localhost", headers, length, next: (b) => src.next(b) };
 }
 
 Deno.test("raw put: sends the head and the whole body, and reads a Content-Length answer", async () => {
@@ -110,13 +121,10 @@ Deno.test("raw put: sends the head and the whole body, and reads a Content-Lengt
     assert(got.length === body.length && got.every((v, i) => v === body[i]), "the body intact");
     await writeAll(c, 'HTTP/1.1 200 OK\r\ncontent-length: 16\r\n\r\n{"received":"3"}');
   }, async (dial) => {
-    const res = await putRaw(await dial(), {
-      target: "/up/1",
-      host: "localhost",
-      headers: { "content-range": "bytes 0-3145727/3145728" },
-      length: body.length,
-      next: (b) => src.next(b),
-    });
+    const res = await putRaw(
+      await dial(),
+      request("/up/1", src, body.length, { "content-range": "bytes 0-3145727/3145728" }),
+    );
     assertEquals(res.status, 200);
     assertEquals(dec.decode(res.body), '{"received":"3"}');
   });
@@ -133,13 +141,7 @@ Deno.test("raw put: a chunked answer after a 100 Continue", async () => {
         '4\r\n{"co\r\n9;x=y\r\nde":"no"}\r\n0\r\n\r\n',
     );
   }, async (dial) => {
-    const res = await putRaw(await dial(), {
-      target: "/up/2",
-      host: "localhost",
-      headers: {},
-      length: body.length,
-      next: (b) => source(body).next(b),
-    });
+    const res = await putRaw(await dial(), request("/up/2", source(body)));
     assertEquals(res.status, 409);
     assertEquals(dec.decode(res.body), '{"code":"no"}');
   });
@@ -154,13 +156,7 @@ Deno.test("raw put: a refusal before the body is read ends the sending (no hang,
     // The server never reads the body; it closes when the client does.
     await c.read(new Uint8Array(1)).catch(() => null);
   }, async (dial) => {
-    const res = await putRaw(await dial(), {
-      target: "/up/3",
-      host: "localhost",
-      headers: {},
-      length: big.length,
-      next: (b) => src.next(b),
-    });
+    const res = await putRaw(await dial(), request("/up/3", src));
     assertEquals(res.status, 400);
     assertEquals(dec.decode(res.body), "refused");
     assert(src.at < big.length / 4, `sent ${src.at} of ${big.length}`);
@@ -181,13 +177,7 @@ Deno.test("raw put: a connection closed before an answer, or not HTTP, is a tran
       if (script) await writeAll(c, script);
     }, async (dial) => {
       const e = await failure(async () =>
-        await putRaw(await dial(), {
-          target: "/up/4",
-          host: "localhost",
-          headers: {},
-          length: 0,
-          next: () => Promise.resolve(0),
-        })
+        await putRaw(await dial(), request("/up/4", source(new Uint8Array(0))))
       );
       assert(why.test(e.message), `${e.message} !~ ${why}`);
     });
@@ -200,15 +190,7 @@ Deno.test("raw put: a body source that ends early fails the request", async () =
     await readHead(c);
     await c.read(new Uint8Array(64)).catch(() => null);
   }, async (dial) => {
-    const e = await failure(async () =>
-      await putRaw(await dial(), {
-        target: "/up/5",
-        host: "localhost",
-        headers: {},
-        length: 100,
-        next: (b) => short.next(b),
-      })
-    );
+    const e = await failure(async () => await putRaw(await dial(), request("/up/5", short, 100)));
     assert(/ended 90 bytes short|closed/.test(e.message), e.message);
   });
 });

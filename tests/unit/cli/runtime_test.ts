@@ -15,7 +15,7 @@ import {
   isPublicEntrypoint,
   splitExecArgs,
 } from "../../../src/cli/runtime.ts";
-import { type Clock, parseRate, sending } from "../../../src/cli/images.ts";
+import { type Clock, pacer, parseRate } from "../../../src/cli/images.ts";
 import { Event_Kind } from "../../../src/gen/acon_pb.ts";
 import { withNumbers } from "../../../src/cli/command.ts";
 
@@ -229,7 +229,7 @@ function fakeClock(): Clock & { slept: number } {
   };
 }
 
-/** Sends `chunks` pieces of 64 KiB through sending(); how long the fake clock was made to wait. */
+/** Paces `chunks` pieces of 64 KiB through pacer(); how long the fake clock was made to wait. */
 async function paced(
   chunks: number,
   offset: number,
@@ -238,14 +238,8 @@ async function paced(
 ): Promise<{ slept: number; sent: number }> {
   const clock = fakeClock();
   const sent = { bytes: 0 };
-  const piece = new Uint8Array(64 << 10);
-  const body = new ReadableStream<Uint8Array>({
-    start(c) {
-      for (let i = 0; i < chunks; i++) c.enqueue(piece);
-      c.close();
-    },
-  }).pipeThrough(sending(offset, { rate, sent }, progress, clock));
-  for await (const _ of body) { /* drained, as fetch would */ }
+  const pace = pacer(offset, { rate, sent }, progress, clock);
+  for (let i = 0; i < chunks; i++) await pace(64 << 10); // before each piece goes out
   return { slept: clock.slept, sent: sent.bytes };
 }
 
