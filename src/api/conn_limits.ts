@@ -11,9 +11,11 @@
  * listener never ends on it. Each connection is served through the same handler by one of two
  * engines: HTTP/1.1 by Deno's own (`serveHttpOnConnection`, what Deno.serve runs per listener;
  * api/bridge.ts when its first bytes were read), HTTP/2 (h2c's preface, or ALPN h2 on TLS) by
- * the runtime's node:http2 (api/h2.ts), which sends the trailers native gRPC needs. One HTTP/1.1
- * request is served here instead: a plain layer upload PUT (api/h1_put.ts, `servePut`), whose
- * body is read from the socket into the upload's memory, not copied through the bridge.
+ * the runtime's node:http2 (api/h2.ts), which sends the trailers native gRPC needs. Two kinds of
+ * plain HTTP/1.1 request are served here instead, not copied through the bridge: Connect unary
+ * calls (api/h1_unary.ts), until the first request on the connection that is not one, and a
+ * layer upload PUT (api/h1_put.ts, `servePut`), whose body is read from the socket into the
+ * upload's memory.
  *
  * A host-facing listener's peer guard (api/peer.ts) runs once per connection, right after its
  * accept and before any protocol engine reads a byte of it: a refused peer (a container) is
@@ -33,6 +35,8 @@ import {
   type PutHead,
   readPutHead,
 } from "./h1_put.ts";
+import { mayBeUnary, serveUnaryH1 } from "./h1_unary.ts";
+import type { UnaryCore } from "./unary.ts";
 import { BLOB_STREAM_PREFIX } from "./wire.ts";
 import { H2_PREFACE, prefaceSoFar } from "./h2_preface.ts";
 import type { DescriptorBudget } from "./fd_budget.ts";
@@ -104,6 +108,8 @@ export function serveListener(
     peers?: { guard: PeerGuard; refused: (why: string) => Deno.ServeHandler };
     /** TLS terminated here, on each accepted connection (api/tls_accept.ts: vsock). */
     tls?: TlsCert;
+    /** The unary core of a route path: plain HTTP/1.1 unary calls are answered here with it. */
+    unary?: (path: string) => UnaryCore | undefined;
   } = {},
 ): ServedListener {
   const peers = o.peers;
@@ -256,6 +262,28 @@ export function serveListener(
       }
       if (conn === raw && p.first.length === 0) {
         return started(serveConn(raw, c.signal, perConn, onError, noop));
+      }
+      // Connect unary calls are answered here until a request is not one (api/h1_unary.ts).
+      if (conn === raw && o.unary && mayBeUnary(p.first)) {
+        let stopping = false;
+        c.signal.addEventListener("abort", cutEarly, { once: true });
+        const own = serveUnaryH1(raw, p.first, c, {
+          coreOf: o.unary,
+          idleMs: limits.bodyIdleTimeoutMs,
+          stopping: () => stopping,
+        });
+        c.server = {
+          finished: own.then(() => {}, () => {}),
+          async shutdown() {
+            stopping = true;
+            if (c.inFlight === 0) cutEarly(); // waiting for a head: nothing to finish
+            await own;
+          },
+        };
+        const end = await own;
+        c.signal.removeEventListener("abort", cutEarly);
+        if (end.closed || c.signal.aborted) return gone(null);
+        p = { h2: false, first: end.rest };
       }
       // A streamed layer upload is read from the socket here, not copied through the bridge.
       if (conn === raw && mayBePut(p.first)) {

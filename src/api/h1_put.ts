@@ -6,18 +6,17 @@
  * from the socket into the consumer's buffer (a byte stream), and the one answer is written back
  * before the connection closes.
  *
- * Only a plain, well-formed head takes this path: `PUT <prefix>… HTTP/1.1`, token header names,
- * printable values, at most one Content-Length or `Transfer-Encoding: chunked` (not both), no
- * Upgrade, no Expect but `100-continue`. Anything else (parsePutHead's null) goes to Deno's
- * engine with the bytes read so far, which answers it as before: the strict HTTP parsing of odd
- * and hostile heads stays in one place.
+ * Only a plain, well-formed head takes this path (api/h1_head.ts): `PUT <prefix><upload id>`.
+ * Anything else (parsePutHead's null) goes to Deno's engine with the bytes read so far, which
+ * answers it as before: the strict HTTP parsing of odd and hostile heads stays in one place.
  */
 import type { ByteConn } from "./byteconn.ts";
 import { UPLOAD_ID } from "./wire.ts";
 import { DIRECT_READ } from "../image/upload/body.ts";
+import { headEnd, MAX_HEAD, mayBegin, parseHead, REASON } from "./h1_head.ts";
 
 /** The most bytes a head may take here (Deno's engine gets longer ones, and refuses them). */
-export const MAX_PUT_HEAD = 16 << 10;
+export const MAX_PUT_HEAD = MAX_HEAD;
 /** After the answer, how long a sender still sending is read (and dropped) before the close. */
 const LINGER_MS = 1000;
 
@@ -31,96 +30,30 @@ export interface PutHead {
   expectContinue: boolean;
 }
 
-/** Reason phrases of the statuses the upload route answers with. */
-const REASON: Record<number, string> = {
-  200: "OK",
-  400: "Bad Request",
-  403: "Forbidden",
-  404: "Not Found",
-  405: "Method Not Allowed",
-  409: "Conflict",
-  413: "Payload Too Large",
-  500: "Internal Server Error",
-  501: "Not Implemented",
-  503: "Service Unavailable",
-  504: "Gateway Timeout",
-};
-
 const enc = new TextEncoder();
 const dec = new TextDecoder("latin1");
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const TARGET = /^[\x21-\x7e]+$/;
-const FIELD_VALUE = /^[\t\x20-\x7e]*$/;
-const DIGITS = /^\d{1,16}$/;
 /** The most trailer lines after a chunked body (each at most 4 KiB). */
 const MAX_TRAILERS = 32;
 
+export { headEnd };
+
 /** Whether `first` (what was read to tell the protocol) may begin a head for this path. */
 export function mayBePut(first: Uint8Array): boolean {
-  const p = "PUT /";
-  for (let i = 0; i < Math.min(first.length, p.length); i++) {
-    if (first[i] !== p.charCodeAt(i)) return false;
-  }
-  return first.length > 0;
-}
-
-/**
- * Where the head in `buf` ends (after its blank line), or -1. A bare-LF blank line ends it too
- * (parsePutHead then refuses it, and Deno's engine judges it).
- */
-export function headEnd(buf: Uint8Array): number {
-  for (let i = 1; i < buf.length; i++) {
-    if (buf[i] !== 10) continue;
-    if (buf[i - 1] === 10) return i + 1;
-    if (i >= 3 && buf[i - 1] === 13 && buf[i - 2] === 10 && buf[i - 3] === 13) return i + 1;
-  }
-  return -1;
+  return mayBegin(first, "PUT");
 }
 
 /** The head (its bytes up to and including the blank line) when it is one for this path; pure. */
 export function parsePutHead(head: Uint8Array, prefix: string): PutHead | null {
-  const lines = dec.decode(head).split("\r\n");
-  if (lines.length < 3 || lines.at(-1) !== "" || lines.at(-2) !== "") return null;
-  const reqLine = /^PUT ([^ ]+) HTTP\/1\.1$/.exec(lines[0]);
-  if (!reqLine || !TARGET.test(reqLine[1]) || !reqLine[1].startsWith(prefix)) return null;
-  // An upload id and perhaps a query (printable, by TARGET): nothing a URL parser would rewrite
-  // (dot segments, escapes) into another route.
-  if (!UPLOAD_ID.test(reqLine[1].slice(prefix.length).split("?")[0])) return null;
-  const headers = new Headers();
-  let length: number | undefined;
-  let chunked = false;
-  let expectContinue = false;
-  for (const line of lines.slice(1, -2)) {
-    const colon = line.indexOf(":");
-    if (colon <= 0) return null;
-    const name = line.slice(0, colon).toLowerCase();
-    const value = line.slice(colon + 1).replace(/^[\t ]+|[\t ]+$/g, "");
-    if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) return null;
-    switch (name) {
-      case "content-length":
-        if (length !== undefined || !DIGITS.test(value)) return null;
-        length = Number(value);
-        if (!Number.isSafeInteger(length)) return null;
-        break;
-      case "transfer-encoding":
-        if (chunked || value.toLowerCase() !== "chunked") return null;
-        chunked = true;
-        break;
-      case "expect":
-        if (value.toLowerCase() !== "100-continue") return null;
-        expectContinue = true;
-        break;
-      case "upgrade":
-        return null;
-    }
-    headers.append(name, value);
-  }
-  if (chunked && length !== undefined) return null;
+  const h = parseHead(head, "PUT");
+  if (!h || !h.target.startsWith(prefix)) return null;
+  // An upload id and perhaps a query (printable): nothing a URL parser would rewrite (dot
+  // segments, escapes) into another route.
+  if (!UPLOAD_ID.test(h.target.slice(prefix.length).split("?")[0])) return null;
   return {
-    target: reqLine[1],
-    headers,
-    framing: chunked ? "chunked" : length ?? 0,
-    expectContinue,
+    target: h.target,
+    headers: h.headers,
+    framing: h.chunked ? "chunked" : h.length ?? 0,
+    expectContinue: h.expectContinue,
   };
 }
 

@@ -13,6 +13,7 @@ import type { PeerGuard } from "./peer.ts";
 import { type ConnLimits, DEFAULT_CONN_LIMITS, serveListener } from "./conn_limits.ts";
 import { DescriptorBudget } from "./fd_budget.ts";
 import type { TlsCert } from "./tls_accept.ts";
+import { coreOf } from "./unary.ts";
 
 export type Route = (req: Request) => Promise<Response>;
 
@@ -45,6 +46,7 @@ function served(
   const s = serveListener(listener, handlerFor(routes), onError, c.limits, c.budget, addr, {
     peers,
     tls: o.tls,
+    unary: (path) => coreOf(routes.get(path)),
   });
   return {
     addr,

@@ -8,7 +8,9 @@
  * body that does not parse, a body over the read limit, a body that fails) is left to it: the
  * request goes to the full route (`slow`) with its body as read so far, and is answered there.
  * Per call this makes no streams, async iterators or fetch wrappers: under h2load the full route
- * cost about half of the daemon's time per Health (docs/api.md, "Measured").
+ * cost about half of the daemon's time per Health (docs/api.md, "Measured"). The core of it
+ * (`unaryCore`) takes headers and body bytes and gives status, headers and body bytes: a route
+ * wraps it in Request and Response, api/h1_unary.ts calls it straight from the socket.
  * tests/unit/api/unary_test.ts sends the same requests both ways and compares the answers.
  */
 import type { DescMethodUnary } from "@bufbuild/protobuf";
@@ -43,6 +45,108 @@ export interface UnaryOptions {
   interceptors: Interceptor[];
 }
 
+/** A Connect unary POST, read whole: what the core needs of it. */
+export interface UnaryCall {
+  headers: Headers;
+  body: Uint8Array<ArrayBuffer>;
+  /** Aborts when the client is gone or the answer is out (the handler's context.signal). */
+  signal: AbortSignal;
+  url: string;
+}
+
+/** The whole answer to a unary call. */
+export interface UnaryAnswer {
+  status: number;
+  headers: Headers;
+  body: Uint8Array;
+}
+
+/**
+ * A method's unary calls without Request or Response objects (api/h1_unary.ts serves HTTP/1.1
+ * with it). `accepts(headers)`: whether a POST with these headers is the core's (else the full
+ * route answers it), and the most body bytes it may carry. `answer(call)`: the answer, or null
+ * when the body does not parse or disagrees with its Content-Length: no implementation ran, and
+ * the full route answers the request as sent.
+ */
+export interface UnaryCore {
+  accepts(headers: Headers): { maxBody: number } | null;
+  answer(call: UnaryCall): Promise<UnaryAnswer | null>;
+}
+
+/** The core of one unary method; `impl()`: its implementation, asked per call. */
+export function unaryCore(method: DescMethodUnary, impl: () => AnyFn, o: UnaryOptions): UnaryCore {
+  const limits = validateReadWriteMaxBytes(o.readMaxBytes, undefined, undefined);
+  const serialization = createMethodSerializationLookup(method, undefined, undefined, limits);
+  const max = { maxBody: limits.readMaxBytes };
+  return {
+    accepts(h) {
+      const type = parseContentType(h.get("content-type"));
+      if (type === undefined || type.stream) return null;
+      for (const n of SLOW_HEADERS) if (h.has(n)) return null;
+      const cl = h.get("content-length");
+      if (cl !== null && !(/^\d{1,15}$/.test(cl) && Number(cl) <= max.maxBody)) return null;
+      return max;
+    },
+    async answer({ headers: h, body, signal, url }) {
+      // accepts() said yes: the type parses.
+      const binary = parseContentType(h.get("content-type"))!.binary;
+      const cl = h.get("content-length");
+      if (cl !== null && Number(cl) !== body.length) return null;
+      let input;
+      try {
+        input = serialization.getI(binary).parse(body);
+      } catch {
+        return null;
+      }
+      const spec = { kind: "unary" as const, method, impl: impl() };
+      const context = createHandlerContext({
+        ...spec,
+        service: method.parent,
+        requestMethod: "POST",
+        protocolName: "connect",
+        timeoutMs: undefined,
+        shutdownSignal: o.shutdownSignal,
+        requestSignal: signal,
+        requestHeader: h,
+        url,
+        responseHeader: {
+          "content-type": binary ? contentTypeUnaryProto : contentTypeUnaryJson,
+        },
+        contextValues: undefined,
+      });
+      let status = 200;
+      let out: Uint8Array;
+      try {
+        const output = await invokeUnaryImplementation(spec, context, input, o.interceptors);
+        out = serialization.getO(binary).serialize(output);
+      } catch (e) {
+        context.abort(e);
+        const error = e instanceof ConnectError
+          ? e
+          : new ConnectError("internal error", Code.Internal, undefined, undefined, e);
+        status = codeToHttpStatus(error.code);
+        context.responseHeader.set("content-type", contentTypeUnaryJson);
+        if (!error.isWireError) mergeNonProtocolHeaders(context.responseHeader, error.metadata);
+        out = errorToJsonBytes(error, undefined);
+      } finally {
+        // The shared reason: no DOMException (with its stack) per call.
+        context.abort(REQUEST_ENDED);
+      }
+      const headers = trailerMux(context.responseHeader, context.responseTrailer);
+      headers.set("content-length", out.byteLength.toString(10));
+      return { status, headers, body: out };
+    },
+  };
+}
+
+/** Where a route built by connectUnary keeps its core (api/server.ts hands it to the listeners). */
+export const UNARY_CORE = Symbol("acond.unaryCore");
+
+/** The core behind `route`, when it is a unary method's. */
+export function coreOf(route: unknown): UnaryCore | undefined {
+  return (route as { [UNARY_CORE]?: UnaryCore } | undefined)?.[UNARY_CORE];
+}
+
 /**
  * The route of one unary method: Connect unary POSTs served here, everything else by `slow`
  * (the route through connect-es). `impl()`: the method's implementation, asked per call.
@@ -53,17 +157,12 @@ export function connectUnary(
   o: UnaryOptions,
   slow: Route,
 ): Route {
-  const limits = validateReadWriteMaxBytes(o.readMaxBytes, undefined, undefined);
-  const serialization = createMethodSerializationLookup(method, undefined, undefined, limits);
-  const max = limits.readMaxBytes;
-  return async (req) => {
+  const core = unaryCore(method, impl, o);
+  const route: Route = async (req) => {
     if (req.method !== "POST") return await slow(req);
     const h = req.headers;
-    const type = parseContentType(h.get("content-type"));
-    if (type === undefined || type.stream) return await slow(req);
-    for (const n of SLOW_HEADERS) if (h.has(n)) return await slow(req);
-    const cl = h.get("content-length");
-    if (cl !== null && !(/^\d{1,15}$/.test(cl) && Number(cl) <= max)) return await slow(req);
+    const ok = core.accepts(h);
+    if (ok === null) return await slow(req);
     // The body, whole; a failure or an excess goes to the full route with what was read.
     let body: Uint8Array<ArrayBuffer> = new Uint8Array(0);
     if (req.body) {
@@ -71,58 +170,21 @@ export function connectUnary(
       const chunks: Uint8Array[] = [];
       let got;
       try {
-        got = await readAtMost(reader, max, chunks);
+        got = await readAtMost(reader, ok.maxBody, chunks);
       } catch (error) {
         return await slow(withBody(req, replayed(chunks, reader, { error })));
       }
       if (got.over) return await slow(withBody(req, replayed(chunks, reader)));
       body = joined(chunks, got.size);
     }
-    if (cl !== null && Number(cl) !== body.length) return await slow(withBody(req, body));
-    let input;
-    try {
-      input = serialization.getI(type.binary).parse(body);
-    } catch {
-      return await slow(withBody(req, body));
-    }
-    const spec = { kind: "unary" as const, method, impl: impl() };
-    const context = createHandlerContext({
-      ...spec,
-      service: method.parent,
-      requestMethod: "POST",
-      protocolName: "connect",
-      timeoutMs: undefined,
-      shutdownSignal: o.shutdownSignal,
-      requestSignal: req.signal,
-      requestHeader: h,
-      url: req.url,
-      responseHeader: {
-        "content-type": type.binary ? contentTypeUnaryProto : contentTypeUnaryJson,
-      },
-      contextValues: undefined,
+    const a = await core.answer({ headers: h, body, signal: req.signal, url: req.url });
+    if (a === null) return await slow(withBody(req, body));
+    return new Response(a.body as Uint8Array<ArrayBuffer>, {
+      status: a.status,
+      headers: a.headers,
     });
-    let status = 200;
-    let out: Uint8Array;
-    try {
-      const output = await invokeUnaryImplementation(spec, context, input, o.interceptors);
-      out = serialization.getO(type.binary).serialize(output);
-    } catch (e) {
-      context.abort(e);
-      const error = e instanceof ConnectError
-        ? e
-        : new ConnectError("internal error", Code.Internal, undefined, undefined, e);
-      status = codeToHttpStatus(error.code);
-      context.responseHeader.set("content-type", contentTypeUnaryJson);
-      if (!error.isWireError) mergeNonProtocolHeaders(context.responseHeader, error.metadata);
-      out = errorToJsonBytes(error, undefined);
-    } finally {
-      // The shared reason: no DOMException (with its stack) per call.
-      context.abort(REQUEST_ENDED);
-    }
-    const header = trailerMux(context.responseHeader, context.responseTrailer);
-    header.set("content-length", out.byteLength.toString(10));
-    return new Response(out as Uint8Array<ArrayBuffer>, { status, headers: header });
   };
+  return Object.assign(route, { [UNARY_CORE]: core });
 }
 
 /** `req` again, with `body` (read whole, or what was read and then the rest). */

@@ -1,0 +1,237 @@
+/**
+ * Connect unary calls on a plain HTTP/1.1 connection (unix socket, vsock or TCP without TLS),
+ * answered by acond itself. Deno's engine cannot take a socket whose first bytes were read (to
+ * tell h2c apart), so every other HTTP/1.1 request is copied through api/bridge.ts into a private
+ * pair and back: four more socket operations and two more wake-ups per request, which cost more
+ * than the call itself (docs/api.md, "Measured"). Here a request is read into one buffer, handed
+ * to the method's core (api/unary.ts: the fast path the engine's requests take too) and answered
+ * with one write, keep-alive and pipelining included.
+ *
+ * Only what the core serves whole takes this path: a strict head (api/h1_head.ts) `POST <exact
+ * unary route> HTTP/1.1` with no chunked body, no Expect, Connection options `close` and
+ * `keep-alive` only, a Content-Length within the method's read limit, headers the core accepts,
+ * and a body that parses. At the first request that is not all of that, the connection is handed
+ * to Deno's engine (through the bridge) with that request's bytes and whatever followed them:
+ * the engine answers it as it always did, and every later request on the connection. Nothing of
+ * a request handed on has run.
+ *
+ * Bounds: the head is at most MAX_HEAD bytes, the connection's header deadline runs between
+ * requests (api/conn.ts), a body or an answer may not stall longer than `idleMs` (the
+ * connection is cut), and a cut closes the socket, which ends every wait here.
+ */
+import type { ByteConn } from "./byteconn.ts";
+import type { Conn } from "./conn.ts";
+import { headEnd, MAX_HEAD, mayBegin, parseHead, REASON } from "./h1_head.ts";
+import type { UnaryAnswer, UnaryCore } from "./unary.ts";
+import { log } from "../util/log.ts";
+
+export interface H1UnaryOptions {
+  /** The unary core of an exact route path, if it has one. */
+  coreOf: (path: string) => UnaryCore | undefined;
+  /** The longest pause in a body being read, or in an answer being written. */
+  idleMs: number;
+  /** Set by a graceful shutdown: no request is begun after it. */
+  stopping: () => boolean;
+}
+
+/** Whether `first` (what was read to tell the protocol) may begin a request served here. */
+export function mayBeUnary(first: Uint8Array): boolean {
+  return mayBegin(first, "POST");
+}
+
+/** A route path as connect-es names them: `/<package.Service>/<Method>`, nothing to rewrite. */
+const ROUTE = /^\/[A-Za-z0-9_.]+\/[A-Za-z0-9_]+$/;
+/** A buffer grown for one large body is let go once it is empty. */
+const KEEP_BYTES = 64 << 10;
+
+/** The connection's unread bytes. */
+class Inbox {
+  #buf = new Uint8Array(MAX_HEAD);
+  #start = 0;
+  #end = 0;
+
+  constructor(first: Uint8Array) {
+    this.#reserve(first.length);
+    this.#buf.set(first);
+    this.#end = first.length;
+  }
+
+  get length(): number {
+    return this.#end - this.#start;
+  }
+  view(): Uint8Array {
+    return this.#buf.subarray(this.#start, this.#end);
+  }
+  /** Everything unread, copied (for Deno's engine). */
+  take(): Uint8Array {
+    return this.#buf.slice(this.#start, this.#end);
+  }
+  consume(n: number): void {
+    this.#start += n;
+    if (this.#start === this.#end) {
+      this.#start = this.#end = 0;
+      if (this.#buf.length > KEEP_BYTES) this.#buf = new Uint8Array(MAX_HEAD);
+    }
+  }
+  /** Room for `n` unread bytes in all. */
+  #reserve(n: number): void {
+    if (this.#start + n <= this.#buf.length) return;
+    const len = this.length;
+    if (n <= this.#buf.length) this.#buf.copyWithin(0, this.#start, this.#end);
+    else {
+      const b = new Uint8Array(Math.max(n, this.#buf.length * 2));
+      b.set(this.view());
+      this.#buf = b;
+    }
+    this.#start = 0;
+    this.#end = len;
+  }
+  /** One read of `conn` (room for at least `want` unread bytes in all); false at its end. */
+  async fill(conn: ByteConn, want: number): Promise<boolean> {
+    this.#reserve(Math.max(want, this.length + 1));
+    const n = await conn.read(this.#buf.subarray(this.#end));
+    if (n === null) return false;
+    this.#end += n;
+    return true;
+  }
+}
+
+/** Why serving stopped: the connection is over, or the bytes to hand to Deno's engine. */
+export type H1UnaryEnd = { closed: true } | { closed: false; rest: Uint8Array };
+
+const CLOSED: H1UnaryEnd = { closed: true };
+
+/**
+ * Serves unary calls on `conn` from its first bytes `first` until the connection ends or a
+ * request is not one for this path. `c`: the connection's bookkeeping (requests in flight, the
+ * header deadline, the cut).
+ */
+export async function serveUnaryH1(
+  conn: ByteConn,
+  first: Uint8Array,
+  c: Conn,
+  o: H1UnaryOptions,
+): Promise<H1UnaryEnd> {
+  const inbox = new Inbox(first);
+  const stall = new Stall(o.idleMs, () => c.cut());
+  try {
+    for (;;) {
+      if (o.stopping() || c.signal.aborted) return CLOSED;
+      let end = headEnd(inbox.view());
+      while (end < 0) {
+        if (inbox.length >= MAX_HEAD) return { closed: false, rest: inbox.take() };
+        if (!(await inbox.fill(conn, 0).catch(() => false))) return CLOSED;
+        if (inbox.length > 0 && !mayBeUnary(inbox.view())) {
+          return { closed: false, rest: inbox.take() };
+        }
+        end = headEnd(inbox.view());
+      }
+      const head = parseHead(inbox.view().subarray(0, end), "POST");
+      const core = head && plain(head) ? o.coreOf(head.target) : undefined;
+      const limit = core?.accepts(head!.headers);
+      const size = head?.length ?? 0;
+      if (!core || !limit || size > limit.maxBody) return { closed: false, rest: inbox.take() };
+      c.requestStarted();
+      try {
+        while (inbox.length < end + size) {
+          if (!(await stall.during(inbox.fill(conn, end + size)).catch(() => false))) {
+            return CLOSED;
+          }
+        }
+        // Its own copy: a parsed message may keep views of it (bytes fields).
+        const body = inbox.view().slice(end, end + size);
+        const ac = new AbortController();
+        c.signal.addEventListener("abort", () => ac.abort(), { once: true, signal: ac.signal });
+        let a: UnaryAnswer | null;
+        try {
+          a = await core.answer({
+            headers: head!.headers,
+            body,
+            signal: ac.signal,
+            url: `http://localhost${head!.target}`,
+          });
+        } catch (e) {
+          log.warn(`${head!.target}: ${e instanceof Error ? e.message : String(e)}`);
+          a = { status: 500, headers: new Headers(), body: INTERNAL };
+          head!.connection.push("close");
+        } finally {
+          ac.abort();
+        }
+        if (a === null) return { closed: false, rest: inbox.take() };
+        const close = head!.connection.includes("close") || o.stopping();
+        const sent = await stall.during(writeAll(conn, answerBytes(a, close))).then(
+          () => true,
+          () => false,
+        );
+        inbox.consume(end + size);
+        if (!sent || close) return CLOSED;
+      } finally {
+        c.requestEnded();
+      }
+    }
+  } finally {
+    stall.stop();
+  }
+}
+
+/** The head asks for nothing this path leaves to the engine. */
+function plain(h: NonNullable<ReturnType<typeof parseHead>>): boolean {
+  return !h.chunked && !h.expectContinue && ROUTE.test(h.target) &&
+    h.connection.every((t) => t === "close" || t === "keep-alive");
+}
+
+const INTERNAL = new TextEncoder().encode("internal error\n");
+
+/** Cuts the connection when a wait given to during() lasts longer than `ms`. */
+class Stall {
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  constructor(private readonly ms: number, private readonly onStall: () => void) {}
+  async during<T>(p: Promise<T>): Promise<T> {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(this.onStall, this.ms);
+    try {
+      return await p;
+    } finally {
+      clearTimeout(this.#timer);
+    }
+  }
+  stop(): void {
+    clearTimeout(this.#timer);
+  }
+}
+
+async function writeAll(conn: ByteConn, b: Uint8Array): Promise<void> {
+  for (let at = 0; at < b.length;) at += await conn.write(b.subarray(at));
+}
+
+const enc = new TextEncoder();
+let dateSecond = 0;
+let dateText = "";
+
+/** The Date header's value (HTTP/1.1 wants one from a server with a clock), made once a second. */
+function httpDate(): string {
+  const now = Date.now();
+  const s = Math.floor(now / 1000);
+  if (s !== dateSecond) {
+    dateSecond = s;
+    dateText = new Date(now).toUTCString();
+  }
+  return dateText;
+}
+
+/** The answer as HTTP/1.1 bytes: status line, its headers, the framing, the body. */
+export function answerBytes(a: UnaryAnswer, close: boolean): Uint8Array {
+  let head = `HTTP/1.1 ${a.status} ${REASON[a.status] ?? "Status"}\r\n`;
+  for (const [k, v] of a.headers) {
+    if (k === "content-length" || k === "transfer-encoding" || k === "connection") continue;
+    head += `${k}: ${v}\r\n`;
+  }
+  head += `content-length: ${a.body.length}\r\ndate: ${httpDate()}\r\n`;
+  if (close) head += "connection: close\r\n";
+  head += "\r\n";
+  const h = enc.encode(head);
+  const out = new Uint8Array(h.length + a.body.length);
+  out.set(h);
+  out.set(a.body, h.length);
+  return out;
+}

@@ -1,0 +1,313 @@
+/**
+ * api/h1_unary.ts over a real Unix socket and the real listener (api/conn_limits.ts): every
+ * unary case of tests/helpers/unary_cases.ts answered here is answered as Deno's engine answers
+ * it (status, headers, body bytes), keep-alive and pipelined requests are answered in order, a
+ * request this path does not take hands the connection to the engine with its bytes (and what
+ * followed), and hostile clients (a head that never ends, a body that stalls, a flood of heads,
+ * a client that goes away) are bounded.
+ */
+import { assert, assertEquals } from "../../helpers/assert.ts";
+import { buildRoutes } from "../../../src/api/router.ts";
+import { handlerFor } from "../../../src/api/server.ts";
+import {
+  type ConnLimits,
+  DEFAULT_CONN_LIMITS,
+  serveListener,
+} from "../../../src/api/conn_limits.ts";
+import { DescriptorBudget } from "../../../src/api/fd_budget.ts";
+import { coreOf, type UnaryCore } from "../../../src/api/unary.ts";
+import { answerBytes, mayBeUnary } from "../../../src/api/h1_unary.ts";
+import { MAX_HEAD } from "../../../src/api/h1_head.ts";
+import { type Case, CASES, handlers, MAX, type Seen } from "../../helpers/unary_cases.ts";
+import { post, type RawAnswer, RawHttp } from "../../helpers/rawhttp.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const P = "/acon.grpc.AconService/";
+
+interface Served {
+  path: string;
+  /** Calls this path answered (not handed to the engine). */
+  answered: number;
+  seen: Seen;
+}
+
+async function withServer(
+  fn: (s: Served) => Promise<void>,
+  limits: Partial<ConnLimits> = {},
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "acond-h1u-" });
+  const s: Served = { path: `${dir}/s`, answered: 0, seen: [] };
+  const routes = buildRoutes(handlers(s.seen), MAX);
+  const spy = (core: UnaryCore | undefined): UnaryCore | undefined =>
+    core && {
+      accepts: (h) => core.accepts(h),
+      answer: async (c) => {
+        const a = await core.answer(c);
+        if (a) s.answered++;
+        return a;
+      },
+    };
+  const listener = Deno.listen({ transport: "unix", path: s.path });
+  const served = serveListener(
+    listener,
+    handlerFor(routes),
+    () => new Response("internal error\n", { status: 500 }),
+    { ...DEFAULT_CONN_LIMITS, ...limits },
+    new DescriptorBudget(),
+    "test",
+    { unary: (p) => spy(coreOf(routes.get(p))) },
+  );
+  try {
+    await fn(s);
+  } finally {
+    await served.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** A case as the bytes of one HTTP/1.1 request; `extra`: more header lines. */
+function bytesOf(c: Case, extra: string[] = []): Uint8Array {
+  const { url, method = "POST", headers = {}, body } = c.init;
+  const target = url ? new URL(url).pathname + new URL(url).search : P + c.method;
+  const b = body === undefined || body === null
+    ? new Uint8Array(0)
+    : typeof body === "string"
+    ? enc.encode(body)
+    : body as Uint8Array;
+  const lines = [`${method} ${target} HTTP/1.1`, "host: localhost"];
+  for (const [k, v] of Object.entries(headers as Record<string, string>)) lines.push(`${k}: ${v}`);
+  if (method !== "GET") lines.push(`content-length: ${b.length}`);
+  const head = enc.encode([...lines, ...extra].join("\r\n") + "\r\n\r\n");
+  const out = new Uint8Array(head.length + b.length);
+  out.set(head);
+  out.set(b, head.length);
+  return out;
+}
+
+/** What two answers must share: status, headers but the per-answer ones, body. */
+function comparable(a: RawAnswer) {
+  const skip = new Set(["date", "connection", "keep-alive"]);
+  return {
+    status: a.status,
+    headers: a.headers.filter(([k]) => !skip.has(k)).sort(),
+    body: dec.decode(a.body),
+  };
+}
+
+async function exchange(path: string, bytes: Uint8Array): Promise<RawAnswer> {
+  const c = await RawHttp.unix(path);
+  try {
+    await c.send(bytes);
+    const a = await c.answer();
+    assert(a !== null, "no answer");
+    return a;
+  } finally {
+    c.close();
+  }
+}
+
+/** An option the engine ignores and this path does not take: forces the engine. */
+const ENGINE = "connection: keep-alive, x-engine";
+
+Deno.test("h1 unary: every case answered here is answered as Deno's engine answers it", () =>
+  withServer(async (s) => {
+    const ours: string[] = [];
+    for (const c of CASES) {
+      // The engine compresses for a client that accepts it; this path never does.
+      if (JSON.stringify(c.init.headers ?? {}).includes("accept-encoding")) continue;
+      const before = s.answered;
+      const a = await exchange(s.path, bytesOf(c));
+      if (s.answered > before) ours.push(c.name);
+      const engineBefore = s.answered;
+      const b = await exchange(s.path, bytesOf(c, [ENGINE]));
+      assertEquals(s.answered, engineBefore, `${c.name}: the engine answered it`);
+      assertEquals(comparable(a), comparable(b), c.name);
+    }
+    // Calls that parse are this path's, errors included; what connect-es alone handles is not.
+    const here = (m: string, part: string) => ours.some((n) => n.startsWith(m) && n.includes(part));
+    for (const [m, part] of [["Health", "{}"], ["Inspect", '"containerId": 7'], ["Inspect", "8"]]) {
+      assert(here(`${m} json`, part), `${m} ${part} answered here: ${ours.join(" | ")}`);
+    }
+    assert(here("Inspect binary", ""), "a binary call answered here");
+    for (
+      const part of [
+        "connect-timeout-ms",
+        'content-encoding":"gzip',
+        "x-acond-malformed",
+        "{not json",
+      ]
+    ) {
+      assert(!here("", part), `${part} left to the engine: ${ours.join(" | ")}`);
+    }
+    assert(!ours.includes("GET Health") && !ours.includes("PUT Health"));
+    assert(ours.length >= 12, `answered here: ${ours.length}`);
+    assert(s.seen.includes("health p1 connect"), s.seen.join());
+  }));
+
+Deno.test("h1 unary: keep-alive and pipelined requests are answered in order on one connection", () =>
+  withServer(async (s) => {
+    const c = await RawHttp.unix(s.path);
+    try {
+      await c.send(post(`${P}Health`, "{}", ["x-probe: one"]));
+      assertEquals((await c.answer())?.status, 200);
+      // Three at once, split mid-head from the next write.
+      const three = [
+        post(`${P}Inspect`, '{"containerId": 3}'),
+        post(`${P}Inspect`, '{"containerId": 7}'),
+        post(`${P}Health`, "{}", ["x-probe: three"]),
+      ];
+      const all = new Uint8Array(three.reduce((n, b) => n + b.length, 0));
+      let at = 0;
+      for (const b of three) (all.set(b, at), at += b.length);
+      await c.send(all.subarray(0, 50));
+      await new Promise((r) => setTimeout(r, 20));
+      await c.send(all.subarray(50));
+      const got = [await c.answer(), await c.answer(), await c.answer()];
+      assertEquals(got.map((a) => a?.status), [200, 404, 200]);
+      assert(dec.decode(got[1]!.body).includes("no container 7"));
+      assertEquals(s.answered, 4);
+      assertEquals(s.seen, [
+        "health one connect",
+        "inspect 3",
+        "inspect 7",
+        "health three connect",
+      ]);
+    } finally {
+      c.close();
+    }
+  }));
+
+Deno.test("h1 unary: a request this path does not take hands the connection, with what followed, to the engine", () =>
+  withServer(async (s) => {
+    const c = await RawHttp.unix(s.path);
+    try {
+      await c.send(post(`${P}Health`, "{}"));
+      assertEquals((await c.answer())?.status, 200);
+      // A chunked body (the engine's), then a plain one right behind it: both the engine's now.
+      const chunked = `POST ${P}Inspect HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n` +
+        `transfer-encoding: chunked\r\n\r\n8\r\n{"contai\r\na\r\nnerId": 3}\r\n0\r\n\r\n`;
+      await c.send(enc.encode(chunked));
+      await c.send(post(`${P}Inspect`, '{"containerId": 9}'));
+      const a = await c.answer();
+      const b = await c.answer();
+      assertEquals([a?.status, b?.status], [200, 200]);
+      assertEquals(s.answered, 1, "only the first was answered here");
+      assertEquals(s.seen, ["health - connect", "inspect 3", "inspect 9"]);
+    } finally {
+      c.close();
+    }
+    // Heads this path leaves alone, each on its own connection: the engine's answer comes back.
+    const odd: [string, string][] = [
+      ["GET", `GET ${P}Health HTTP/1.1\r\nhost: x\r\n\r\n`],
+      [
+        "Expect",
+        `POST ${P}Health HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n` +
+        `expect: 100-continue\r\ncontent-length: 2\r\n\r\n{}`,
+      ],
+      [
+        "two lengths",
+        `POST ${P}Health HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n` +
+        `content-length: 2\r\ncontent-length: 2\r\n\r\n{}`,
+      ],
+      [
+        "dot segment",
+        `POST /acon.grpc.AconService/../acon.grpc.AconService/Health HTTP/1.1\r\n` +
+        `host: x\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}`,
+      ],
+      ["unknown route", `POST ${P}NoSuch HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n`],
+      [
+        "over the read limit",
+        `POST ${P}Health HTTP/1.1\r\nhost: x\r\n` +
+        `content-type: application/json\r\ncontent-length: ${MAX + 1}\r\n\r\n${
+          "x".repeat(MAX + 1)
+        }`,
+      ],
+      [
+        "upgrade",
+        `POST ${P}Health HTTP/1.1\r\nhost: x\r\nupgrade: h2c\r\nconnection: upgrade\r\n` +
+        `content-type: application/json\r\ncontent-length: 2\r\n\r\n{}`,
+      ],
+    ];
+    for (const [name, req] of odd) {
+      const before: number = s.answered;
+      const a = await exchange(s.path, enc.encode(req));
+      assertEquals(s.answered, before, `${name}: not answered here`);
+      assert(a.status >= 200, name);
+    }
+    // Bare LF line ends: whatever the engine answers, this path did not.
+    const c2 = await RawHttp.unix(s.path);
+    await c2.send(`POST ${P}Health HTTP/1.1\nhost: x\ncontent-length: 2\n\n{}`);
+    await c2.answer();
+    c2.close();
+    assertEquals(s.answered, 1);
+  }));
+
+Deno.test("h1 unary: connection close is honoured; a graceful shutdown ends idle keep-alive connections", async () => {
+  await withServer(async (s) => {
+    const c = await RawHttp.unix(s.path);
+    await c.send(post(`${P}Health`, "{}", ["connection: close"]));
+    const a = await c.answer();
+    assertEquals(a?.headers.find(([k]) => k === "connection")?.[1], "close");
+    assert(await c.closedWithin(2000), "closed after the answer");
+    c.close();
+  });
+  // Shutdown (withServer's end) with a keep-alive connection idle: it is closed, promptly.
+  let idle: RawHttp | undefined;
+  const t0 = Date.now();
+  await withServer(async (s) => {
+    idle = await RawHttp.unix(s.path);
+    await idle.send(post(`${P}Health`, "{}"));
+    assertEquals((await idle.answer())?.status, 200);
+  });
+  assert(Date.now() - t0 < DEFAULT_CONN_LIMITS.shutdownGraceMs + 1500, "shutdown waited");
+  assert(await idle!.closedWithin(1000));
+  idle!.close();
+});
+
+Deno.test("h1 unary: hostile clients are bounded (a head that never ends, a stalled body, an idle connection)", () =>
+  withServer(async (s) => {
+    // A head longer than MAX_HEAD: the engine's to refuse; never answered here.
+    const long = await RawHttp.unix(s.path);
+    await long.send(`POST ${P}Health HTTP/1.1\r\nx-pad: ${"a".repeat(MAX_HEAD)}\r\n\r\n`);
+    const la = await long.answer();
+    assert(la === null || la.status >= 400, `long head: ${la?.status}`);
+    long.close();
+    // A body that stops short of its Content-Length: cut after the idle deadline.
+    const stalled = await RawHttp.unix(s.path);
+    const t0 = Date.now();
+    await stalled.send(post(`${P}Inspect`, '{"containerId": 3}').slice(0, -4));
+    assert(await stalled.closedWithin(5000), "a stalled body is cut");
+    assert(Date.now() - t0 >= 250, "not before its deadline");
+    stalled.close();
+    // Served once, then silent: cut at the header deadline.
+    const quiet = await RawHttp.unix(s.path);
+    await quiet.send(post(`${P}Health`, "{}"));
+    assertEquals((await quiet.answer())?.status, 200);
+    assert(await quiet.closedWithin(5000), "an idle keep-alive connection is cut");
+    quiet.close();
+    // A client that sends and leaves: the daemon goes on.
+    for (let i = 0; i < 20; i++) {
+      const gone = await RawHttp.unix(s.path);
+      await gone.send(post(`${P}Health`, "{}"));
+      gone.close();
+    }
+    assertEquals((await exchange(s.path, post(`${P}Health`, "{}"))).status, 200);
+    assertEquals(s.seen.filter((x) => x.startsWith("inspect")), [], "the stalled call never ran");
+  }, { bodyIdleTimeoutMs: 300, headerTimeoutMs: 600 }));
+
+Deno.test("h1 unary: answerBytes frames the answer; mayBeUnary", () => {
+  const a = dec.decode(
+    answerBytes({
+      status: 404,
+      headers: new Headers({ "content-type": "application/json", "content-length": "99" }),
+      body: enc.encode("{}"),
+    }, true),
+  );
+  assert(a.startsWith("HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n"), a);
+  assert(a.includes("\r\ncontent-length: 2\r\n"), "the body's own length, once");
+  assertEquals(a.match(/content-length/g)?.length, 1);
+  assert(a.endsWith("connection: close\r\n\r\n{}"), a);
+  assert(mayBeUnary(enc.encode("PO")));
+  assert(!mayBeUnary(enc.encode("PUT /")));
+});
