@@ -140,22 +140,20 @@ export async function serveUnaryH1(
         }
         // Its own copy: a parsed message may keep views of it (bytes fields).
         const body = inbox.view().slice(end, end + size);
-        const ac = new AbortController();
-        c.signal.addEventListener("abort", () => ac.abort(), { once: true, signal: ac.signal });
         let a: UnaryAnswer | null;
         try {
+          // The connection's signal: it aborts at the cut (the client is gone). The call's context
+          // listens to it until the call ends (connect-es unlinks then).
           a = await core.answer({
             headers: head!.headers,
             body,
-            signal: ac.signal,
+            signal: c.signal,
             url: `http://localhost${head!.target}`,
           });
         } catch (e) {
           log.warn(`${head!.target}: ${e instanceof Error ? e.message : String(e)}`);
           a = { status: 500, headers: new Headers(), body: INTERNAL };
           head!.connection.push("close");
-        } finally {
-          ac.abort();
         }
         if (a === null) return { closed: false, rest: inbox.take() };
         const close = head!.connection.includes("close") || o.stopping();
@@ -182,20 +180,36 @@ function plain(h: NonNullable<ReturnType<typeof parseHead>>): boolean {
 
 const INTERNAL = new TextEncoder().encode("internal error\n");
 
-/** Cuts the connection when a wait given to during() lasts longer than `ms`. */
+/**
+ * Cuts the connection when a wait given to during() lasts longer than `ms`. One timer at a time,
+ * re-armed only when it fires early: a wait costs two clock reads, not a setTimeout and a
+ * clearTimeout.
+ */
 class Stall {
+  #since = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #stopped = false;
   constructor(private readonly ms: number, private readonly onStall: () => void) {}
   async during<T>(p: Promise<T>): Promise<T> {
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(this.onStall, this.ms);
+    this.#since = Date.now();
+    if (this.#timer === undefined) this.#wait(this.ms);
     try {
       return await p;
     } finally {
-      clearTimeout(this.#timer);
+      this.#since = 0;
     }
   }
+  #wait(ms: number): void {
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#since === 0 || this.#stopped) return;
+      const left = this.#since + this.ms - Date.now();
+      if (left > 0) return this.#wait(left);
+      this.onStall();
+    }, ms);
+  }
   stop(): void {
+    this.#stopped = true;
     clearTimeout(this.#timer);
   }
 }

@@ -14,7 +14,13 @@
  * tests/unit/api/unary_test.ts sends the same requests both ways and compares the answers.
  */
 import type { DescMethodUnary } from "@bufbuild/protobuf";
-import { Code, ConnectError, createHandlerContext, type Interceptor } from "@connectrpc/connect";
+import {
+  Code,
+  ConnectError,
+  createContextValues,
+  type HandlerContext,
+  type Interceptor,
+} from "@connectrpc/connect";
 import {
   createMethodSerializationLookup,
   invokeUnaryImplementation,
@@ -99,21 +105,7 @@ export function unaryCore(method: DescMethodUnary, impl: () => AnyFn, o: UnaryOp
         return null;
       }
       const spec = { kind: "unary" as const, method, impl: impl() };
-      const context = createHandlerContext({
-        ...spec,
-        service: method.parent,
-        requestMethod: "POST",
-        protocolName: "connect",
-        timeoutMs: undefined,
-        shutdownSignal: o.shutdownSignal,
-        requestSignal: signal,
-        requestHeader: h,
-        url,
-        responseHeader: {
-          "content-type": binary ? contentTypeUnaryProto : contentTypeUnaryJson,
-        },
-        contextValues: undefined,
-      });
+      const context = callContext(method, h, url, binary, signal, o.shutdownSignal);
       let status = 200;
       let out: Uint8Array;
       try {
@@ -135,6 +127,54 @@ export function unaryCore(method: DescMethodUnary, impl: () => AnyFn, o: UnaryOp
       const headers = trailerMux(context.responseHeader, context.responseTrailer);
       headers.set("content-length", out.byteLength.toString(10));
       return { status, headers, body: out };
+    },
+  };
+}
+
+/**
+ * A unary call's context, as connect-es's createHandlerContext makes it for a Connect call without
+ * a timeout, for less per call: one AbortController linked to the request's and the shutdown's
+ * signals (connect-es makes a second, for a deadline there is none of, and links both), and the
+ * request's headers as given (connect-es copies them; here each call has its own). `abort()`
+ * ends the call: the signal aborts (the handler's cue) and the links go.
+ */
+function callContext(
+  method: DescMethodUnary,
+  requestHeader: Headers,
+  url: string,
+  binary: boolean,
+  requestSignal: AbortSignal,
+  shutdownSignal: AbortSignal | undefined,
+): HandlerContext & { abort(reason?: unknown): void } {
+  const ac = new AbortController();
+  const links = shutdownSignal ? [requestSignal, shutdownSignal] : [requestSignal];
+  function onAbort(this: AbortSignal) {
+    ac.abort(this.reason);
+  }
+  for (const l of links) {
+    if (l.aborted) {
+      ac.abort(l.reason);
+      break;
+    }
+    l.addEventListener("abort", onAbort);
+  }
+  return {
+    method,
+    service: method.parent,
+    requestMethod: "POST",
+    protocolName: "connect",
+    url,
+    signal: ac.signal,
+    timeoutMs: () => undefined,
+    requestHeader,
+    responseHeader: new Headers({
+      "content-type": binary ? contentTypeUnaryProto : contentTypeUnaryJson,
+    }),
+    responseTrailer: new Headers(),
+    values: createContextValues(),
+    abort(reason) {
+      for (const l of links) l.removeEventListener("abort", onAbort);
+      ac.abort(reason);
     },
   };
 }

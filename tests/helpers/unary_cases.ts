@@ -21,6 +21,14 @@ export function handlers(seen: Seen): Handlers {
   return mergeHandlers([{
     health: (_req: unknown, ctx: HandlerContext) => {
       seen.push(`health ${ctx.requestHeader.get("x-probe") ?? "-"} ${ctx.protocolName}`);
+      // The rest of the context, as the handler sees it; and its signal, which ends with the call.
+      seen.push(
+        `context ${ctx.service.typeName}.${ctx.method.name} ${ctx.requestMethod} ` +
+          `${new URL(ctx.url).pathname} ${ctx.timeoutMs() === undefined ? "no" : "a"} deadline ` +
+          `${ctx.signal.aborted} ` +
+          `${ctx.responseHeader.get("content-type")} ${[...ctx.responseTrailer].length}`,
+      );
+      ctx.signal.addEventListener("abort", () => seen.push("health ended"), { once: true });
       ctx.responseHeader.set("x-answer", "yes");
       ctx.responseTrailer.set("x-trailer", "t");
       return { version: "1.2.3" };

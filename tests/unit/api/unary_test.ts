@@ -32,6 +32,7 @@ Deno.test("unary fast path: every answer is connect-es's own, byte for byte", as
   // The cases do reach the handlers, and do fail where they should.
   assert(seenFast.includes("health p1 connect"), seenFast.join());
   assert(seenFast.includes("inspect 7"));
+  assert(seenFast.includes("health ended"), "a call's signal aborts when it is over");
   assertEquals(seenFast.filter((s) => s.startsWith("inspect 3")).length, 3);
 });
 
