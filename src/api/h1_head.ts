@@ -50,7 +50,6 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const TARGET = /^[\x21-\x7e]+$/;
 const FIELD_VALUE = /^[\t\x20-\x7e]*$/;
 const DIGITS = /^\d{1,16}$/;
-const OWS = /^[\t ]+|[\t ]+$/g;
 
 /** Whether `first` (the bytes read so far) may begin a head `<method> /…`. */
 export function mayBegin(first: Uint8Array, method: string): boolean {
@@ -98,8 +97,10 @@ export function parseHead(head: Uint8Array, method: string): Head | null {
     const colon = line.indexOf(":");
     if (colon <= 0) return null;
     const name = line.slice(0, colon).toLowerCase();
-    const value = line.slice(colon + 1).replace(OWS, "");
-    if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) return null;
+    const raw = line.slice(colon + 1);
+    // Printable or tab only: then trim() takes off exactly the optional spaces and tabs.
+    if (!TOKEN.test(name) || !FIELD_VALUE.test(raw)) return null;
+    const value = raw.trim();
     switch (name) {
       case "content-length":
         if (length !== undefined || !DIGITS.test(value)) return null;
