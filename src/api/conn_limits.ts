@@ -257,7 +257,11 @@ export function serveListener(
         const { serveH2OnConnection } = await h2Engine();
         if (c.signal.aborted) return gone(null);
         return started(
-          serveH2OnConnection(conn, p.first, perConn, onError, { remoteAddr, signal: c.signal }),
+          serveH2OnConnection(conn, p.first, perConn, onError, {
+            remoteAddr,
+            signal: c.signal,
+            unary: o.unary && { coreOf: o.unary, conn: c },
+          }),
         );
       }
       if (conn === raw && p.first.length === 0) {

@@ -11,7 +11,8 @@
 import http2 from "node:http2";
 import { log } from "../util/log.ts";
 import { type ByteConn, duplexOf } from "./byteconn.ts";
-import { type HttpConnServer, REQUEST_ENDED } from "./conn.ts";
+import { type Conn, type HttpConnServer, REQUEST_ENDED } from "./conn.ts";
+import type { UnaryCore } from "./unary.ts";
 import { H2_PREFACE } from "./h2_preface.ts";
 export { H2_PREFACE, prefaceSoFar } from "./h2_preface.ts";
 import { TrailedResponse } from "./trailers.ts";
@@ -172,6 +173,80 @@ export interface H2Options {
   remoteAddr: Deno.Addr;
   /** Aborts when the connection is to be cut (api/conn.ts `Conn.signal`). */
   signal: AbortSignal;
+  /**
+   * The unary core of a route path (api/unary.ts) and the connection's count of requests in
+   * flight: a Connect unary call is then answered with the core, without a Request or Response.
+   */
+  unary?: { coreOf: (path: string) => UnaryCore | undefined; conn: Conn };
+}
+
+/** A route path as connect-es names them: nothing a URL parser would rewrite. */
+const ROUTE = /^\/[A-Za-z0-9_.]+\/[A-Za-z0-9_]+$/;
+const DIGITS = /^\d{1,15}$/;
+
+/**
+ * The body size of a call `core` takes (a declared length within its limit: nghttp2 holds the
+ * DATA frames to it, a stream error else), or null: the route answers it. Synchronous: the
+ * route's body stream must be on the stream before the next event.
+ */
+function unarySize(core: UnaryCore, headers: Headers): number | null {
+  const limit = core.accepts(headers);
+  const cl = headers.get("content-length");
+  if (limit === null || cl === null || !DIGITS.test(cl) || Number(cl) > limit.maxBody) return null;
+  return Number(cl);
+}
+
+/**
+ * A Connect unary call on `stream` answered by `core` (api/unary.ts), as its route would answer
+ * it, without the fetch Request, body stream and Response a route needs: false when the core
+ * does not take it (its body read whole is then in `body.read`), true once it is answered.
+ */
+async function unaryStream(
+  stream: http2.ServerHttp2Stream,
+  core: UnaryCore,
+  headers: Headers,
+  size: number,
+  url: string,
+  conn: Conn,
+  body: { read?: Uint8Array<ArrayBuffer> },
+): Promise<boolean> {
+  // Nothing is awaited before the body's listeners are on: a stream whose end came with its
+  // headers would end unseen.
+  conn.requestStarted();
+  const ac = new AbortController();
+  stream.once("close", () => ac.abort(REQUEST_ENDED));
+  try {
+    const bytes = new Uint8Array(size);
+    let got = 0;
+    const whole = await new Promise<boolean>((ok) => {
+      stream.on("data", (c: Uint8Array) => {
+        if (got + c.byteLength > size) return ok(false);
+        bytes.set(c, got);
+        got += c.byteLength;
+      });
+      stream.once("end", () => ok(got === size));
+      stream.once("close", () => ok(false));
+    });
+    if (!whole) {
+      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
+      return true;
+    }
+    const a = await core.answer({ headers, body: bytes, signal: ac.signal, url });
+    if (a === null) {
+      body.read = bytes;
+      return false;
+    }
+    if (stream.destroyed) return true;
+    const out: http2.OutgoingHttpHeaders = { ":status": a.status };
+    a.headers.forEach((v, k) => {
+      if (!HOP.has(k)) out[k] = v;
+    });
+    stream.respond(out, { endStream: a.body.length === 0 });
+    if (a.body.length > 0) stream.end(a.body);
+    return true;
+  } finally {
+    conn.requestEnded();
+  }
 }
 
 /**
@@ -232,6 +307,19 @@ export function serveH2OnConnection(
       if (k.startsWith(":") || v === undefined) continue;
       for (const one of Array.isArray(v) ? v : [v]) headers.append(k, one);
     }
+    // A Connect unary call: answered by its core, unless the core leaves it to the route.
+    const path = String(h[":path"] ?? "/");
+    const core = o.unary && method === "POST" && ROUTE.test(path)
+      ? o.unary.coreOf(path)
+      : undefined;
+    const read: { read?: Uint8Array<ArrayBuffer> } = {};
+    const url = `http://${h[":authority"] ?? "acond"}${path}`;
+    const size = core ? unarySize(core, headers) : null;
+    if (
+      size !== null && await unaryStream(stream, core!, headers, size, url, o.unary!.conn, read)
+    ) {
+      return;
+    }
     const ac = new AbortController();
     let completed!: { ok: () => void; fail: (e: Error) => void };
     const done = new Promise<void>((ok, fail) => (completed = { ok, fail }));
@@ -244,11 +332,12 @@ export function serveH2OnConnection(
     let req: Request;
     try {
       const init: RequestInit & { duplex?: string } = { method, headers, signal: ac.signal };
-      if (method !== "GET" && method !== "HEAD") {
+      if (read.read) init.body = read.read; // read whole by unaryStream
+      else if (method !== "GET" && method !== "HEAD") {
         init.body = bodyOf(stream);
         init.duplex = "half";
       }
-      req = new Request(`http://${h[":authority"] ?? "acond"}${h[":path"] ?? "/"}`, init);
+      req = new Request(url, init);
     } catch (e) {
       await respond(
         stream,
