@@ -182,7 +182,16 @@ function callContext(
 /** Where a route built by connectUnary keeps its core (api/server.ts hands it to the listeners). */
 export const UNARY_CORE = Symbol("acond.unaryCore");
 
-/** The core behind `route`, when it is a unary method's. */
+/** `route`, known to be answered as `core` answers (init/activity.ts wraps both). */
+export function withCore(route: Route, core: UnaryCore): Route {
+  return Object.assign(route, { [UNARY_CORE]: core });
+}
+
+/**
+ * The core behind `route`, when it is a unary method's. A route wrapped without withCore (AddBlob's
+ * body budget and streaming, api/bodygate.ts, api/addblob_stream.ts) has none: its calls always
+ * take the route.
+ */
 export function coreOf(route: unknown): UnaryCore | undefined {
   return (route as { [UNARY_CORE]?: UnaryCore } | undefined)?.[UNARY_CORE];
 }
@@ -224,7 +233,7 @@ export function connectUnary(
       headers: a.headers,
     });
   };
-  return Object.assign(route, { [UNARY_CORE]: core });
+  return withCore(route, core);
 }
 
 /** `req` again, with `body` (read whole, or what was read and then the rest). */

@@ -4,6 +4,7 @@
  * (boot-to-first-answer is what a host waits for).
  */
 import type { Route } from "../api/server.ts";
+import { coreOf, withCore } from "../api/unary.ts";
 import { log } from "../util/log.ts";
 import { IdleTimer } from "./idle.ts";
 import { DEFAULT_GRACE_MS } from "../power.ts";
@@ -30,11 +31,12 @@ export function watchActivity(
 function countRequests(routes: Map<string, Route>, idle: IdleTimer): void {
   let first = true;
   for (const [path, route] of routes) {
-    routes.set(path, async (req) => {
+    /** Runs one request as activity; logs the first. */
+    const counted = async <T>(run: () => Promise<T>): Promise<T> => {
       idle.begin();
       const t = performance.now();
       try {
-        return await route(req);
+        return await run();
       } finally {
         idle.end();
         if (first) {
@@ -46,6 +48,13 @@ function countRequests(routes: Map<string, Route>, idle: IdleTimer): void {
           );
         }
       }
-    });
+    };
+    const wrapped: Route = (req) => counted(() => route(req));
+    // A unary core (calls answered without a Request: api/h1_unary.ts, api/h2.ts) counts too.
+    const core = coreOf(route);
+    routes.set(
+      path,
+      core ? withCore(wrapped, { ...core, answer: (c) => counted(() => core.answer(c)) }) : wrapped,
+    );
   }
 }

@@ -18,6 +18,8 @@ import { DescriptorBudget } from "../../../src/api/fd_budget.ts";
 import { coreOf, type UnaryCore } from "../../../src/api/unary.ts";
 import { answerBytes, mayBeUnary } from "../../../src/api/h1_unary.ts";
 import { MAX_HEAD } from "../../../src/api/h1_head.ts";
+import { streamAddBlobRoute } from "../../../src/api/addblob_stream.ts";
+import { budgetAddBlob } from "../../../src/api/bodygate.ts";
 import { type Case, CASES, handlers, MAX, type Seen } from "../../helpers/unary_cases.ts";
 import { post, type RawAnswer, RawHttp } from "../../helpers/rawhttp.ts";
 
@@ -369,3 +371,16 @@ Deno.test("h2c unary: every case answered by the core is answered as the route a
     assert(!ours.some((n) => n.includes("connect-timeout-ms") || n.includes("{not json")));
     assert(ours.length >= 12, `answered by the core: ${ours.length}`);
   }));
+
+Deno.test("AddBlob keeps its own route (the body budget, the streamed extraction): no core answers it", () => {
+  const routes = buildRoutes(handlers([]), MAX);
+  assert(coreOf(routes.get(`${P}AddBlob`)) !== undefined, "built with a core");
+  streamAddBlobRoute(routes, () => Promise.reject(new Error("not here")), {
+    readMaxBytes: MAX,
+    idleMs: 1000,
+  });
+  budgetAddBlob(routes, MAX);
+  assertEquals(coreOf(routes.get(`${P}AddBlob`)), undefined);
+  assert(coreOf(routes.get(`${P}WriteBlob`)) !== undefined);
+  assert(coreOf(routes.get(`${P}Health`)) !== undefined);
+});
