@@ -2,13 +2,17 @@
  * One HTTP/1.1 PUT written straight to a connection: the streamed layer upload (./images.ts,
  * docs/layers.md). fetch() with a streamed request body costs the client more CPU than the daemon
  * spends hashing the layer (measured: 1.0 s for 768 MiB through 64 KiB chunks, 5.8 s through
- * 1 MiB ones); a plain socket written in 1 MiB pieces costs about 0.4 s. The request is one
- * head with a Content-Length and the body; the answer is read while the body is still going out
- * (a refusal can come early, and then the rest is not sent).
+ * 1 MiB ones); a plain socket written in 1 MiB pieces costs about 0.4 s (4 MiB ones: less). The
+ * request is one head with a Content-Length and the body; the answer is read while the body is
+ * still going out (a refusal can come early, and then the rest is not sent).
  */
 
-/** The body is sent in pieces of at most this many bytes. */
-export const PUT_PIECE = 1 << 20;
+/**
+ * The body is sent in pieces of at most this many bytes: each piece is one file read and one
+ * socket write, and a Deno socket write costs far more than its bytes (4 MiB pieces: about 12 %
+ * less client CPU than 1 MiB ones for the 268 MiB bench layer: 0.14–0.17 s against 0.17–0.21 s).
+ */
+export const PUT_PIECE = 4 << 20;
 /** The longest answer head and body read. */
 const MAX_ANSWER_HEAD = 64 << 10;
 const MAX_ANSWER_BODY = 1 << 20;
