@@ -43,6 +43,8 @@ export function mayBeUnary(first: Uint8Array): boolean {
 const ROUTE = /^\/[A-Za-z0-9_.]+\/[A-Za-z0-9_]+$/;
 /** A buffer grown for one large body is let go once it is empty. */
 const KEEP_BYTES = 64 << 10;
+/** A body this large is not copied out of the connection's buffer: the buffer goes with it. */
+const DETACH_BYTES = 64 << 10;
 
 /** The connection's unread bytes. */
 class Inbox {
@@ -66,9 +68,21 @@ class Inbox {
   take(): Uint8Array {
     return this.#buf.slice(this.#start, this.#end);
   }
-  consume(n: number): void {
+  /**
+   * `n` bytes are read. `detach`: the buffer now belongs to a body handed out as a view of it
+   * (a large one: not copied), so what follows moves to a new buffer and the old one is never
+   * written again.
+   */
+  consume(n: number, detach = false): void {
     this.#start += n;
-    if (this.#start === this.#end) {
+    if (detach) {
+      const rest = this.view();
+      const b = new Uint8Array(Math.max(MAX_HEAD, rest.length));
+      b.set(rest);
+      this.#buf = b;
+      this.#start = 0;
+      this.#end = rest.length;
+    } else if (this.#start === this.#end) {
       this.#start = this.#end = 0;
       if (this.#buf.length > KEEP_BYTES) this.#buf = new Uint8Array(MAX_HEAD);
     }
@@ -140,8 +154,12 @@ export async function serveUnaryH1(
             return CLOSED;
           }
         }
-        // Its own copy: a parsed message may keep views of it (bytes fields).
-        const body = inbox.view().slice(end, end + size);
+        // A parsed message may keep views of its body (bytes fields): a small body is copied, a
+        // large one (a WriteBlob chunk) is handed out where it is and its buffer left to it.
+        const big = size >= DETACH_BYTES;
+        const body = big
+          ? inbox.view().subarray(end, end + size) as Uint8Array<ArrayBuffer>
+          : inbox.view().slice(end, end + size);
         let a: UnaryAnswer | null;
         try {
           // The connection's signal: it aborts at the cut (the client is gone). The call's context
@@ -163,7 +181,7 @@ export async function serveUnaryH1(
           () => true,
           () => false,
         );
-        inbox.consume(end + size);
+        inbox.consume(end + size, big);
         if (!sent || close) return CLOSED;
       } finally {
         c.requestEnded();
