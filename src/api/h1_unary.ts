@@ -45,6 +45,8 @@ const ROUTE = /^\/[A-Za-z0-9_.]+\/[A-Za-z0-9_]+$/;
 const KEEP_BYTES = 64 << 10;
 /** A body this large is not copied out of the connection's buffer: the buffer goes with it. */
 const DETACH_BYTES = 64 << 10;
+/** The buffer grows by at most this much beyond what has arrived. */
+const READ_AHEAD = 1 << 20;
 
 /** The connection's unread bytes. */
 class Inbox {
@@ -150,9 +152,9 @@ export async function serveUnaryH1(
       c.requestStarted();
       try {
         while (inbox.length < end + size) {
-          if (!(await stall.during(inbox.fill(conn, end + size)).catch(() => false))) {
-            return CLOSED;
-          }
+          // Room for what comes, not for what is declared: a length costs the client nothing.
+          const want = Math.min(end + size, inbox.length + READ_AHEAD);
+          if (!(await stall.during(inbox.fill(conn, want)).catch(() => false))) return CLOSED;
         }
         // A parsed message may keep views of its body (bytes fields): a small body is copied, a
         // large one (a WriteBlob chunk) is handed out where it is and its buffer left to it.

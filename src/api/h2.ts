@@ -216,12 +216,14 @@ async function unaryStream(
   const ac = new AbortController();
   stream.once("close", () => ac.abort(REQUEST_ENDED));
   try {
-    const bytes = new Uint8Array(size);
+    // Held as it arrives, never by the declared length alone: a client's word for a size costs
+    // it nothing (a hundred streams each declaring the limit would be that much memory).
+    const chunks: Uint8Array[] = [];
     let got = 0;
     const whole = await new Promise<boolean>((ok) => {
       stream.on("data", (c: Uint8Array) => {
         if (got + c.byteLength > size) return ok(false);
-        bytes.set(c, got);
+        chunks.push(c);
         got += c.byteLength;
       });
       stream.once("end", () => ok(got === size));
@@ -230,6 +232,10 @@ async function unaryStream(
     if (!whole) {
       if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
       return true;
+    }
+    const bytes = new Uint8Array(size);
+    for (let at = 0, i = 0; i < chunks.length; at += chunks[i++].byteLength) {
+      bytes.set(chunks[i], at);
     }
     const a = await core.answer({ headers, body: bytes, signal: ac.signal, url });
     if (a === null) {

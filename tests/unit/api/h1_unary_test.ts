@@ -451,3 +451,70 @@ Deno.test("h1 unary: large bodies (WriteBlob chunks) pipelined on one connection
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("h1 and h2c unary: a declared Content-Length reserves no memory before its bytes come", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "acond-h1u-" });
+  const path = `${dir}/s`;
+  const limit = 64 << 20;
+  const routes = buildRoutes(handlers([]), limit);
+  const listener = Deno.listen({ transport: "unix", path });
+  const served = serveListener(
+    listener,
+    handlerFor(routes),
+    () => new Response("internal error\n", { status: 500 }),
+    DEFAULT_CONN_LIMITS,
+    new DescriptorBudget(),
+    "test",
+    { unary: (p) => coreOf(routes.get(p)) },
+  );
+  const conns: RawHttp[] = [];
+  const curls: Deno.ChildProcess[] = [];
+  try {
+    const before = Deno.memoryUsage().external;
+    const head = `POST ${P}Health HTTP/1.1\r\nhost: x\r\ncontent-type: application/proto\r\n` +
+      `content-length: ${limit - 1}\r\n\r\n`;
+    for (let i = 0; i < 16; i++) {
+      const c = await RawHttp.unix(path);
+      await c.send(head);
+      conns.push(c);
+    }
+    // h2c: curl declares the length and sends the body slowly (1 KiB/s).
+    for (let i = 0; i < 4; i++) {
+      const big = `${dir}/big${i}`;
+      await Deno.writeFile(big, new Uint8Array(0));
+      await Deno.truncate(big, limit - 1); // sparse: no buffer of that size here
+      curls.push(
+        new Deno.Command("curl", {
+          args: [
+            "-s",
+            "--http2-prior-knowledge",
+            "--unix-socket",
+            path,
+            "--limit-rate",
+            "1K",
+            "-H",
+            "content-type: application/proto",
+            "--data-binary",
+            `@${big}`,
+            `http://localhost${P}Health`,
+          ],
+          stdout: "null",
+          stderr: "null",
+        }).spawn(),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    const grown = Deno.memoryUsage().external - before;
+    assert(grown < 64 << 20, `external memory grew by ${(grown / 2 ** 20).toFixed(0)} MiB`);
+  } finally {
+    for (const c of conns) c.close();
+    for (const p of curls) {
+      try {
+        p.kill();
+      } catch { /* gone */ }
+      await p.status;
+    }
+    await served.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
