@@ -260,7 +260,7 @@ export function serveListener(
           serveH2OnConnection(conn, p.first, perConn, onError, {
             remoteAddr,
             signal: c.signal,
-            unary: o.unary && { coreOf: o.unary, conn: c },
+            unary: o.unary && { coreOf: o.unary, conn: c, idleMs: limits.bodyIdleTimeoutMs },
           }),
         );
       }

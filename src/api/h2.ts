@@ -177,7 +177,12 @@ export interface H2Options {
    * The unary core of a route path (api/unary.ts) and the connection's count of requests in
    * flight: a Connect unary call is then answered with the core, without a Request or Response.
    */
-  unary?: { coreOf: (path: string) => UnaryCore | undefined; conn: Conn };
+  unary?: {
+    coreOf: (path: string) => UnaryCore | undefined;
+    conn: Conn;
+    /** The longest pause in a body being read: the connection is cut, as a route's body is. */
+    idleMs: number;
+  };
 }
 
 /** A route path as connect-es names them: nothing a URL parser would rewrite. */
@@ -207,9 +212,10 @@ async function unaryStream(
   headers: Headers,
   size: number,
   url: string,
-  conn: Conn,
+  o: NonNullable<H2Options["unary"]>,
   body: { read?: Uint8Array<ArrayBuffer> },
 ): Promise<boolean> {
+  const conn = o.conn;
   // Nothing is awaited before the body's listeners are on: a stream whose end came with its
   // headers would end unseen.
   conn.requestStarted();
@@ -220,15 +226,20 @@ async function unaryStream(
     // it nothing (a hundred streams each declaring the limit would be that much memory).
     const chunks: Uint8Array[] = [];
     let got = 0;
+    let last = Date.now();
+    const idle = setInterval(() => {
+      if (Date.now() - last > o.idleMs) conn.cut(); // closes the session: "close" below
+    }, Math.max(10, o.idleMs / 4));
     const whole = await new Promise<boolean>((ok) => {
       stream.on("data", (c: Uint8Array) => {
+        last = Date.now();
         if (got + c.byteLength > size) return ok(false);
         chunks.push(c);
         got += c.byteLength;
       });
       stream.once("end", () => ok(got === size));
       stream.once("close", () => ok(false));
-    });
+    }).finally(() => clearInterval(idle));
     if (!whole) {
       if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
       return true;
@@ -322,7 +333,7 @@ export function serveH2OnConnection(
     const url = `http://${h[":authority"] ?? "acond"}${path}`;
     const size = core ? unarySize(core, headers) : null;
     if (
-      size !== null && await unaryStream(stream, core!, headers, size, url, o.unary!.conn, read)
+      size !== null && await unaryStream(stream, core!, headers, size, url, o.unary!, read)
     ) {
       return;
     }

@@ -518,3 +518,59 @@ Deno.test("h1 and h2c unary: a declared Content-Length reserves no memory before
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** An HTTP/2 frame: 9-byte header (length, type, flags, stream id), then the payload. */
+function h2Frame(type: number, flags: number, stream: number, payload: Uint8Array): Uint8Array {
+  const f = new Uint8Array(9 + payload.length);
+  f.set([payload.length >> 16, (payload.length >> 8) & 0xff, payload.length & 0xff, type, flags]);
+  new DataView(f.buffer).setUint32(5, stream);
+  f.set(payload, 9);
+  return f;
+}
+
+/** An HPACK block of literal fields, never indexed, no Huffman (RFC 7541 §6.2.2). */
+function hpack(fields: [string, string][]): Uint8Array {
+  const out: number[] = [];
+  for (const [k, v] of fields) {
+    out.push(0x00, k.length, ...enc.encode(k), v.length, ...enc.encode(v));
+  }
+  return new Uint8Array(out);
+}
+
+Deno.test("h2c unary: a body that stalls is cut after the idle deadline, and its call never runs", () =>
+  withServer(async (s) => {
+    // Frames by hand: the client must keep its stream open and see the connection go.
+    const c = await Deno.connect({ transport: "unix", path: s.path });
+    const t0 = Date.now();
+    const headers = hpack([
+      [":method", "POST"],
+      [":scheme", "http"],
+      [":path", `${P}Inspect`],
+      [":authority", "localhost"],
+      ["content-type", "application/json"],
+      ["content-length", "100"],
+    ]);
+    const bytes = [
+      enc.encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+      h2Frame(0x4, 0, 0, new Uint8Array(0)), // SETTINGS
+      h2Frame(0x1, 0x4, 1, headers), // HEADERS, END_HEADERS
+      h2Frame(0x0, 0, 1, enc.encode('{"containerId": 3')), // DATA, the stream stays open
+    ];
+    for (const b of bytes) await c.write(b);
+    const buf = new Uint8Array(4096);
+    let closed = false;
+    const deadline = setTimeout(() => c.close(), 5000);
+    try {
+      while ((await c.read(buf).catch(() => null)) !== null) { /* the server's frames */ }
+      closed = Date.now() - t0 < 5000;
+    } finally {
+      clearTimeout(deadline);
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+    assert(closed, "the stalled stream's connection was cut");
+    assert(Date.now() - t0 >= 250, "not before its deadline");
+    assertEquals(calls(s.seen), [], "the call never ran");
+    assertEquals((await exchange(s.path, post(`${P}Health`, "{}"))).status, 200);
+  }, { bodyIdleTimeoutMs: 300 }));
