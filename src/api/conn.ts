@@ -4,6 +4,7 @@
  * body (`guardBody`). The listener loop that makes them is api/conn_limits.ts.
  */
 import { log } from "../util/log.ts";
+import { Deadline } from "./deadline.ts";
 
 /**
  * The reason a request's own signal aborts when its response is done or its client left: one
@@ -28,47 +29,30 @@ export class Conn {
   done = false;
   cutting = false;
   #abort = new AbortController();
-  /** The header deadline (ms since the epoch), or 0 while a request is in flight. */
-  #deadline = 0;
-  /**
-   * One timer at a time, re-armed only when it fires early: a keep-alive connection's requests
-   * move the deadline without a clearTimeout and a setTimeout each (a tenth of the CPU of an
-   * HTTP/1.1 call answered by api/h1_unary.ts).
-   */
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The header deadline: running while no request is in flight. */
+  #headers: Deadline;
   server: HttpConnServer | undefined;
 
-  constructor(readonly id: number, private readonly headerTimeoutMs: number) {
-    this.#arm();
+  constructor(readonly id: number, headerTimeoutMs: number) {
+    this.#headers = new Deadline(headerTimeoutMs, () => {
+      if (this.done) return;
+      log.debug(`connection ${this.id}: no request headers within ${headerTimeoutMs} ms`);
+      this.cut();
+    });
+    this.#headers.start();
   }
 
   get signal(): AbortSignal {
     return this.#abort.signal;
   }
 
-  #arm(): void {
-    this.#deadline = Date.now() + this.headerTimeoutMs;
-    if (this.#timer === undefined) this.#wait(this.headerTimeoutMs);
-  }
-
-  #wait(ms: number): void {
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      if (this.#deadline === 0 || this.done) return; // a request is in flight: it re-arms
-      const left = this.#deadline - Date.now();
-      if (left > 0) return this.#wait(left);
-      log.debug(`connection ${this.id}: no request headers within ${this.headerTimeoutMs} ms`);
-      this.cut();
-    }, ms);
-  }
-
   requestStarted(): void {
     this.inFlight++;
-    this.#deadline = 0;
+    this.#headers.clear();
   }
 
   requestEnded(): void {
-    if (--this.inFlight === 0 && !this.done) this.#arm();
+    if (--this.inFlight === 0 && !this.done) this.#headers.start();
   }
 
   /**
@@ -79,19 +63,13 @@ export class Conn {
    */
   cut(): void {
     this.cutting = true;
-    this.#stop();
+    this.#headers.stop();
     if (!this.done) this.#abort.abort();
   }
 
   ended(): void {
     this.done = true;
-    this.#stop();
-  }
-
-  #stop(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#deadline = 0;
+    this.#headers.stop();
   }
 }
 

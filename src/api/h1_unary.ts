@@ -22,7 +22,8 @@
 import type { ByteConn } from "./byteconn.ts";
 import type { Conn } from "./conn.ts";
 import { headEnd, MAX_HEAD, mayBegin, parseHead, REASON } from "./h1_head.ts";
-import type { UnaryAnswer, UnaryCore } from "./unary.ts";
+import { Deadline } from "./deadline.ts";
+import { UNARY_PATH, type UnaryAnswer, type UnaryCore } from "./unary.ts";
 import { log } from "../util/log.ts";
 
 export interface H1UnaryOptions {
@@ -39,8 +40,6 @@ export function mayBeUnary(first: Uint8Array): boolean {
   return mayBegin(first, "POST");
 }
 
-/** A route path as connect-es names them: `/<package.Service>/<Method>`, nothing to rewrite. */
-const ROUTE = /^\/[A-Za-z0-9_.]+\/[A-Za-z0-9_]+$/;
 /** A buffer grown for one large body is let go once it is empty. */
 const KEEP_BYTES = 64 << 10;
 /** A body this large is not copied out of the connection's buffer: the buffer goes with it. */
@@ -131,7 +130,7 @@ export async function serveUnaryH1(
   const inbox = new Inbox(first);
   /** Where answers are made: one buffer per connection, written out before the next is made. */
   const outbox = new Uint8Array(8 << 10);
-  const stall = new Stall(o.idleMs, () => c.cut());
+  const stall = new Deadline(o.idleMs, () => c.cut());
   try {
     for (;;) {
       if (o.stopping() || c.signal.aborted) return CLOSED;
@@ -148,7 +147,8 @@ export async function serveUnaryH1(
       const core = head && plain(head) ? o.coreOf(head.target) : undefined;
       const limit = core?.accepts(head!.headers);
       const size = head?.length ?? 0;
-      if (!core || !limit || size > limit.maxBody) return { closed: false, rest: inbox.take() };
+      // accepts() held the Content-Length to the method's limit.
+      if (!core || !limit) return { closed: false, rest: inbox.take() };
       c.requestStarted();
       try {
         while (inbox.length < end + size) {
@@ -196,45 +196,11 @@ export async function serveUnaryH1(
 
 /** The head asks for nothing this path leaves to the engine. */
 function plain(h: NonNullable<ReturnType<typeof parseHead>>): boolean {
-  return !h.chunked && !h.expectContinue && ROUTE.test(h.target) &&
+  return !h.chunked && !h.expectContinue && UNARY_PATH.test(h.target) &&
     h.connection.every((t) => t === "close" || t === "keep-alive");
 }
 
 const INTERNAL = new TextEncoder().encode("internal error\n");
-
-/**
- * Cuts the connection when a wait given to during() lasts longer than `ms`. One timer at a time,
- * re-armed only when it fires early: a wait costs two clock reads, not a setTimeout and a
- * clearTimeout.
- */
-class Stall {
-  #since = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #stopped = false;
-  constructor(private readonly ms: number, private readonly onStall: () => void) {}
-  async during<T>(p: Promise<T>): Promise<T> {
-    this.#since = Date.now();
-    if (this.#timer === undefined) this.#wait(this.ms);
-    try {
-      return await p;
-    } finally {
-      this.#since = 0;
-    }
-  }
-  #wait(ms: number): void {
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      if (this.#since === 0 || this.#stopped) return;
-      const left = this.#since + this.ms - Date.now();
-      if (left > 0) return this.#wait(left);
-      this.onStall();
-    }, ms);
-  }
-  stop(): void {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-  }
-}
 
 async function writeAll(conn: ByteConn, b: Uint8Array): Promise<void> {
   for (let at = 0; at < b.length;) at += await conn.write(b.subarray(at));

@@ -12,7 +12,8 @@ import http2 from "node:http2";
 import { log } from "../util/log.ts";
 import { type ByteConn, duplexOf } from "./byteconn.ts";
 import { type Conn, type HttpConnServer, REQUEST_ENDED } from "./conn.ts";
-import type { UnaryCore } from "./unary.ts";
+import { Deadline } from "./deadline.ts";
+import { UNARY_PATH, type UnaryCore } from "./unary.ts";
 import { H2_PREFACE } from "./h2_preface.ts";
 export { H2_PREFACE, prefaceSoFar } from "./h2_preface.ts";
 import { TrailedResponse } from "./trailers.ts";
@@ -185,20 +186,15 @@ export interface H2Options {
   };
 }
 
-/** A route path as connect-es names them: nothing a URL parser would rewrite. */
-const ROUTE = /^\/[A-Za-z0-9_.]+\/[A-Za-z0-9_]+$/;
-const DIGITS = /^\d{1,15}$/;
-
 /**
  * The body size of a call `core` takes (a declared length within its limit: nghttp2 holds the
  * DATA frames to it, a stream error else), or null: the route answers it. Synchronous: the
  * route's body stream must be on the stream before the next event.
  */
 function unarySize(core: UnaryCore, headers: Headers): number | null {
-  const limit = core.accepts(headers);
+  // accepts() held a Content-Length, when there is one, to the method's limit.
   const cl = headers.get("content-length");
-  if (limit === null || cl === null || !DIGITS.test(cl) || Number(cl) > limit.maxBody) return null;
-  return Number(cl);
+  return cl === null || core.accepts(headers) === null ? null : Number(cl);
 }
 
 /**
@@ -226,20 +222,18 @@ async function unaryStream(
     // it nothing (a hundred streams each declaring the limit would be that much memory).
     const chunks: Uint8Array[] = [];
     let got = 0;
-    let last = Date.now();
-    const idle = setInterval(() => {
-      if (Date.now() - last > o.idleMs) conn.cut(); // closes the session: "close" below
-    }, Math.max(10, o.idleMs / 4));
+    const idle = new Deadline(o.idleMs, () => conn.cut()); // closes the session: "close" below
+    idle.start();
     const whole = await new Promise<boolean>((ok) => {
       stream.on("data", (c: Uint8Array) => {
-        last = Date.now();
+        idle.start();
         if (got + c.byteLength > size) return ok(false);
         chunks.push(c);
         got += c.byteLength;
       });
       stream.once("end", () => ok(got === size));
       stream.once("close", () => ok(false));
-    }).finally(() => clearInterval(idle));
+    }).finally(() => idle.stop());
     if (!whole) {
       if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
       return true;
@@ -326,7 +320,7 @@ export function serveH2OnConnection(
     }
     // A Connect unary call: answered by its core, unless the core leaves it to the route.
     const path = String(h[":path"] ?? "/");
-    const core = o.unary && method === "POST" && ROUTE.test(path)
+    const core = o.unary && method === "POST" && UNARY_PATH.test(path)
       ? o.unary.coreOf(path)
       : undefined;
     const read: { read?: Uint8Array<ArrayBuffer> } = {};

@@ -131,6 +131,9 @@ export function unaryCore(method: DescMethodUnary, impl: () => AnyFn, o: UnaryOp
   };
 }
 
+/** A route path as connect-es names them, `/<package.Service>/<Method>`: nothing to rewrite. */
+export const UNARY_PATH = /^\/[A-Za-z0-9_.]+\/[A-Za-z0-9_]+$/;
+
 /**
  * A unary call's context, as connect-es's createHandlerContext makes it for a Connect call without
  * a timeout, for less per call: one AbortController linked to the request's and the shutdown's

@@ -7,7 +7,7 @@
  * a client that goes away) are bounded.
  */
 import { assert, assertEquals } from "../../helpers/assert.ts";
-import { buildRoutes, mergeHandlers } from "../../../src/api/router.ts";
+import { buildRoutes, type Handlers, mergeHandlers } from "../../../src/api/router.ts";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { WriteBlobRequestSchema } from "../../../src/gen/acon_pb.ts";
 import { handlerFor } from "../../../src/api/server.ts";
@@ -36,13 +36,17 @@ interface Served {
   seen: Seen;
 }
 
-async function withServer(
-  fn: (s: Served) => Promise<void>,
-  limits: Partial<ConnLimits> = {},
-): Promise<void> {
+interface ServerOptions {
+  limits?: Partial<ConnLimits>;
+  /** The handlers (default: tests/helpers/unary_cases.ts's, recording into `seen`). */
+  handlers?: Handlers;
+  readMaxBytes?: number;
+}
+
+async function withServer(fn: (s: Served) => Promise<void>, o: ServerOptions = {}): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "acond-h1u-" });
   const s: Served = { path: `${dir}/s`, answered: 0, seen: [] };
-  const routes = buildRoutes(handlers(s.seen), MAX);
+  const routes = buildRoutes(o.handlers ?? handlers(s.seen), o.readMaxBytes ?? MAX);
   const spy = (core: UnaryCore | undefined): UnaryCore | undefined =>
     core && {
       accepts: (h) => core.accepts(h),
@@ -57,7 +61,7 @@ async function withServer(
     listener,
     handlerFor(routes),
     () => new Response("internal error\n", { status: 500 }),
-    { ...DEFAULT_CONN_LIMITS, ...limits },
+    { ...DEFAULT_CONN_LIMITS, ...o.limits },
     new DescriptorBudget(),
     "test",
     { unary: (p) => spy(coreOf(routes.get(p))) },
@@ -303,7 +307,7 @@ Deno.test("h1 unary: hostile clients are bounded (a head that never ends, a stal
     }
     assertEquals((await exchange(s.path, post(`${P}Health`, "{}"))).status, 200);
     assertEquals(s.seen.filter((x) => x.startsWith("inspect")), [], "the stalled call never ran");
-  }, { bodyIdleTimeoutMs: 300, headerTimeoutMs: 600 }));
+  }, { limits: { bodyIdleTimeoutMs: 300, headerTimeoutMs: 600 } }));
 
 Deno.test("h1 unary: answerBytes frames the answer; mayBeUnary", () => {
   const a = dec.decode(
@@ -387,40 +391,14 @@ Deno.test("AddBlob keeps its own route (the body budget, the streamed extraction
   assert(coreOf(routes.get(`${P}Health`)) !== undefined);
 });
 
-Deno.test("h1 unary: large bodies (WriteBlob chunks) pipelined on one connection each keep their own bytes", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "acond-h1u-" });
-  const path = `${dir}/s`;
+Deno.test("h1 unary: large bodies (WriteBlob chunks) pipelined on one connection each keep their own bytes", () => {
   const kept: Uint8Array[] = [];
-  const routes = buildRoutes(
-    mergeHandlers([{
-      writeBlob: async (req: { data: Uint8Array }) => {
-        kept.push(req.data); // a view into the request body, used after the answer (as uploads do)
-        await new Promise((r) => setTimeout(r, 5));
-        return {};
-      },
-    }]),
-    1 << 20,
-  );
-  let answered = 0;
-  const listener = Deno.listen({ transport: "unix", path });
-  const served = serveListener(
-    listener,
-    handlerFor(routes),
-    () => new Response("internal error\n", { status: 500 }),
-    DEFAULT_CONN_LIMITS,
-    new DescriptorBudget(),
-    "test",
-    {
-      unary: (p) => {
-        const core = coreOf(routes.get(p));
-        return core && {
-          accepts: (h) => core.accepts(h),
-          answer: async (c) => (answered++, await core.answer(c)),
-        };
-      },
-    },
-  );
-  try {
+  const writeBlob = async (req: { data: Uint8Array }) => {
+    kept.push(req.data); // a view into the request body, used after the answer (as uploads do)
+    await new Promise((r) => setTimeout(r, 5));
+    return {};
+  };
+  return withServer(async (s) => {
     // Sizes that make the buffer grow with room to spare, so that later reads land after a large
     // body and a later compaction would move bytes over it.
     const sizes = [20_000, 50_000, 70_000, 100_000, 65_536, 300_000, 100];
@@ -439,84 +417,68 @@ Deno.test("h1 unary: large bodies (WriteBlob chunks) pipelined on one connection
     const all = new Uint8Array(reqs.reduce((n, r) => n + r.length, 0));
     let at = 0;
     for (const r of reqs) (all.set(r, at), at += r.length);
-    const c = await RawHttp.unix(path);
+    const c = await RawHttp.unix(s.path);
     await c.send(all);
     for (let i = 0; i < sizes.length; i++) assertEquals((await c.answer())?.status, 200);
     c.close();
-    assertEquals(answered, sizes.length, "all answered here");
+    assertEquals(s.answered, sizes.length, "all answered here");
     assertEquals(kept.length, sizes.length);
     for (let i = 0; i < sizes.length; i++) assertEquals(kept[i], chunk(i), `chunk ${i}`);
-  } finally {
-    await served.shutdown();
-    await Deno.remove(dir, { recursive: true });
-  }
+  }, { handlers: mergeHandlers([{ writeBlob }]), readMaxBytes: 1 << 20 });
 });
 
-Deno.test("h1 and h2c unary: a declared Content-Length reserves no memory before its bytes come", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "acond-h1u-" });
-  const path = `${dir}/s`;
+Deno.test("h1 and h2c unary: a declared Content-Length reserves no memory before its bytes come", () => {
   const limit = 64 << 20;
-  const routes = buildRoutes(handlers([]), limit);
-  const listener = Deno.listen({ transport: "unix", path });
-  const served = serveListener(
-    listener,
-    handlerFor(routes),
-    () => new Response("internal error\n", { status: 500 }),
-    DEFAULT_CONN_LIMITS,
-    new DescriptorBudget(),
-    "test",
-    { unary: (p) => coreOf(routes.get(p)) },
-  );
-  const conns: RawHttp[] = [];
-  const curls: Deno.ChildProcess[] = [];
-  try {
-    const before = Deno.memoryUsage().external;
-    const head = `POST ${P}Health HTTP/1.1\r\nhost: x\r\ncontent-type: application/proto\r\n` +
-      `content-length: ${limit - 1}\r\n\r\n`;
-    for (let i = 0; i < 16; i++) {
-      const c = await RawHttp.unix(path);
-      await c.send(head);
-      conns.push(c);
+  return withServer(async (s) => {
+    const conns: RawHttp[] = [];
+    const curls: Deno.ChildProcess[] = [];
+    try {
+      const before = Deno.memoryUsage().external;
+      const head = `POST ${P}Health HTTP/1.1\r\nhost: x\r\ncontent-type: application/proto\r\n` +
+        `content-length: ${limit - 1}\r\n\r\n`;
+      for (let i = 0; i < 16; i++) {
+        const c = await RawHttp.unix(s.path);
+        await c.send(head);
+        conns.push(c);
+      }
+      // h2c: curl declares the length and sends the body slowly (1 KiB/s).
+      for (let i = 0; i < 4; i++) {
+        const big = `${s.path}.big${i}`;
+        await Deno.writeFile(big, new Uint8Array(0));
+        await Deno.truncate(big, limit - 1); // sparse: no buffer of that size here
+        curls.push(
+          new Deno.Command("curl", {
+            args: [
+              "-s",
+              "--http2-prior-knowledge",
+              "--unix-socket",
+              s.path,
+              "--limit-rate",
+              "1K",
+              "-H",
+              "content-type: application/proto",
+              "--data-binary",
+              `@${big}`,
+              `http://localhost${P}Health`,
+            ],
+            stdout: "null",
+            stderr: "null",
+          }).spawn(),
+        );
+      }
+      await new Promise((r) => setTimeout(r, 1500));
+      const grown = Deno.memoryUsage().external - before;
+      assert(grown < 64 << 20, `external memory grew by ${(grown / 2 ** 20).toFixed(0)} MiB`);
+    } finally {
+      for (const c of conns) c.close();
+      for (const p of curls) {
+        try {
+          p.kill();
+        } catch { /* gone */ }
+        await p.status;
+      }
     }
-    // h2c: curl declares the length and sends the body slowly (1 KiB/s).
-    for (let i = 0; i < 4; i++) {
-      const big = `${dir}/big${i}`;
-      await Deno.writeFile(big, new Uint8Array(0));
-      await Deno.truncate(big, limit - 1); // sparse: no buffer of that size here
-      curls.push(
-        new Deno.Command("curl", {
-          args: [
-            "-s",
-            "--http2-prior-knowledge",
-            "--unix-socket",
-            path,
-            "--limit-rate",
-            "1K",
-            "-H",
-            "content-type: application/proto",
-            "--data-binary",
-            `@${big}`,
-            `http://localhost${P}Health`,
-          ],
-          stdout: "null",
-          stderr: "null",
-        }).spawn(),
-      );
-    }
-    await new Promise((r) => setTimeout(r, 1500));
-    const grown = Deno.memoryUsage().external - before;
-    assert(grown < 64 << 20, `external memory grew by ${(grown / 2 ** 20).toFixed(0)} MiB`);
-  } finally {
-    for (const c of conns) c.close();
-    for (const p of curls) {
-      try {
-        p.kill();
-      } catch { /* gone */ }
-      await p.status;
-    }
-    await served.shutdown();
-    await Deno.remove(dir, { recursive: true });
-  }
+  }, { handlers: handlers([]), readMaxBytes: limit });
 });
 
 /** An HTTP/2 frame: 9-byte header (length, type, flags, stream id), then the payload. */
@@ -573,4 +535,4 @@ Deno.test("h2c unary: a body that stalls is cut after the idle deadline, and its
     assert(Date.now() - t0 >= 250, "not before its deadline");
     assertEquals(calls(s.seen), [], "the call never ran");
     assertEquals((await exchange(s.path, post(`${P}Health`, "{}"))).status, 200);
-  }, { bodyIdleTimeoutMs: 300 }));
+  }, { limits: { bodyIdleTimeoutMs: 300 } }));
