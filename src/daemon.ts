@@ -56,6 +56,8 @@ export interface Platform {
   power: PowerFn | null;
   /** Makes a kernel module available (PID 1: loads it on first use). */
   ensureModule(name: string): Promise<void>;
+  /** A start-up step ended (PID 1: its time goes on the ready line, init/phases.ts). */
+  step?(name: string): void;
 }
 
 /** How often running containers' OOM and pids-limit counters are read (Watch events). */
@@ -93,11 +95,14 @@ export async function startDaemon(
   given: Options,
   platform = DEV_PLATFORM,
 ): Promise<Daemon> {
+  const step = (name: string) => platform.step?.(name);
+  const rootIsNew = isEmptyOrAbsent(given.root);
   await Deno.mkdir(given.root, { recursive: true, mode: 0o700 });
   const tee = await selectTee(given.tee, undefined, undefined, given.simMrConfigId);
   log.info(`TEE backend: ${tee.kind} (${tee.note})`);
   // A launch configuration bound to MRCONFIGID replaces the settings (or refuses all images).
   const opts = await applyLaunchConfig(given, tee);
+  step("tee");
   const ctx: Context = {
     opts,
     tee,
@@ -108,11 +113,18 @@ export async function startDaemon(
     layout: new Layout(opts.root),
     startedAt: Date.now(),
   };
-  // Nothing of an earlier daemon's containers (processes, mounts, trees) reaches a new one.
-  await (await import("./container/recover.ts")).recoverRoot(linuxSys, ctx.layout, {
-    procRoot: "/proc",
-    sharedDir: opts.pid1 ? null : sharedDir(opts),
-  });
+  // Nothing of an earlier daemon's containers (processes, mounts, trees) reaches a new one. As
+  // PID 1 with a new root there is none: no process ran before PID 1, and a tree or a mount
+  // point would be an entry of the root. (In dev mode an old container can outlive its tree.)
+  if (opts.pid1 && rootIsNew) {
+    log.info(`state root ${opts.root} is new with this boot: nothing to recover`);
+  } else {
+    await (await import("./container/recover.ts")).recoverRoot(linuxSys, ctx.layout, {
+      procRoot: "/proc",
+      sharedDir: opts.pid1 ? null : sharedDir(opts),
+    });
+  }
+  step("recover");
   // Before measuring: the boot event records the limits that are actually enforced.
   const cgroups = await Cgroups.setup({
     sys: linuxSys,
@@ -121,7 +133,9 @@ export async function startDaemon(
     pid: Deno.pid,
     limits: opts.limits ?? DEFAULT_LIMITS,
   });
+  step("cgroups");
   await measureBoot(opts, tee, ctx.eventLog, cgroups.facts());
+  step("measure");
   // The attested TLS certificate of the TCP and vsock listeners: its TlsKey event right after
   // the boot's.
   const tls = (opts.tcp || opts.vsock != null) && opts.tls !== false
@@ -206,6 +220,7 @@ export async function startDaemon(
   budgetAddBlob(routes, opts.maxRequestBytes); // bodies held at once: api/bodygate.ts
   const guards = peerGuards({ pid1: opts.pid1, devUidBase: DEV_UID_BASE });
   const serve = serveConfig(opts.conn);
+  step("routes");
   // In dev mode host processes may call the container socket: bound (and its mode set) before
   // the API answers, so a client that saw Health can use it. As PID 1 nothing in the VM can call
   // it before a container exists: it comes with the first Start.
@@ -213,6 +228,7 @@ export async function startDaemon(
   // Dev mode: the certificate before any listener, so that TCP is up when the socket answers.
   const cert = tls && !opts.pid1 ? await tls : undefined;
   const listeners: Listener[] = [await serveUnix(opts.socket, routes, serve)];
+  step("unix");
   // PID 1 opens TCP and vsock itself (init/pid1.ts, supervised) from the effective options.
   if (opts.tcp && !opts.pid1) {
     listeners.push(serveTcp(opts.tcp.hostname, opts.tcp.port, routes, guards.tcp, serve, cert));
@@ -261,6 +277,16 @@ export async function startDaemon(
       if (!opts.pid1) await cgroups.close([...ctx.state.containers.keys()], Deno.pid);
     },
   };
+}
+
+function isEmptyOrAbsent(dir: string): boolean {
+  try {
+    for (const _ of Deno.readDirSync(dir)) return false;
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return true;
+    throw e;
+  }
 }
 
 /**

@@ -90,6 +90,13 @@ boot() {
   row boot "in the guest: → floor+connect listening" "$(guest floorc 'floor+connect listening in') ms (median)"
   row boot "acond's first request, in the guest" \
     "$(median $(grep -aho 'answered at [0-9]* ms, in [0-9]*' "$work"/acond-*.log | awk '{print $6}')) ms (median)"
+  # Where the median boot's time went: its ready line's phases (and steps), and the TLS identity's.
+  local mid
+  mid=$(grep -al "ready as PID 1 in $(guest acond 'ready as PID 1 in') ms" "$work"/acond-*.log | head -1)
+  if [ -n "$mid" ]; then
+    row boot "acond's phases (ms), median boot" "$(grep -ao 'ms per phase: .*' "$mid" | head -1 | cut -d' ' -f4-)"
+    row boot "acond's TLS identity (ms), median boot" "$(grep -ao 'TLS identity in .*' "$mid" | head -1 | cut -d' ' -f4-)"
+  fi
   row boot "acond RSS after boot" "$(grep -aho 'rss [0-9.]* MiB' "$work/acond-1.log" | head -1 | awk '{print $2}') MiB"
   # Sizes: the same cpio through each compressor the kernel can unpack.
   (cd build/initramfs/root && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --reproducible --quiet) \

@@ -8,17 +8,32 @@ import { log } from "../util/log.ts";
 export class BootPhases {
   readonly #done: string[];
   #start: number;
+  /** The current phase's steps so far (`name ms`), and when the last one ended. */
+  #steps: string[] = [];
+  #stepStart: number;
 
   constructor() {
     this.#done = [`load ${performance.now().toFixed(0)}`];
-    this.#start = performance.now();
+    this.#start = this.#stepStart = performance.now();
+  }
+
+  /**
+   * A step of the current phase ends now (its own time is reported with the phase): where a
+   * long phase's time goes, without a phase per step.
+   */
+  step(name: string): void {
+    const now = performance.now();
+    this.#steps.push(`${name} ${(now - this.#stepStart).toFixed(0)}`);
+    this.#stepStart = now;
   }
 
   /** The phase `name` ends now; the next one starts. */
   mark(name: string): void {
     const now = performance.now();
-    this.#done.push(`${name} ${(now - this.#start).toFixed(0)}`);
-    this.#start = now;
+    const steps = this.#steps.length ? ` (${this.#steps.join(", ")})` : "";
+    this.#done.push(`${name} ${(now - this.#start).toFixed(0)}${steps}`);
+    this.#start = this.#stepStart = now;
+    this.#steps = [];
   }
 
   /** `name ms` per phase so far, in boot order. */

@@ -34,6 +34,12 @@ Deno.test("boot → Health (pid1) → AddManifest → Report verifies → Kernel
     assertEquals(v.errors, []);
     assertEquals([v.ok, v.images, v.boot?.tee], [true, [id], "sim"]);
     assertMatch(rep.mrlog[3].logs[1], /"pid1":true/);
+    // A new boot's state root: no recovery scan; the ready line says where the boot's time went.
+    assertMatch(vm.serial(), /state root \/run\/acond is new with this boot: nothing to recover/);
+    assertMatch(
+      vm.serial(),
+      /ms per phase: load \d+, early \d+ \(mounts \d+, kmsg \d+, cmdline \d+\), .*daemon \d+ \(tee \d+, recover \d+, cgroups \d+, measure \d+, routes \d+, unix \d+\), listeners \d+ \(idle timer \d+\)/,
+    );
     // A request the handler rejects fails that request only.
     const bad = await vm.post("AddManifest", "{not json");
     assertEquals(bad.status >= 400 && bad.status < 500, true, bad.text);

@@ -20,6 +20,15 @@ Deno.test("PID 1: the TCP API is attested TLS; aconctl --allow-sim verifies it, 
   try {
     // The listeners are up when the ready line is out (TCP waits for its certificate).
     await vm.waitSerial(/acond ready as PID 1/, 180_000);
+    // Where the identity's time went, and what of it the listeners waited for after the daemon.
+    assertMatch(
+      vm.serial(),
+      /TLS identity in \d+ ms: key \d+, event and quote \d+, certificate \d+/,
+    );
+    assertMatch(
+      vm.serial(),
+      /ms per phase: .*, listeners \d+ \(idle timer \d+, tls identity \d+\)/,
+    );
     const addr = ["--tcp", `127.0.0.1:${vm.port}`];
     const ok = await aconctl(["--allow-sim", ...addr, "--json", "event-log"]);
     assertEquals(ok.code, 0, ok.out);

@@ -38,12 +38,14 @@ export interface IdentityDeps {
 }
 
 export async function makeTlsIdentity(d: IdentityDeps): Promise<TlsIdentity> {
+  const t0 = performance.now();
   const alg = { name: "ECDSA", namedCurve: "P-384" };
   const pair = await crypto.subtle.generateKey(alg, true, ["sign", "verify"]);
   const spki = new Uint8Array(await crypto.subtle.exportKey("spki", pair.publicKey));
   const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
   const signer = await crypto.subtle.importKey("pkcs8", pkcs8, alg, false, ["sign"]);
   const spkiHash = await sha384Native(spki);
+  const t1 = performance.now();
   let evidence: Uint8Array | undefined;
   try {
     evidence = await d.lock.run(async () => {
@@ -64,12 +66,19 @@ export async function makeTlsIdentity(d: IdentityDeps): Promise<TlsIdentity> {
       `TLS certificate without evidence (clients will refuse it): ${(e as Error).message}`,
     );
   }
+  const t2 = performance.now();
   const certDer = await buildCertificate(
     { spki, evidence },
     async (tbs) =>
       new Uint8Array(
         await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-384" }, signer, tbs.slice()),
       ),
+  );
+  const ms = (a: number, b: number) => (b - a).toFixed(0);
+  const t3 = performance.now();
+  log.info(
+    `TLS identity in ${ms(t0, t3)} ms: key ${ms(t0, t1)}, event and quote ${ms(t1, t2)}, ` +
+      `certificate ${ms(t2, t3)}`,
   );
   return {
     certPem: pem("CERTIFICATE", certDer),

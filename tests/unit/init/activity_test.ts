@@ -47,6 +47,21 @@ Deno.test("boot phases: load first, then each phase's own time, in order", async
   assertEquals(Number(p.done[1].split(" ")[1]) >= 19, true, p.done.join(", "));
 });
 
+Deno.test("boot phases: a phase's steps are reported with it, each its own time, and end with it", async () => {
+  const p = new BootPhases();
+  p.mark("early");
+  p.step("tee");
+  await new Promise((r) => setTimeout(r, 20));
+  p.step("recover");
+  p.mark("daemon");
+  p.mark("listeners");
+  const daemon = /^daemon (\d+) \(tee (\d+), recover (\d+)\)$/.exec(p.done[2]);
+  assertEquals(daemon !== null, true, p.done.join(", "));
+  assertEquals(Number(daemon![3]) >= 19 && Number(daemon![2]) < Number(daemon![3]), true);
+  assertEquals(Number(daemon![1]) >= Number(daemon![2]) + Number(daemon![3]) - 1, true);
+  assertMatch(p.done[3], /^listeners \d+$/);
+});
+
 Deno.test("a unary core stays on its wrapped route, and a call answered by it counts as activity", async () => {
   const answer: UnaryAnswer = { status: 200, headers: new Headers(), body: new Uint8Array([1]) };
   let release!: () => void;
