@@ -7,6 +7,7 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type AconClient, type DevDaemon, startDaemon } from "../../tests/helpers/daemon.ts";
+import { AconService } from "../../src/gen/acon_pb.ts";
 import { makeSigner } from "../../tests/helpers/pki.ts";
 import { type FastSigner, fastSigner } from "../../tests/helpers/fastsign.ts";
 import { baseManifest, canonicalJson } from "../../tests/helpers/image.ts";
@@ -18,6 +19,40 @@ export const dec = new TextDecoder();
 
 /** How long one request may take before it counts as a hang (generous: 2 shared cores). */
 export const HANG_MS = Number(Deno.env.get("STRESS_HANG_MS") ?? 20000);
+
+/**
+ * The bound on the world's plain calls (`w.c.x(...)` outside `call()`): set-up and checks that
+ * expect an answer. One that never comes fails its check with a name instead of holding the run.
+ */
+export const PLAIN_MS = 3 * HANG_MS;
+
+/**
+ * `client` with every unary call that brings no signal of its own bounded by `ms` (client side
+ * only: no timeout header, so the daemon sees the call as before). Streams are left as they are.
+ */
+export function bounded(client: AconClient, ms = PLAIN_MS): AconClient {
+  return new Proxy(client, {
+    get(target, name, receiver) {
+      const f = Reflect.get(target, name, receiver);
+      const m = typeof name === "string"
+        ? AconService.method[name as keyof typeof AconService.method]
+        : undefined;
+      if (typeof f !== "function" || m?.methodKind !== "unary") return f;
+      return async (input: unknown, options: { signal?: AbortSignal } = {}) => {
+        if (options.signal) return await f.call(target, input, options);
+        const signal = AbortSignal.timeout(ms);
+        try {
+          return await f.call(target, input, { ...options, signal });
+        } catch (e) {
+          if (signal.aborted) {
+            throw new Error(`${String(name)}: no answer in ${ms} ms (a hang)`, { cause: e });
+          }
+          throw e;
+        }
+      };
+    },
+  });
+}
 
 /** What a call came back with: an answer, a Connect error, or nothing in time. */
 export type Answer<T> =
@@ -214,8 +249,8 @@ export class World {
     this.#http?.close();
     this.d = await startDaemon({ dir: this.dir, args: this.#args });
     this.#http = Deno.createHttpClient({ proxy: { transport: "unix", path: this.socket } });
-    this.c = this.d.client("connect-binary");
-    this.json = this.d.client("connect-json");
+    this.c = bounded(this.d.client("connect-binary"));
+    this.json = bounded(this.d.client("connect-json"));
     this.plain = "";
     this.runner = 0;
   }
