@@ -96,7 +96,8 @@ export async function startDaemon(
   platform = DEV_PLATFORM,
 ): Promise<Daemon> {
   const step = (name: string) => platform.step?.(name);
-  const rootIsNew = isEmptyOrAbsent(given.root);
+  // As PID 1, whether this boot's state root is new (read before it is made).
+  const newPid1Root = given.pid1 && isEmptyOrAbsent(given.root);
   await Deno.mkdir(given.root, { recursive: true, mode: 0o700 });
   const tee = await selectTee(given.tee, undefined, undefined, given.simMrConfigId);
   log.info(`TEE backend: ${tee.kind} (${tee.note})`);
@@ -116,7 +117,7 @@ export async function startDaemon(
   // Nothing of an earlier daemon's containers (processes, mounts, trees) reaches a new one. As
   // PID 1 with a new root there is none: no process ran before PID 1, and a tree or a mount
   // point would be an entry of the root. (In dev mode an old container can outlive its tree.)
-  if (opts.pid1 && rootIsNew) {
+  if (newPid1Root) {
     log.info(`state root ${opts.root} is new with this boot: nothing to recover`);
   } else {
     await (await import("./container/recover.ts")).recoverRoot(linuxSys, ctx.layout, {

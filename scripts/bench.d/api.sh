@@ -12,8 +12,11 @@
 # Rates are h2load's; each server's CPU per request (/proc/PID/stat over the run) is printed too.
 # Memory: acond's VmRSS idle (after the readiness probes), after its first 20000 requests (the
 # h2c Connect run, the first it serves) and after BENCH_API_N in all (200000: the h2c gRPC and h1
-# runs, then h2c Connect Health up to the total). BENCH_API_N=80000 is the quick run (40 to 80 s
-# less, depending on the machine's load).
+# runs, the second runs, then h2c Connect Health up to the total). BENCH_API_N=80000 is the quick
+# run (40 to 80 s less, depending on the machine's load).
+# Second runs: the same Connect runs on every server once more after all the first ones, for the
+# steady-state rates (a server's first run includes its JIT warm-up; acond's is its first 20000
+# requests). Both are printed.
 api() {
   local work pids=() n=${API_REQS:-20000} total=${BENCH_API_N:-200000}
   command -v h2load >/dev/null ||
@@ -124,6 +127,25 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))')
   row api "acond / bare h2c, h1 (target ≥ 0.25)" "$(api_ratios 4)"
   row api "acond / connect-es, native gRPC h2c" \
     "$(calc "round(${grpc[0]} / ${grpc[1]}, 2)") (CPU $(calc "round(${grpccpu[1]} / ${grpccpu[0]}, 2)"))"
+  # The same Connect runs again on every server, now that each has served 60000 (acond, the
+  # connect-es floor) or 40000 (bare) requests: the steady-state rates, beside the first runs'
+  # above (acond's first h2c run is its first 20000 requests: its JIT warms up within it).
+  local warm=() warmcpu=()
+  for s in 0 1 2; do
+    warm+=("$(api_load "$s" "$n" h2c json)")
+    warmcpu+=("$(cat "$work/cpu")")
+    warm+=("$(api_load "$s" "$n" h1 json)")
+    warmcpu+=("$(cat "$work/cpu")")
+  done
+  served=$((served + 2 * n))
+  api_warm_ratios() { # floor's index → "h2c, h1 (CPU h2c, h1)"
+    echo "$(calc "round(${warm[0]} / ${warm[$1]}, 2)"), $(calc "round(${warm[1]} / ${warm[$1 + 1]}, 2)")" \
+      "(CPU $(calc "round(${warmcpu[$1]} / ${warmcpu[0]}, 2)"), $(calc "round(${warmcpu[$1 + 1]} / ${warmcpu[1]}, 2)"))"
+  }
+  row api "second runs, req/s h2c, h1: acond; connect-es; bare" \
+    "$(calc "round(${warm[0]})"), $(calc "round(${warm[1]})"); $(calc "round(${warm[2]})"), $(calc "round(${warm[3]})"); $(calc "round(${warm[4]})"), $(calc "round(${warm[5]})") (server CPU µs/req ${warmcpu[*]})"
+  row api "second runs: acond / connect-es h2c, h1 (≥ 0.5)" "$(api_warm_ratios 2)"
+  row api "second runs: acond / bare h2c, h1 (≥ 0.25)" "$(api_warm_ratios 4)"
   t1=$(now)
   row api "throughput runs took" "$(calc "round($t1 - $t0)") s"
 
@@ -138,6 +160,7 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))')
   t1=$(now)
   local rss2
   rss2=$(api_rss "${pids[0]}")
+  ((served > total)) && total=$served # a total below what the rate runs serve: theirs
   row api "acond RSS idle, after $((n / 1000))k, $((total / 1000))k requests" \
     "$rss0, $rss1, $rss2 MiB; $((total / 1000))k / $((n / 1000))k ratio $(calc "round($rss2 / $rss1, 2)") (target ≤ 1.10; the last $((total - served > 0 ? total - served : 0)) took $(calc "round($t1 - $t0)") s)"
   row api "load average after (1, 5, 15 min)" "$(uptime | sed 's/.*load average: //')"
