@@ -29,9 +29,10 @@ int main(void) {
     execve(argv[0], argv, env);
     fprintf(stderr, "init: exec /bin/acond: %s\n", strerror(errno));
   } else {
+    /* The V8 flags as in dist/acond (scripts/build): a young generation of at most 8 MiB. */
     char *const argv[] = {"/bin/deno", "run", "-A", "--no-config", "--cached-only",
-                          "--unstable-no-legacy-abort", "--unstable-vsock", "/app/acond.js",
-                          "--init", NULL};
+                          "--unstable-no-legacy-abort", "--unstable-vsock",
+                          "--v8-flags=--max-semi-space-size=8", "/app/acond.js", "--init", NULL};
     execve(argv[0], argv, env);
     fprintf(stderr, "init: exec /bin/deno: %s\n", strerror(errno));
   }

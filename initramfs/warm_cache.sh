@@ -17,6 +17,7 @@ env -i HOME=/ PATH=/bin DENO_DIR=/var/cache/deno DENO_NO_UPDATE_CHECK=1 DENO_NO_
   NO_COLOR=1 ACOND_SHIM=/app/libacond_shim.so R="$R" CHROOT="$(command -v chroot || echo /usr/sbin/chroot)" \
   "$(command -v unshare)" "${userns[@]}" -mpf /bin/sh -c 'mount -t proc proc "$R/proc" &&
     exec "$CHROOT" "$R" /bin/deno run -A --no-config --cached-only --unstable-no-legacy-abort \
+      --v8-flags=--max-semi-space-size=8 \
       --unstable-vsock /tmp/warm_cache.js' >&2 || rc=$?
 rm -f "$R/tmp/warm_cache.js"
 if [ $rc != 0 ]; then
