@@ -119,9 +119,10 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))')
   done
   # The rate ratios, and beside them the servers' CPU per request inverted (floor / acond): h2load
   # shares the 2 cores, so on a busy machine the rate ratio tends to the CPU one.
-  api_ratios() { # floor's index → "h2c, h1 (CPU h2c, h1)"
-    echo "$(calc "round(${rate[0]} / ${rate[$1]}, 2)"), $(calc "round(${rate[1]} / ${rate[$1 + 1]}, 2)")" \
-      "(CPU $(calc "round(${cpu[$1]} / ${cpu[0]}, 2)"), $(calc "round(${cpu[$1 + 1]} / ${cpu[1]}, 2)"))"
+  api_ratios() { # floor's index [rates array, cpu array] → "h2c, h1 (CPU h2c, h1)"
+    local -n r=${2:-rate} c=${3:-cpu}
+    echo "$(calc "round(${r[0]} / ${r[$1]}, 2)"), $(calc "round(${r[1]} / ${r[$1 + 1]}, 2)")" \
+      "(CPU $(calc "round(${c[$1]} / ${c[0]}, 2)"), $(calc "round(${c[$1 + 1]} / ${c[1]}, 2)"))"
   }
   row api "acond / connect-es h2c, h1 (target ≥ 0.5)" "$(api_ratios 2)"
   row api "acond / bare h2c, h1 (target ≥ 0.25)" "$(api_ratios 4)"
@@ -138,14 +139,10 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))')
     warmcpu+=("$(cat "$work/cpu")")
   done
   served=$((served + 2 * n))
-  api_warm_ratios() { # floor's index → "h2c, h1 (CPU h2c, h1)"
-    echo "$(calc "round(${warm[0]} / ${warm[$1]}, 2)"), $(calc "round(${warm[1]} / ${warm[$1 + 1]}, 2)")" \
-      "(CPU $(calc "round(${warmcpu[$1]} / ${warmcpu[0]}, 2)"), $(calc "round(${warmcpu[$1 + 1]} / ${warmcpu[1]}, 2)"))"
-  }
   row api "second runs, req/s h2c, h1: acond; connect-es; bare" \
     "$(calc "round(${warm[0]})"), $(calc "round(${warm[1]})"); $(calc "round(${warm[2]})"), $(calc "round(${warm[3]})"); $(calc "round(${warm[4]})"), $(calc "round(${warm[5]})") (server CPU µs/req ${warmcpu[*]})"
-  row api "second runs: acond / connect-es h2c, h1 (≥ 0.5)" "$(api_warm_ratios 2)"
-  row api "second runs: acond / bare h2c, h1 (≥ 0.25)" "$(api_warm_ratios 4)"
+  row api "second runs: acond / connect-es h2c, h1 (≥ 0.5)" "$(api_ratios 2 warm warmcpu)"
+  row api "second runs: acond / bare h2c, h1 (≥ 0.25)" "$(api_ratios 4 warm warmcpu)"
   t1=$(now)
   row api "throughput runs took" "$(calc "round($t1 - $t0)") s"
 
