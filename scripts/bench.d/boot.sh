@@ -2,7 +2,7 @@
 # ---- boot: QEMU start → API ready, acond vs the floor; initramfs size per compression; RSS ----
 # Sourced by scripts/bench. TCG unless ACCEL=kvm (CI has no usable KVM): absolute times are an
 # upper bound; the ratio to the floor (same kernel, launcher and deno) is what to compare.
-# BOOT_RUNS (default 5): interleaved rounds of the three images.
+# BOOT_RUNS (default 5): interleaved rounds of the four images.
 boot() {
   local work=build/bench-boot
   rm -rf "$work" && mkdir -p "$work"
@@ -10,7 +10,8 @@ boot() {
   # The floors: acond's root with a floor program instead of acond (without acond's chunks and
   # caches), and only the NIC modules. floor: plain HTTP. floor+connect: Health through acond's
   # RPC stack (connect-es, protobuf-es, the generated service), code-split and its code cache
-  # prepared as acond's is, to tell the stack's boot cost from acond's own.
+  # prepared as acond's is, to tell the stack's boot cost from acond's own. floor+connect+tls: the
+  # same over TLS with a key and certificate made at boot (no evidence), as acond serves its API.
   floor_image() { # name, entry, split
     local root="$work/$1"
     cp -a build/initramfs/root "$root"
@@ -30,6 +31,7 @@ boot() {
   }
   floor_image floor scripts/bench.d/floor.ts single
   floor_image floorc scripts/bench.d/floor_connect_entry.ts split
+  floor_image floorct scripts/bench.d/floor_connect_tls_entry.ts split
   local accel=(-accel tcg -cpu max)
   [ "${ACCEL:-tcg}" = kvm ] && accel=(-accel kvm -cpu host)
   boot_once() { # initrd, serial log, scheme → prints seconds from QEMU start to the first Health 200
@@ -65,29 +67,39 @@ boot() {
     kill $qpid; wait $qpid 2>/dev/null || true
     calc "round($t1 - $t0, 2)"
   }
-  local a=() f=() c=() i
+  local a=() f=() c=() t=() i
   local n=${BOOT_RUNS:-5} # interleaved rounds: TCG boot times vary by ±10% from run to run
   for i in $(seq "$n"); do
     a+=("$(boot_once dist/initramfs.cpio.lz4 "$work/acond-$i.log" https)")
     f+=("$(boot_once "$work/floor.cpio.lz4" "$work/floor-$i.log" http)")
     c+=("$(boot_once "$work/floorc.cpio.lz4" "$work/floorc-$i.log" http)")
+    t+=("$(boot_once "$work/floorct.cpio.lz4" "$work/floorct-$i.log" https)")
   done
-  local am fm cm
+  local am fm cm tm
   am=$(median "${a[@]}")
   fm=$(median "${f[@]}")
   cm=$(median "${c[@]}")
+  tm=$(median "${t[@]}")
   guest() { # log glob, pattern → the median in-guest ms
     median $(grep -aho "$2 [0-9]* ms" "$work"/$1-*.log | awk '{print $(NF-1)}')
   }
   row boot "QEMU start → API ready, acond (median of $n, ${ACCEL:-tcg})" "$am s (${a[*]})"
   row boot "QEMU start → HTTP, floor deno PID 1 (median of $n)" "$fm s (${f[*]})"
   row boot "QEMU start → Health, floor + connect-es (median of $n)" "$cm s (${c[*]})"
+  row boot "QEMU start → Health over TLS, floor + connect-es + a boot-made certificate" "$tm s (${t[*]})"
   row boot "ratio acond / floor" "$(calc "round($am / $fm, 2)")"
   row boot "ratio floor+connect / floor (the RPC stack)" "$(calc "round($cm / $fm, 2)")"
   row boot "ratio acond / floor+connect (acond's own)" "$(calc "round($am / $cm, 2)")"
+  row boot "ratio acond / floor+connect+tls (acond's own, TLS on both)" "$(calc "round($am / $tm, 2)")"
   row boot "in the guest: deno start → acond ready" "$(guest acond 'ready as PID 1 in') ms (median)"
   row boot "in the guest: deno start → floor listening" "$(guest floor 'floor listening in') ms (median)"
   row boot "in the guest: → floor+connect listening" "$(guest floorc 'floor+connect listening in') ms (median)"
+  row boot "in the guest: → floor+connect+tls listening" "$(guest floorct 'floor+connect+tls listening in') ms (median)"
+  local ga gc gt
+  ga=$(guest acond 'ready as PID 1 in') gc=$(guest floorc 'floor+connect listening in')
+  gt=$(guest floorct 'floor+connect+tls listening in')
+  row boot "in the guest: ratio acond / floor+connect" "$(calc "round($ga / $gc, 2)")"
+  row boot "in the guest: ratio acond / floor+connect+tls" "$(calc "round($ga / $gt, 2)")"
   row boot "acond's first request, in the guest" \
     "$(median $(grep -aho 'answered at [0-9]* ms, in [0-9]*' "$work"/acond-*.log | awk '{print $6}')) ms (median)"
   # Where the median boot's time went: its ready line's phases (and steps), and the TLS identity's.
