@@ -33,12 +33,12 @@ boot() {
   floor_image floor scripts/bench.d/floor.ts single
   floor_image floorc scripts/bench.d/floor_connect_entry.ts split
   floor_image floorct scripts/bench.d/floor_connect_tls_entry.ts split
-  local accel=(-accel tcg -cpu max)
+  local accel=(-accel tcg -cpu max) smp=${BOOT_SMP:-1}
   [ "${ACCEL:-tcg}" = kvm ] && accel=(-accel kvm -cpu host)
   boot_once() { # initrd, serial log, scheme → prints seconds from QEMU start to the first Health 200
     local port=$((20000 + RANDOM % 20000)) t0 t1 qpid
     t0=$(now)
-    qemu-system-x86_64 "${accel[@]}" -m 1G -smp "${BOOT_SMP:-1}" -display none -monitor none -serial "file:$2" \
+    qemu-system-x86_64 "${accel[@]}" -m 1G -smp "$smp" -display none -monitor none -serial "file:$2" \
       -no-reboot -kernel dist/vmlinuz -initrd "$1" \
       -append 'console=ttyS0 panic=-1 quiet acond.ip=eth0:10.0.2.15/24:10.0.2.2 acond.tee=sim' \
       -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$port-:1025" -device virtio-net-pci,netdev=n0,romfile= \
@@ -84,7 +84,7 @@ boot() {
   guest() { # log glob, pattern → the median in-guest ms
     median $(grep -aho "$2 [0-9]* ms" "$work"/$1-*.log | awk '{print $(NF-1)}')
   }
-  row boot "QEMU start → API ready, acond (median of $n, ${ACCEL:-tcg}, -smp ${BOOT_SMP:-1})" "$am s (${a[*]})"
+  row boot "QEMU start → API ready, acond (median of $n, ${ACCEL:-tcg}, -smp $smp)" "$am s (${a[*]})"
   row boot "QEMU start → HTTP, floor deno PID 1 (median of $n)" "$fm s (${f[*]})"
   row boot "QEMU start → Health, floor + connect-es (median of $n)" "$cm s (${c[*]})"
   row boot "QEMU start → Health over TLS, floor + connect-es + a boot-made certificate" "$tm s (${t[*]})"
